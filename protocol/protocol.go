@@ -214,8 +214,8 @@ func DecodeTelemetry(payload []byte) (Telemetry, error) {
 	dec := json.NewDecoder(bytes.NewReader(payload))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&t); err != nil {
-		var ute *json.UnmarshalTypeError
-		if errors.As(err, &ute) || strings.Contains(err.Error(), "unknown field") {
+		// Only on this error path is the payload scanned a second time.
+		if json.Valid(payload) {
 			return t, &MessageError{ReasonBadEnvelope, err}
 		}
 		return t, &MessageError{ReasonNotJSON, err}

@@ -1,0 +1,165 @@
+package protocol
+
+import (
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func sample() Telemetry {
+	return Telemetry{
+		V: Version, Site: "s1", Gateway: "gw1", Seq: 7,
+		TS: Time{time.Date(2026, 11, 28, 3, 4, 5, 678_000_000, time.UTC)},
+		Readings: []Reading{
+			{Point: "p1", Value: F(12.5)},
+			{Point: "p2", Quality: CommFail},
+		},
+	}
+}
+
+func TestTelemetryRoundTrip(t *testing.T) {
+	b, err := sample().Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"ts":"2026-11-28T03:04:05.678Z"`) {
+		t.Errorf("ts not RFC 3339 with milliseconds in UTC: %s", b)
+	}
+	got, err := DecodeTelemetry(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Seq != 7 || got.Gateway != "gw1" || len(got.Readings) != 2 || *got.Readings[0].Value != 12.5 || got.Readings[1].Value != nil {
+		t.Errorf("round trip changed the message: %+v", got)
+	}
+	if got.Readings[0].QualityOrGood() != Good || got.Readings[1].QualityOrGood() != CommFail {
+		t.Error("qualities wrong after round trip")
+	}
+	if !got.Readings[0].At(got.TS).Equal(sample().TS.Time) {
+		t.Error("reading time should default to the message's")
+	}
+}
+
+func TestDecodeRefusesWithReason(t *testing.T) {
+	cases := map[string]string{
+		`not json`: ReasonNotJSON,
+		`{"v":2,"site":"s","gateway":"g","seq":1,"ts":"2026-01-01T00:00:00Z","readings":[{"point":"p","value":1}]}`:           ReasonBadVersion,
+		`{"v":1,"site":"s","gateway":"g","seq":0,"ts":"2026-01-01T00:00:00Z","readings":[{"point":"p","value":1}]}`:           ReasonBadEnvelope,
+		`{"v":1,"site":"s","gateway":"g","seq":"x","ts":"2026-01-01T00:00:00Z","readings":[]}`:                                ReasonBadEnvelope,
+		`{"v":1,"site":"s","gateway":"g","seq":1,"ts":"yesterday","readings":[{"point":"p","value":1}]}`:                      ReasonBadEnvelope,
+		`{"v":1,"site":"s","gateway":"g","seq":1,"ts":"2026-01-01T00:00:00Z","readings":[]}`:                                  ReasonBadEnvelope,
+		`{"v":1,"site":"s","gateway":"g","seq":1,"ts":"2026-01-01T00:00:00Z","readings":[{"point":"p","value":1}],"extra":1}`: ReasonBadEnvelope,
+		`{"v":1,"site":"s","gateway":"g","seq":1,"ts":"2026-01-01T00:00:00Z","readings":[{"point":"p","value":1e400}]}`:       ReasonBadEnvelope,
+		`{"v":1,"site":"s","gateway":"g","seq":1,"ts":"2026-01-01T00:00:00Z","readings":[{"point":"p","value":"NaN"}]}`:       ReasonBadEnvelope,
+	}
+	for payload, reason := range cases {
+		_, err := DecodeTelemetry([]byte(payload))
+		var me *MessageError
+		if !errors.As(err, &me) || me.Reason != reason {
+			t.Errorf("%s: got %v, want reason %s", payload, err, reason)
+		}
+	}
+	huge := []byte(`{"v":1,"readings":[` + strings.Repeat(`{"point":"p","value":1},`, MaxMessageSize/20) + `]}`)
+	var me *MessageError
+	if _, err := DecodeTelemetry(huge); !errors.As(err, &me) || me.Reason != ReasonTooLarge {
+		t.Errorf("huge message: %v", err)
+	}
+}
+
+func TestReadingCheck(t *testing.T) {
+	nan := math.NaN()
+	cases := []struct {
+		r      Reading
+		reason string
+	}{
+		{Reading{Point: "p", Value: F(1)}, ""},
+		{Reading{Point: "p", Quality: Bad}, ""},
+		{Reading{Point: "", Value: F(1)}, ReasonBadReading},
+		{Reading{Point: "p"}, ReasonBadReading},
+		{Reading{Point: "p", Value: F(1), Quality: "weird"}, ReasonBadReading},
+		{Reading{Point: "p", Value: &nan}, ReasonNotANumber},
+		{Reading{Point: "p", Value: F(math.Inf(1))}, ReasonNotANumber},
+	}
+	for _, c := range cases {
+		err := c.r.Check()
+		var me *MessageError
+		switch {
+		case c.reason == "" && err != nil:
+			t.Errorf("%+v: unexpected %v", c.r, err)
+		case c.reason != "" && (!errors.As(err, &me) || me.Reason != c.reason):
+			t.Errorf("%+v: got %v, want %s", c.r, err, c.reason)
+		}
+	}
+}
+
+func TestEncodeRefusesNaN(t *testing.T) {
+	m := sample()
+	m.Readings[0].Value = F(math.NaN())
+	if _, err := m.Encode(); err == nil {
+		t.Error("NaN encoded")
+	}
+}
+
+func TestTopics(t *testing.T) {
+	tp, err := ParseTopic(TelemetryTopic("s1", "gw1"))
+	if err != nil || tp != (Topic{"s1", "gw1", "telemetry"}) {
+		t.Errorf("ParseTopic = %+v, %v", tp, err)
+	}
+	for _, bad := range []string{"other/v1/s/g/telemetry", Prefix + "s/telemetry", Prefix + "s/g/alarms", Prefix + "/g/state"} {
+		if _, err := ParseTopic(bad); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+}
+
+func TestState(t *testing.T) {
+	s, err := DecodeState(EncodeState(Online, time.Unix(100, 0)))
+	if err != nil || s.State != Online || s.Since == nil {
+		t.Errorf("state round trip: %+v %v", s, err)
+	}
+	if _, err := DecodeState([]byte(`{"state":"sleepy"}`)); err == nil {
+		t.Error("unknown state accepted")
+	}
+}
+
+func TestGrades(t *testing.T) {
+	if !(Red > Orange && Orange > Yellow && Yellow > Blue && Blue > None) {
+		t.Error("grades do not order by severity")
+	}
+	if Blue.Raise(1) != Yellow || Orange.Raise(3) != Red || None.Raise(1) != None {
+		t.Error("Raise wrong")
+	}
+	for g := None; g <= Red; g++ {
+		b, _ := g.MarshalText()
+		var back Grade
+		if err := back.UnmarshalText(b); err != nil || back != g {
+			t.Errorf("grade %v round trip: %v %v", g, back, err)
+		}
+	}
+	if _, err := ParseGrade("purple"); err == nil {
+		t.Error("purple accepted")
+	}
+	if Red.Chinese() != "红色预警" {
+		t.Error("Chinese name")
+	}
+}
+
+func FuzzDecodeTelemetry(f *testing.F) {
+	b, _ := sample().Encode()
+	f.Add(b)
+	f.Add([]byte(`{"v":1}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := DecodeTelemetry(data)
+		if err != nil {
+			return
+		}
+		if m.V != Version || m.Seq == 0 || len(m.Readings) == 0 {
+			t.Fatalf("accepted an invalid envelope: %+v", m)
+		}
+		for _, r := range m.Readings {
+			_ = r.Check()
+		}
+	})
+}
