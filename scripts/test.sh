@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Runs every HazardWatch check and test on a fresh machine: installs what the
+# tests need (Debian packages with apt-get, Go tools with go install), then
+# gofmt, go vet, staticcheck and go test ./... . .ci/run calls exactly this.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export PATH="$(go env GOPATH)/bin:/usr/sbin:$PATH"
+STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2
+
+step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
+
+step "tools"
+sudo=""
+[ "$(id -u)" -eq 0 ] || sudo="sudo"
+need_apt=()
+command -v mosquitto >/dev/null || need_apt+=(mosquitto)
+if ((${#need_apt[@]})); then
+  echo "installing Debian packages: ${need_apt[*]}"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+if ! command -v staticcheck >/dev/null; then
+  echo "installing staticcheck $STATICCHECK_VERSION"
+  go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
+fi
+# Tests that only publish and subscribe use the machine's broker on
+# 127.0.0.1:1883; start one if none runs. Tests that stop a broker start
+# their own on a free port.
+if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
+  echo "starting mosquitto on 127.0.0.1:1883"
+  printf 'listener 1883 127.0.0.1\nallow_anonymous true\n' > /tmp/hazardwatch-mosquitto.conf
+  mosquitto -d -c /tmp/hazardwatch-mosquitto.conf
+  for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
+fi
+echo "go: $(go version); mosquitto: $(mosquitto -h 2>/dev/null | head -1); $(staticcheck -version)"
+
+step "gofmt"
+unformatted=$(gofmt -l $(git ls-files '*.go'))
+if [ -n "$unformatted" ]; then
+  echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+staticcheck ./...
+
+step "go test"
+go test -count=1 -timeout 20m "$@" ./...
+
+step "done"
