@@ -1,0 +1,441 @@
+package rules
+
+import (
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/site"
+)
+
+// Engine evaluates the conditions of every point and hazard source of a set
+// of sites. Feed it readings (Observe) and clock ticks (Tick); it returns
+// what changed as events. Not safe for concurrent use.
+type Engine struct {
+	sites []*siteState
+	byID  map[string]*siteState
+	stats Stats
+	// scratch lists of point ids, reused so that evaluating a source does
+	// not allocate unless a condition changes.
+	firstIDs, secondIDs []string
+}
+
+// Stats counts readings the engine refused; they raise nothing.
+type Stats struct {
+	UnknownPoint uint64 // site or point not in the model
+	OutOfOrder   uint64 // not newer than the point's last reading
+	Invalid      uint64 // unknown quality or an impossible time
+}
+
+// New returns an engine for the sites, which must have valid, distinct ids
+// (as site.Load guarantees). Every point starts normal; its stale clock
+// starts at the first tick or reading that concerns it.
+func New(sites []*site.Site) (*Engine, error) {
+	ss, byID, err := build(sites)
+	if err != nil {
+		return nil, err
+	}
+	return &Engine{sites: ss, byID: byID}, nil
+}
+
+// Stats returns the counts of refused readings since New.
+func (e *Engine) Stats() Stats { return e.stats }
+
+// Observe feeds one reading and appends the events it causes to out. A
+// reading of an unknown site or point, or not newer than the point's last
+// one, is ignored (and counted in Stats). It allocates nothing unless a
+// condition changes.
+func (e *Engine) Observe(r Reading, out []Event) []Event {
+	ss := e.byID[r.Site]
+	if ss == nil {
+		e.stats.UnknownPoint++
+		return out
+	}
+	p := ss.points[r.Point]
+	if p == nil {
+		e.stats.UnknownPoint++
+		return out
+	}
+	q := r.Quality
+	if q == "" {
+		q = protocol.Good // the wire contract's default
+	}
+	if !q.Valid() || !timeOK(r.Time) {
+		e.stats.Invalid++
+		return out
+	}
+	t := r.Time.UnixNano()
+	if p.seen && t <= p.lastTime {
+		e.stats.OutOfOrder++
+		return out
+	}
+	p.seen, p.lastTime = true, t
+	now := r.Time
+	s := p.src
+
+	if q != protocol.CommFail {
+		// Data came through: the link works, whatever the sensor says.
+		p.dataKnown, p.lastData = true, t
+		if c := p.conds[slotStale]; c.active {
+			ev := s.event(c, now)
+			ev.Since = at(c.since, now)
+			ev.Message = fmt.Sprintf("%s 数据恢复，中断历时 %s", p.name, dur(time.Duration(t-c.since)))
+			out = s.clear(c, ev, out)
+		}
+	}
+	switch {
+	case q == protocol.CommFail:
+		// Not a value: limits neither raise nor clear; stale tells.
+	case q == protocol.Good && finite(r.Value):
+		out = e.observeValue(p, r.Value, t, now, out)
+	default:
+		out = e.raiseFault(p, q, r.Value, t, now, out)
+	}
+	out = e.timers(p, t, now, out)
+	if s.changed {
+		out = e.evalSource(s, t, now, out)
+		out = s.report(now, out)
+	}
+	return out
+}
+
+// observeValue handles a good, finite value.
+func (e *Engine) observeValue(p *pointState, v float64, t int64, now time.Time, out []Event) []Event {
+	s := p.src
+	if c := p.conds[slotFault]; c.active {
+		ev := s.event(c, now)
+		ev.Value, ev.Since = v, at(c.since, now)
+		ev.Message = fmt.Sprintf("%s 传感器恢复正常，读数 %s", p.name, p.q(v))
+		out = s.clear(c, ev, out)
+	}
+	if !p.hasValue || v != p.value {
+		p.changedAt = t
+		if c := p.conds[slotStuck]; c != nil && c.active {
+			ev := s.event(c, now)
+			ev.Value, ev.Since = v, at(c.since, now)
+			ev.Message = fmt.Sprintf("%s 读数恢复变化：%s", p.name, p.q(v))
+			out = s.clear(c, ev, out)
+		}
+	}
+	p.hasValue, p.value = true, v
+
+	for sl := slotHH; sl <= slotLL; sl++ {
+		c := p.conds[sl]
+		if c == nil {
+			continue
+		}
+		var beyond, back bool
+		if sl <= slotH {
+			beyond, back = v >= p.limit[sl], v < p.clearAt[sl]
+		} else {
+			beyond, back = v <= p.limit[sl], v > p.clearAt[sl]
+		}
+		if !c.active {
+			c.clearingOn = false
+			if !beyond {
+				c.pendingOn = false
+				continue
+			}
+			if !c.pendingOn {
+				c.pendingOn, c.pending = true, t
+			}
+			if t-c.pending >= p.onDelay {
+				out = e.raiseLimit(p, sl, v, t, now, out)
+			}
+			continue
+		}
+		if !back {
+			c.clearingOn = false
+			if (sl == slotHH || sl == slotLL) && !c.rising {
+				out = e.checkRising(p, sl, v, t, now, out)
+			}
+			continue
+		}
+		if !c.clearingOn {
+			c.clearingOn, c.clearing = true, t
+		}
+		if t-c.clearing >= p.offDelay {
+			out = e.clearLimit(p, sl, v, t, now, out)
+		}
+	}
+	out = e.checkRate(p, v, t, now, out)
+	p.hist.push(t, v, p.window/historySize)
+	return out
+}
+
+func (e *Engine) raiseLimit(p *pointState, sl slot, v float64, t int64, now time.Time, out []Event) []Event {
+	s, c := p.src, p.conds[sl]
+	g := s.gradeOf(p, c)
+	if g == protocol.None {
+		return out // the policy turned this condition off
+	}
+	c.since, c.raisedAt, c.raiseValue = c.pending, t, v
+	c.pendingOn = false
+	ev := s.event(c, now)
+	ev.Value, ev.Limit, ev.Since = v, p.limit[sl], at(c.since, now)
+	ev.Message = p.raiseLimitMsg(sl, v, time.Duration(t-c.since))
+	return s.raise(c, g, ev, out)
+}
+
+func (e *Engine) clearLimit(p *pointState, sl slot, v float64, t int64, now time.Time, out []Event) []Event {
+	s, c := p.src, p.conds[sl]
+	ev := s.event(c, now)
+	ev.Value, ev.Limit, ev.Since = v, p.limit[sl], at(c.since, now)
+	ev.Message = p.clearLimitMsg(sl, v, time.Duration(t-c.since))
+	return s.clear(c, ev, out)
+}
+
+// checkRising: a second-level condition "keeps rising" when the value has
+// moved further past the limit by more than the deadband within the
+// rate-of-change window (measured from the raise at the earliest).
+func (e *Engine) checkRising(p *pointState, sl slot, v float64, t int64, now time.Time, out []Event) []Event {
+	c := p.conds[sl]
+	from := t - p.window
+	base, baseT := c.raiseValue, c.raisedAt
+	if c.raisedAt < from {
+		b, ok := p.hist.oldestSince(from)
+		if !ok {
+			return out
+		}
+		base, baseT = b.v, b.t
+	}
+	d := v - base
+	if sl == slotLL {
+		d = -d
+	}
+	if d <= p.deadband {
+		return out
+	}
+	s := p.src
+	c.rising = true
+	g := s.gradeOf(p, c)
+	if g == c.grade {
+		return out
+	}
+	verb := "上升"
+	if sl == slotLL {
+		verb = "下降"
+	}
+	ev := s.event(c, now)
+	ev.Value, ev.Limit, ev.Since = v, p.limit[sl], at(c.since, now)
+	ev.Message = fmt.Sprintf("%s %s 超过 %s %s 后仍在%s：%s 内由 %s 变为 %s，升为%s",
+		p.name, p.q(v), p.limitLabel(sl), p.q(p.limit[sl]), verb, dur(time.Duration(t-baseT)), num(base), p.q(v), g.Chinese())
+	return s.regrade(c, g, ev, out)
+}
+
+// checkRate evaluates the rate-of-change conditions, in units per minute
+// over the point's window.
+func (e *Engine) checkRate(p *pointState, v float64, t int64, now time.Time, out []Event) []Event {
+	if p.rise == 0 && p.fall == 0 {
+		return out
+	}
+	b, ok := p.hist.oldestSince(t - p.window)
+	if !ok || t-b.t < p.window/historySize || t == b.t {
+		return out
+	}
+	rate := (v - b.v) / float64(t-b.t) * float64(time.Minute)
+	s := p.src
+	for _, sl := range [2]slot{slotRise, slotFall} {
+		c := p.conds[sl]
+		if c == nil {
+			continue
+		}
+		lim, r, word := p.rise, rate, "上升"
+		if sl == slotFall {
+			lim, r, word = p.fall, -rate, "下降"
+		}
+		switch {
+		case !c.active && r >= lim:
+			g := s.gradeOf(p, c)
+			if g == protocol.None {
+				continue
+			}
+			c.since, c.raisedAt, c.raiseValue = t, t, v
+			ev := s.event(c, now)
+			ev.Value, ev.Limit, ev.Since = v, lim, now
+			ev.Message = fmt.Sprintf("%s %s过快：%s/分 ≥ 限值 %s/分（%s 内由 %s 变为 %s）",
+				p.name, word, p.q(r), p.q(lim), dur(time.Duration(t-b.t)), num(b.v), p.q(v))
+			out = s.raise(c, g, ev, out)
+		case c.active && r < lim*rocClearFactor:
+			ev := s.event(c, now)
+			ev.Value, ev.Limit, ev.Since = v, lim, at(c.since, now)
+			ev.Message = fmt.Sprintf("%s %s速率恢复正常：%s/分，历时 %s", p.name, word, p.q(max(r, 0)), dur(time.Duration(t-c.since)))
+			out = s.clear(c, ev, out)
+		}
+	}
+	return out
+}
+
+// raiseFault handles a reading that carries no usable value: quality bad,
+// over_range, or a good quality with NaN or ±Inf. Limit conditions neither
+// raise nor clear on it; their pending delays start over.
+func (e *Engine) raiseFault(p *pointState, q protocol.Quality, v float64, t int64, now time.Time, out []Event) []Event {
+	p.cancelPending()
+	c := p.conds[slotFault]
+	if c.active {
+		return out
+	}
+	s := p.src
+	g := s.gradeOf(p, c)
+	if g == protocol.None {
+		return out
+	}
+	c.since, c.raisedAt = t, t
+	ev := s.event(c, now)
+	ev.Since = now
+	switch {
+	case q == protocol.OverRange:
+		ev.Value = v
+		ev.Message = fmt.Sprintf("%s 超量程：%s，量程 %s–%s，读数不可作为测量值", p.name, p.q(v), num(p.cfg.Range.Min), p.q(p.cfg.Range.Max))
+	case q == protocol.Good:
+		ev.Message = fmt.Sprintf("%s 读数无效（%s），按传感器故障处理", p.name, num(v))
+	default:
+		ev.Message = fmt.Sprintf("%s 传感器故障（质量 %s），读数不可用", p.name, q)
+	}
+	return s.raise(c, g, ev, out)
+}
+
+// cancelPending restarts the on- and off-delays of a point whose data
+// cannot be trusted for now; active conditions stay as they are.
+func (p *pointState) cancelPending() {
+	for sl := slotHH; sl <= slotFall; sl++ {
+		if c := p.conds[sl]; c != nil {
+			c.pendingOn, c.clearingOn = false, false
+		}
+	}
+}
+
+// timers evaluates a point's time-based conditions at t: stale data, on- and
+// off-delays expiring, first level held too long, a stuck value.
+func (e *Engine) timers(p *pointState, t int64, now time.Time, out []Event) []Event {
+	s := p.src
+	if !p.dataKnown {
+		p.dataKnown, p.lastData = true, t
+	}
+	stale := p.conds[slotStale]
+	if !stale.active && t-p.lastData >= p.staleAfter {
+		if g := s.gradeOf(p, stale); g != protocol.None {
+			p.cancelPending()
+			stale.since, stale.raisedAt = p.lastData, t
+			ev := s.event(stale, now)
+			ev.Since = at(p.lastData, now)
+			ev.Message = fmt.Sprintf("%s 已 %s 无有效数据（通信中断），超过 %s", p.name, dur(time.Duration(t-p.lastData)), dur(time.Duration(p.staleAfter)))
+			out = s.raise(stale, g, ev, out)
+		}
+	}
+	if !p.hasValue || stale.active || p.conds[slotFault].active || t-p.lastData >= p.staleAfter {
+		return out
+	}
+	for sl := slotHH; sl <= slotLL; sl++ {
+		c := p.conds[sl]
+		switch {
+		case c == nil:
+		case !c.active && c.pendingOn && t-c.pending >= p.onDelay:
+			out = e.raiseLimit(p, sl, p.value, t, now, out)
+		case c.active && c.clearingOn && t-c.clearing >= p.offDelay:
+			out = e.clearLimit(p, sl, p.value, t, now, out)
+		case c.active && !c.clearingOn && !c.held && (sl == slotH || sl == slotL):
+			out = e.checkHeld(p, sl, t, now, out)
+		}
+	}
+	if c := p.conds[slotStuck]; c != nil && !c.active && t-p.changedAt >= p.stuckAfter {
+		if g := s.gradeOf(p, c); g != protocol.None {
+			c.since, c.raisedAt, c.raiseValue = p.changedAt, t, p.value
+			ev := s.event(c, now)
+			ev.Value, ev.Since = p.value, at(p.changedAt, now)
+			ev.Message = fmt.Sprintf("%s 读数 %s 已 %s 未变化，疑似探头堵塞或失效", p.name, p.q(p.value), dur(time.Duration(t-p.changedAt)))
+			out = s.raise(c, g, ev, out)
+		}
+	}
+	return out
+}
+
+func (e *Engine) checkHeld(p *pointState, sl slot, t int64, now time.Time, out []Event) []Event {
+	s, c := p.src, p.conds[sl]
+	rule := s.policy.FirstLevelHeld
+	if rule == nil || rule.Grade == protocol.None || t-c.since < int64(rule.For) {
+		return out
+	}
+	c.held = true
+	g := s.gradeOf(p, c)
+	if g == c.grade {
+		return out
+	}
+	op := "≥"
+	if sl == slotL {
+		op = "≤"
+	}
+	ev := s.event(c, now)
+	ev.Value, ev.Limit, ev.Since = p.value, p.limit[sl], at(c.since, now)
+	ev.Message = fmt.Sprintf("%s %s 仍 %s %s %s，已持续 %s，超过 %s，升为%s",
+		p.name, p.q(p.value), op, p.limitLabel(sl), p.q(p.limit[sl]), dur(time.Duration(t-c.since)), dur(rule.For.D()), g.Chinese())
+	return s.regrade(c, g, ev, out)
+}
+
+// Tick evaluates every time-based condition at now: stale data, on- and
+// off-delays expiring, first level held too long, stuck values. Call it
+// about once a second with the caller's clock.
+func (e *Engine) Tick(now time.Time, out []Event) []Event {
+	if !timeOK(now) {
+		e.stats.Invalid++
+		return out
+	}
+	t := now.UnixNano()
+	for _, ss := range e.sites {
+		for _, s := range ss.sources {
+			for _, p := range s.points {
+				out = e.timers(p, t, now, out)
+			}
+			if s.changed {
+				out = e.evalSource(s, t, now, out)
+				out = s.report(now, out)
+			}
+		}
+	}
+	return out
+}
+
+// SourceGrade returns a hazard source's current grade; None when it is
+// normal or unknown.
+func (e *Engine) SourceGrade(siteID, source string) protocol.Grade {
+	ss := e.byID[siteID]
+	if ss == nil {
+		return protocol.None
+	}
+	if s := ss.byID[source]; s != nil {
+		return s.grade
+	}
+	return protocol.None
+}
+
+// Active returns every active condition as its latest Raised or
+// GradeChanged event, sorted by Key. The events are copies.
+func (e *Engine) Active() []Event {
+	var out []Event
+	add := func(c *cond) {
+		if c != nil && c.active && c.last != nil {
+			out = append(out, *c.last)
+		}
+	}
+	for _, ss := range e.sites {
+		for _, s := range ss.sources {
+			for _, p := range s.points {
+				for _, c := range p.conds {
+					add(c)
+				}
+			}
+			add(s.manyFirst)
+			add(s.manySecond)
+			for _, v := range s.votes {
+				add(v.first)
+				add(v.second)
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
+	return out
+}
+
+// at turns Unix nanoseconds into a time in now's location.
+func at(ns int64, now time.Time) time.Time { return time.Unix(0, ns).In(now.Location()) }

@@ -1,0 +1,243 @@
+package rules
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hazardwatch/hazardwatch/protocol"
+)
+
+// key builds a condition's stable identity: site/source/point/condition,
+// site/source/vote-id/condition, or site/source/condition for the counts.
+func (s *sourceState) key(c *cond) string {
+	if c.key == "" {
+		if c.part == "" {
+			c.key = s.site.id + "/" + s.id + "/" + string(c.kind)
+		} else {
+			c.key = s.site.id + "/" + s.id + "/" + c.part + "/" + string(c.kind)
+		}
+	}
+	return c.key
+}
+
+// event starts an event about condition c.
+func (s *sourceState) event(c *cond, now time.Time) Event {
+	return Event{Time: now, Site: s.site.id, Source: s.id, Point: c.point, Condition: c.kind, Key: s.key(c)}
+}
+
+func (s *sourceState) raise(c *cond, g protocol.Grade, ev Event, out []Event) []Event {
+	c.active, c.grade = true, g
+	c.pendingOn, c.clearingOn = false, false
+	s.count[g]++
+	s.changed = true
+	ev.Type, ev.Grade, ev.PrevGrade = Raised, g, protocol.None
+	c.last = &ev
+	return append(out, ev)
+}
+
+func (s *sourceState) clear(c *cond, ev Event, out []Event) []Event {
+	ev.Type, ev.Grade, ev.PrevGrade = Cleared, protocol.None, c.grade
+	s.count[c.grade]--
+	s.changed = true
+	c.reset()
+	return append(out, ev)
+}
+
+// regrade gives an active condition a new grade; None clears it.
+func (s *sourceState) regrade(c *cond, g protocol.Grade, ev Event, out []Event) []Event {
+	if g == protocol.None {
+		return s.clear(c, ev, out)
+	}
+	ev.Type, ev.Grade, ev.PrevGrade = GradeChanged, g, c.grade
+	s.count[c.grade]--
+	s.count[g]++
+	c.grade = g
+	s.changed = true
+	c.last = &ev
+	return append(out, ev)
+}
+
+func gradeOr(g *protocol.Grade) protocol.Grade {
+	if g == nil {
+		return protocol.None
+	}
+	return *g
+}
+
+// gradeOf grades condition c (of point p, nil for source conditions) by the
+// source's policy: the base grade of its kind, raised by the held/rising
+// rules, then one step more severe for an escalated source, never above
+// red. None means the policy turns the condition off.
+func (s *sourceState) gradeOf(p *pointState, c *cond) protocol.Grade {
+	pol := &s.policy
+	var g protocol.Grade
+	switch c.kind {
+	case H, L:
+		g = gradeOr(pol.FirstLevel)
+		if g != protocol.None && c.held && pol.FirstLevelHeld != nil {
+			g = max(g, pol.FirstLevelHeld.Grade)
+		}
+	case HH, LL:
+		g = gradeOr(pol.SecondLevel)
+		if c.kind == HH && p != nil && p.cfg.PowerOff && s.coal && pol.PowerOff != nil {
+			g = *pol.PowerOff
+		}
+		if g != protocol.None && c.rising {
+			g = max(g, gradeOr(pol.SecondLevelRising))
+		}
+	case RateRise, RateFall:
+		g = gradeOr(pol.RateOfChange)
+	case Stale:
+		g = gradeOr(pol.Stale)
+	case Fault, Stuck:
+		g = gradeOr(pol.Fault)
+	case VoteFirst:
+		g = gradeOr(pol.VoteFirstLevel)
+	case VoteSecond:
+		g = gradeOr(pol.VoteSecondLevel)
+	case ManyFirst:
+		if pol.FirstLevelPoints != nil {
+			g = pol.FirstLevelPoints.Grade
+		}
+	case ManySecond:
+		if pol.SecondLevelPoints != nil {
+			g = pol.SecondLevelPoints.Grade
+		}
+	}
+	if s.escalate {
+		g = g.Raise(1)
+	}
+	return g
+}
+
+// evalSource evaluates the source's own conditions (votes, counts) from its
+// points' conditions, and re-grades those already active.
+func (e *Engine) evalSource(s *sourceState, t int64, now time.Time, out []Event) []Event {
+	first, second := e.firstIDs[:0], e.secondIDs[:0]
+	for _, p := range s.points {
+		if p.firstLevel() {
+			first = append(first, p.id)
+		}
+		if p.secondLevel() {
+			second = append(second, p.id)
+		}
+	}
+	if r := s.policy.FirstLevelPoints; r != nil {
+		out = e.setGroup(s, s.manyFirst, nil, len(first) >= r.Count, first, r.Count, t, now, out)
+	} else if s.manyFirst.active {
+		out = e.setGroup(s, s.manyFirst, nil, false, first, 0, t, now, out)
+	}
+	if r := s.policy.SecondLevelPoints; r != nil {
+		out = e.setGroup(s, s.manySecond, nil, len(second) >= r.Count, second, r.Count, t, now, out)
+	} else if s.manySecond.active {
+		out = e.setGroup(s, s.manySecond, nil, false, second, 0, t, now, out)
+	}
+	for _, v := range s.votes {
+		first, second = first[:0], second[:0]
+		for _, p := range v.points {
+			if p.highFirst() {
+				first = append(first, p.id)
+			}
+			if p.active(slotHH) {
+				second = append(second, p.id)
+			}
+		}
+		out = e.setGroup(s, v.first, v, len(first) >= v.cfg.K, first, v.cfg.K, t, now, out)
+		out = e.setGroup(s, v.second, v, len(second) >= v.cfg.K, second, v.cfg.K, t, now, out)
+	}
+	e.firstIDs, e.secondIDs = first, second
+	return out
+}
+
+// setGroup brings a source condition to on/off with ids the points in
+// alarm; while it stays on, a new grade or new points is a GradeChanged.
+func (e *Engine) setGroup(s *sourceState, c *cond, v *voteState, on bool, ids []string, need int, t int64, now time.Time, out []Event) []Event {
+	g := s.gradeOf(nil, c)
+	if g == protocol.None {
+		on = false
+	}
+	second := c.kind == VoteSecond || c.kind == ManySecond
+	msg := func() string {
+		if v != nil {
+			return fmt.Sprintf("%s：%s 达%s报警", v.name, joinIDs(ids), levelWord(second))
+		}
+		return fmt.Sprintf("%s %d 个监测点同时达%s报警：%s", s.name, len(ids), levelWord(second), joinIDs(ids))
+	}
+	fill := func(ev *Event) {
+		ev.Value, ev.Limit, ev.Since = float64(len(ids)), float64(need), at(c.since, now)
+	}
+	switch {
+	case on && !c.active:
+		c.since, c.raisedAt = t, t
+		c.points = slices.Clone(ids)
+		ev := s.event(c, now)
+		fill(&ev)
+		ev.Points, ev.Message = c.points, msg()
+		return s.raise(c, g, ev, out)
+	case !on && c.active:
+		ev := s.event(c, now)
+		fill(&ev)
+		ev.Points = slices.Clone(ids)
+		if v != nil {
+			ev.Message = fmt.Sprintf("%s：达%s报警的检测点已不足 %d 个，表决解除，历时 %s", v.name, levelWord(second), need, dur(time.Duration(t-c.since)))
+		} else {
+			ev.Message = fmt.Sprintf("%s 同时达%s报警的监测点已少于 %d 个，解除，历时 %s", s.name, levelWord(second), need, dur(time.Duration(t-c.since)))
+		}
+		return s.clear(c, ev, out)
+	case on && (g != c.grade || !slices.Equal(ids, c.points)):
+		c.points = slices.Clone(ids)
+		ev := s.event(c, now)
+		fill(&ev)
+		ev.Points, ev.Message = c.points, msg()
+		return s.regrade(c, g, ev, out)
+	}
+	return out
+}
+
+// report emits SourceGradeChanged when the source's grade moved.
+func (s *sourceState) report(now time.Time, out []Event) []Event {
+	s.changed = false
+	g := s.top()
+	if g == s.grade {
+		return out
+	}
+	prev := s.grade
+	s.grade = g
+	ev := Event{Type: SourceGradeChanged, Time: now, Site: s.site.id, Source: s.id,
+		Key: s.site.id + "/" + s.id, Grade: g, PrevGrade: prev}
+	switch {
+	case g == protocol.None:
+		ev.Message = fmt.Sprintf("%s 恢复正常（原%s）", s.name, prev.Chinese())
+	case g > prev:
+		ev.Message = fmt.Sprintf("%s 升为%s（原%s）", s.name, g.Chinese(), prev.Chinese())
+	default:
+		ev.Message = fmt.Sprintf("%s 降为%s（原%s）", s.name, g.Chinese(), prev.Chinese())
+	}
+	if w := s.worst(); w != nil {
+		ev.Message += "：" + w.Message
+	}
+	return append(out, ev)
+}
+
+// worst is the latest event of the source's most severe active condition.
+func (s *sourceState) worst() *Event {
+	var best *Event
+	consider := func(c *cond) {
+		if c != nil && c.active && c.last != nil && (best == nil || c.grade > best.Grade) {
+			best = c.last
+		}
+	}
+	for _, v := range s.votes {
+		consider(v.second)
+		consider(v.first)
+	}
+	consider(s.manySecond)
+	consider(s.manyFirst)
+	for _, p := range s.points {
+		for _, c := range p.conds {
+			consider(c)
+		}
+	}
+	return best
+}
