@@ -6,6 +6,7 @@ package storage
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/hazardwatch/hazardwatch/protocol"
@@ -49,3 +50,38 @@ type Store interface {
 	Querier
 	Close() error
 }
+
+// Rejected is one sample a store refused while storing the others of the
+// same Append call.
+type Rejected struct {
+	Index  int    // position in the samples given to Append
+	Reason string // short stable word for metrics, e.g. too_old
+	Err    error
+}
+
+// RejectedError is what Append returns when it stored every sample but the
+// listed ones (too old for the store's out-of-order window, a different
+// value at a time already stored, not a number). The stored samples are
+// durable, so the caller may acknowledge the message and count the rest.
+type RejectedError struct {
+	Rejected []Rejected
+}
+
+func (e *RejectedError) Error() string {
+	if len(e.Rejected) == 0 {
+		return "no samples rejected"
+	}
+	first := e.Rejected[0]
+	if len(e.Rejected) == 1 {
+		return fmt.Sprintf("sample %d rejected: %s: %v", first.Index, first.Reason, first.Err)
+	}
+	return fmt.Sprintf("%d samples rejected, first: sample %d: %s: %v", len(e.Rejected), first.Index, first.Reason, first.Err)
+}
+
+// Reasons a store rejects a single sample.
+const (
+	RejectTooOld    = "too_old"        // older than the out-of-order window allows
+	RejectConflict  = "value_conflict" // a different value already stored at that time
+	RejectNotNumber = "not_a_number"   // NaN or ±Inf
+	RejectInvalid   = "invalid_sample" // missing site or point, unknown quality
+)
