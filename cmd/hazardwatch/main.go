@@ -1,0 +1,40 @@
+// Command hazardwatch runs HazardWatch in one process on its embedded
+// defaults — MQTT broker, time-series store, Modbus simulators, gateway,
+// ingest, rules, alerting and status page — and checks site files.
+//
+//	hazardwatch [run] [flags]          the all-in-one demo (default)
+//	hazardwatch validate FILE_OR_DIR…  list every problem of site files
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+func main() {
+	os.Exit(dispatch(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func dispatch(args []string, stdout, stderr io.Writer) int {
+	cmd := "run"
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		cmd, args = args[0], args[1:]
+	}
+	switch cmd {
+	case "run":
+		return run(args, stdout, stderr)
+	case "validate":
+		return validate(args, stdout, stderr)
+	case "help":
+		fmt.Fprintln(stdout, usage)
+		return 0
+	default:
+		fmt.Fprintf(stderr, "hazardwatch: unknown command %q\n\n%s\n", cmd, usage)
+		return 2
+	}
+}
+
+const usage = `usage:
+  hazardwatch [run] [flags]           run everything in one process (try -h)
+  hazardwatch validate FILE_OR_DIR... check site files, listing every problem`
