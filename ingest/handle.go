@@ -1,0 +1,348 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/rules"
+	"github.com/hazardwatch/hazardwatch/storage"
+)
+
+// Reasons ingest itself adds to protocol's and storage's.
+const (
+	ReasonTopic          = "bad_topic"       // not a gateway topic
+	ReasonTopicMismatch  = "topic_mismatch"  // payload's site/gateway differ from the topic's
+	ReasonUnknownSite    = "unknown_site"    // site not configured here
+	ReasonUnknownGateway = "unknown_gateway" // gateway not in the site file
+	ReasonBadState       = "bad_state"       // state payload not understood
+)
+
+// storeTimeout bounds one attempt to store a message's samples.
+const storeTimeout = 10 * time.Second
+
+// Handle processes one MQTT message. It returns an error only when the
+// message's readings could not be stored, and the message must then not be
+// acknowledged; every refusal of bad input is counted, logged and kept as
+// a dead letter, and returns nil (the message is settled).
+func (s *Service) Handle(topic string, payload []byte) error {
+	s.metrics.messages.Inc()
+	t, err := protocol.ParseTopic(topic)
+	if err != nil {
+		s.reject(rejection{reason: ReasonTopic, topic: topic, err: err, payload: payload})
+		return nil
+	}
+	if t.Kind == "state" {
+		s.handleState(t, payload)
+		return nil
+	}
+	return s.handleTelemetry(t, topic, payload)
+}
+
+func (s *Service) handleState(t protocol.Topic, payload []byte) {
+	if len(payload) == 0 {
+		return // a retained state being cleared
+	}
+	k := gatewayKey{t.Site, t.Gateway}
+	st, ok := s.sites[t.Site]
+	if !ok || st.Gateway(t.Gateway) == nil {
+		reason := ReasonUnknownGateway
+		if !ok {
+			reason = ReasonUnknownSite
+		}
+		s.reject(rejection{reason: reason, topic: protocol.StateTopic(t.Site, t.Gateway), site: t.Site, gateway: t.Gateway,
+			err: fmt.Errorf("state of gateway %s of site %s, which is not configured", t.Gateway, t.Site), payload: payload})
+		return
+	}
+	gs, err := protocol.DecodeState(payload)
+	if err != nil {
+		s.reject(rejection{reason: ReasonBadState, topic: protocol.StateTopic(t.Site, t.Gateway), site: t.Site, gateway: t.Gateway, err: err, payload: payload})
+		return
+	}
+	status := GatewayStatus{Site: t.Site, Gateway: t.Gateway, State: gs.State, Updated: s.cfg.Clock()}
+	if gs.Since != nil {
+		status.Since = gs.Since.Time
+	}
+	s.mu.Lock()
+	prev, had := s.states[k]
+	s.states[k] = status
+	s.mu.Unlock()
+	if !had || prev.State != status.State {
+		s.log.Info("gateway state", zap.String("site", t.Site), zap.String("gateway", t.Gateway), zap.String("state", gs.State))
+	}
+}
+
+func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte) error {
+	msg, err := protocol.DecodeTelemetry(payload)
+	if err != nil {
+		reason := protocol.ReasonBadEnvelope
+		var me *protocol.MessageError
+		if errors.As(err, &me) {
+			reason = me.Reason
+		}
+		s.reject(rejection{reason: reason, topic: topic, site: t.Site, gateway: t.Gateway, err: err, payload: payload})
+		return nil
+	}
+	rj := rejection{topic: topic, site: msg.Site, gateway: msg.Gateway, seq: msg.Seq, payload: payload}
+	if msg.Site != t.Site || msg.Gateway != t.Gateway {
+		rj.reason, rj.err = ReasonTopicMismatch, fmt.Errorf("payload says site %s gateway %s, topic says site %s gateway %s", msg.Site, msg.Gateway, t.Site, t.Gateway)
+		s.reject(rj)
+		return nil
+	}
+	st, ok := s.sites[msg.Site]
+	if !ok {
+		rj.reason, rj.err = ReasonUnknownSite, fmt.Errorf("site %s is not configured", msg.Site)
+		s.reject(rj)
+		return nil
+	}
+	if st.Gateway(msg.Gateway) == nil {
+		rj.reason, rj.err = ReasonUnknownGateway, fmt.Errorf("gateway %s is not in site %s", msg.Gateway, msg.Site)
+		s.reject(rj)
+		return nil
+	}
+
+	s.handleMu.Lock()
+	defer s.handleMu.Unlock()
+	gk := gatewayKey{msg.Site, msg.Gateway}
+	s.mu.Lock()
+	last, seen := s.lastSeq[gk]
+	s.mu.Unlock()
+	if seen && msg.Seq <= last {
+		s.metrics.duplicates.Inc()
+		s.log.Debug("duplicate message dropped", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq), zap.Uint64("last_seq", last))
+		return nil
+	}
+
+	now := s.cfg.Clock()
+	samples := make([]storage.Sample, 0, len(msg.Readings))
+	for _, r := range msg.Readings {
+		rr := rj
+		rr.point = r.Point
+		if err := r.Check(); err != nil {
+			rr.reason, rr.err = protocol.ReasonBadReading, err
+			var me *protocol.MessageError
+			if errors.As(err, &me) {
+				rr.reason = me.Reason
+			}
+			s.reject(rr)
+			continue
+		}
+		ref := st.Point(r.Point)
+		if ref == nil || ref.Device == nil || ref.Device.Gateway != msg.Gateway {
+			rr.reason = protocol.ReasonUnknownPoint
+			if ref == nil {
+				rr.err = fmt.Errorf("point %s is not in site %s", r.Point, msg.Site)
+			} else {
+				rr.err = fmt.Errorf("point %s is not read by gateway %s", r.Point, msg.Gateway)
+			}
+			s.reject(rr)
+			continue
+		}
+		at := r.At(msg.TS)
+		if at.After(now.Add(s.cfg.MaxFuture)) {
+			rr.reason, rr.err = protocol.ReasonFuture, fmt.Errorf("point %s: time %s is %v ahead of the centre's clock", r.Point, at.UTC().Format(protocol.TimeFormat), at.Sub(now).Round(time.Second))
+			s.reject(rr)
+			continue
+		}
+		sm := storage.Sample{Site: msg.Site, Gateway: msg.Gateway, Source: ref.Source.ID, Point: r.Point, Time: at, Quality: r.QualityOrGood()}
+		if r.Value != nil {
+			sm.Value, sm.HasValue = *r.Value, true
+		}
+		samples = append(samples, sm)
+	}
+
+	stored, err := s.store(samples, rj)
+	if err != nil {
+		return err
+	}
+
+	s.mu.Lock()
+	if seen && msg.Seq > last+1 {
+		s.metrics.gaps.Add(float64(msg.Seq - last - 1))
+		s.log.Warn("messages missing from gateway", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway),
+			zap.Uint64("missing_from", last+1), zap.Uint64("missing_to", msg.Seq-1), zap.Uint64("seq", msg.Seq))
+	}
+	s.lastSeq[gk] = msg.Seq
+	s.mu.Unlock()
+
+	storedAt := s.cfg.Clock()
+	for _, sm := range stored {
+		s.metrics.lag.Observe(storedAt.Sub(sm.Time).Seconds())
+	}
+	s.metrics.readings.Add(float64(len(stored)))
+	s.evaluate(stored)
+	return nil
+}
+
+// store appends the samples, retrying a failing store a few times, and
+// returns those the store kept.
+func (s *Service) store(samples []storage.Sample, rj rejection) ([]storage.Sample, error) {
+	if len(samples) == 0 {
+		return nil, nil
+	}
+	var err error
+	for attempt := 1; attempt <= DefaultStoreAttempts; attempt++ {
+		ctx, cancel := context.WithTimeout(context.Background(), storeTimeout)
+		start := time.Now()
+		err = s.cfg.Store.Append(ctx, samples)
+		s.metrics.storeLatency.Observe(time.Since(start).Seconds())
+		cancel()
+		var rejected *storage.RejectedError
+		if errors.As(err, &rejected) {
+			refused := make(map[int]bool, len(rejected.Rejected))
+			for _, r := range rejected.Rejected {
+				refused[r.Index] = true
+				rr := rj
+				if r.Index >= 0 && r.Index < len(samples) {
+					rr.point = samples[r.Index].Point
+				}
+				rr.reason, rr.err = r.Reason, r.Err
+				s.reject(rr)
+			}
+			kept := samples[:0:0]
+			for i, sm := range samples {
+				if !refused[i] {
+					kept = append(kept, sm)
+				}
+			}
+			return kept, nil
+		}
+		if err == nil {
+			return samples, nil
+		}
+		s.metrics.storeErrors.Inc()
+		s.log.Warn("store append failed", zap.String("site", rj.site), zap.String("gateway", rj.gateway), zap.Uint64("seq", rj.seq), zap.Int("attempt", attempt), zap.Error(err))
+		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	}
+	return nil, fmt.Errorf("store %d readings of site %s gateway %s seq %d: %w", len(samples), rj.site, rj.gateway, rj.seq, err)
+}
+
+// evaluate feeds stored readings to the evaluator in time order, leaving
+// out those older than what it has already seen of their point: late data
+// is kept but does not disturb alarm state.
+func (s *Service) evaluate(samples []storage.Sample) {
+	if s.cfg.Evaluator == nil || len(samples) == 0 {
+		return
+	}
+	sorted := make([]storage.Sample, len(samples))
+	copy(sorted, samples)
+	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Time.Before(sorted[j].Time) })
+
+	s.evalMu.Lock()
+	var events []rules.Event
+	late := 0
+	for _, sm := range sorted {
+		k := pointKey{sm.Site, sm.Point}
+		s.mu.Lock()
+		newest, ok := s.evaluated[k]
+		if ok && !sm.Time.After(newest) {
+			s.mu.Unlock()
+			late++
+			continue
+		}
+		s.evaluated[k] = sm.Time
+		s.mu.Unlock()
+		events = s.cfg.Evaluator.Observe(rules.Reading{Site: sm.Site, Point: sm.Point, Time: sm.Time, Value: sm.Value, Quality: sm.Quality}, events)
+	}
+	s.evalMu.Unlock()
+	if late > 0 {
+		s.metrics.late.Add(float64(late))
+	}
+	s.dispatch(events)
+}
+
+// runTicks calls the evaluator's Tick every TickInterval, so time-driven
+// conditions (stale data, delays) advance without new readings.
+func (s *Service) runTicks(ctx context.Context, done chan<- struct{}) {
+	defer close(done)
+	if s.cfg.Evaluator == nil {
+		return
+	}
+	tk := time.NewTicker(s.cfg.TickInterval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tk.C:
+			s.evalMu.Lock()
+			events := s.cfg.Evaluator.Tick(s.cfg.Clock(), nil)
+			s.evalMu.Unlock()
+			s.dispatch(events)
+		}
+	}
+}
+
+// dispatch queues an event batch for the sink without blocking the caller
+// for longer than SinkWait.
+func (s *Service) dispatch(events []rules.Event) {
+	if len(events) == 0 {
+		return
+	}
+	s.metrics.events.Add(float64(len(events)))
+	s.queueMu.RLock()
+	defer s.queueMu.RUnlock()
+	if s.queueClosed {
+		s.metrics.dropped.Add(float64(len(events)))
+		s.log.Error("events after shutdown began were not delivered", zap.Int("events", len(events)))
+		return
+	}
+	select {
+	case s.events <- events:
+		return
+	default:
+	}
+	s.metrics.queueFull.Inc()
+	s.log.Warn("event queue full: the alerting sink is slow", zap.Int("queued_batches", len(s.events)), zap.Int("events", len(events)))
+	t := time.NewTimer(s.cfg.SinkWait)
+	defer t.Stop()
+	select {
+	case s.events <- events:
+	case <-t.C:
+		s.metrics.dropped.Add(float64(len(events)))
+		keys := make([]string, len(events))
+		for i, e := range events {
+			keys[i] = e.Key
+		}
+		s.log.Error("events dropped: the alerting sink did not take them in time", zap.Duration("waited", s.cfg.SinkWait), zap.Strings("keys", keys))
+	}
+}
+
+// closeQueue ends the event queue; later batches are counted as dropped.
+func (s *Service) closeQueue() {
+	s.queueMu.Lock()
+	defer s.queueMu.Unlock()
+	if !s.queueClosed {
+		s.queueClosed = true
+		close(s.events)
+	}
+}
+
+// runSink hands queued event batches to the sink until the queue closes.
+func (s *Service) runSink(done chan<- struct{}) {
+	defer close(done)
+	for events := range s.events {
+		if s.cfg.Sink == nil {
+			s.log.Warn("no event sink configured; events not delivered", zap.Int("events", len(events)))
+			continue
+		}
+		if err := s.cfg.Sink.HandleEvents(s.sinkCtx, events); err != nil {
+			s.metrics.sinkErrors.Inc()
+			s.log.Error("event sink failed", zap.Int("events", len(events)), zap.Error(err))
+		}
+	}
+}
+
+func sortStatuses(st []GatewayStatus) {
+	sort.Slice(st, func(i, j int) bool {
+		if st[i].Site != st[j].Site {
+			return st[i].Site < st[j].Site
+		}
+		return st[i].Gateway < st[j].Gateway
+	})
+}

@@ -1,0 +1,304 @@
+// Package ingest is the centre's entry for gateway data: it subscribes to
+// the gateways' telemetry and state over MQTT, checks every message against
+// the wire contract and the site files, stores the readings and feeds them
+// to the rules engine, handing the engine's events to the alerting side. A
+// message is acknowledged to the broker only once its readings are stored,
+// so a crash of the service loses nothing.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/rules"
+	"github.com/hazardwatch/hazardwatch/site"
+	"github.com/hazardwatch/hazardwatch/storage"
+)
+
+// Evaluator is the rules engine (rules.Engine satisfies it; it is not safe
+// for concurrent use, so ingest serializes calls).
+type Evaluator interface {
+	Observe(r rules.Reading, out []rules.Event) []rules.Event
+	Tick(now time.Time, out []rules.Event) []rules.Event
+}
+
+// EventSink takes the engine's events (the alerting service implements it).
+type EventSink interface {
+	HandleEvents(ctx context.Context, events []rules.Event) error
+}
+
+// Defaults of Config.
+const (
+	DefaultClientID       = "hazardwatch-ingest"
+	DefaultTickInterval   = time.Second
+	DefaultMaxFuture      = 5 * time.Minute
+	DefaultDeadLetters    = 100
+	DefaultEventQueue     = 256
+	DefaultSinkWait       = 5 * time.Second
+	DefaultStoreAttempts  = 3
+	defaultExcerptBytes   = 256
+	disconnectQuiesceMsec = 500
+)
+
+// Config sets up a Service. Sites, Broker and Store are required.
+type Config struct {
+	Sites []*site.Site
+	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883.
+	Broker string
+	// ClientID must stay the same across restarts: the broker keeps the
+	// session (subscriptions, unacknowledged messages) under it.
+	ClientID string
+	Store    storage.Appender
+	// Evaluator receives stored readings; nil stores only.
+	Evaluator Evaluator
+	// Sink receives the evaluator's events; nil drops them (logged).
+	Sink EventSink
+	// Clock is the time source; default time.Now.
+	Clock func() time.Time
+	// Logger; default zap.NewNop().
+	Logger *zap.Logger
+	// Registry receives the service's metrics; nil keeps them private.
+	Registry prometheus.Registerer
+	// TickInterval is how often Evaluator.Tick runs; default 1s.
+	TickInterval time.Duration
+	// MaxFuture is how far ahead of Clock a reading may be; default 5m.
+	MaxFuture time.Duration
+	// DeadLetters is how many rejections DeadLetters keeps; default 100.
+	DeadLetters int
+	// EventQueue bounds the event batches waiting for the sink; default 256.
+	EventQueue int
+	// SinkWait is how long the MQTT callback waits on a full event queue
+	// before dropping a batch (counted and logged); default 5s.
+	SinkWait time.Duration
+	// Username and Password authenticate to the broker, when it asks.
+	Username, Password string
+}
+
+// Service is the ingest service. Create it with New and start it with Run.
+type Service struct {
+	cfg     Config
+	log     *zap.Logger
+	metrics *metrics
+	sites   map[string]*site.Site
+	client  mqtt.Client
+
+	// handleMu makes each telemetry message's seq check, store and seq
+	// update one step, should Handle be called concurrently.
+	handleMu  sync.Mutex
+	mu        sync.Mutex // guards lastSeq, evaluated, states, dead
+	lastSeq   map[gatewayKey]uint64
+	evaluated map[pointKey]time.Time
+	states    map[gatewayKey]GatewayStatus
+	dead      *deadLetters
+
+	evalMu sync.Mutex // serializes Evaluator calls
+	events chan []rules.Event
+	// queueMu guards closing events against a concurrent send.
+	queueMu     sync.RWMutex
+	queueClosed bool
+	// sinkCtx lives until the sink has drained after Run returns.
+	sinkCtx context.Context
+}
+
+type gatewayKey struct{ site, gateway string }
+type pointKey struct{ site, point string }
+
+// GatewayStatus is a gateway's last known state from its retained state
+// topic.
+type GatewayStatus struct {
+	Site, Gateway string
+	State         string    // protocol.Online or protocol.Offline
+	Since         time.Time // when it came online; zero when unknown
+	Updated       time.Time // when the centre received the state
+}
+
+// New checks the configuration and prepares a Service.
+func New(cfg Config) (*Service, error) {
+	if len(cfg.Sites) == 0 {
+		return nil, errors.New("ingest config: no sites")
+	}
+	if cfg.Broker == "" {
+		return nil, errors.New("ingest config: no MQTT broker URL")
+	}
+	if cfg.Store == nil {
+		return nil, errors.New("ingest config: no store")
+	}
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultClientID
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.TickInterval <= 0 {
+		cfg.TickInterval = DefaultTickInterval
+	}
+	if cfg.MaxFuture <= 0 {
+		cfg.MaxFuture = DefaultMaxFuture
+	}
+	if cfg.DeadLetters <= 0 {
+		cfg.DeadLetters = DefaultDeadLetters
+	}
+	if cfg.EventQueue <= 0 {
+		cfg.EventQueue = DefaultEventQueue
+	}
+	if cfg.SinkWait <= 0 {
+		cfg.SinkWait = DefaultSinkWait
+	}
+	sites := make(map[string]*site.Site, len(cfg.Sites))
+	for i, st := range cfg.Sites {
+		if st == nil || st.ID == "" {
+			return nil, fmt.Errorf("ingest config: site %d has no id", i)
+		}
+		if _, dup := sites[st.ID]; dup {
+			return nil, fmt.Errorf("ingest config: site %s given twice", st.ID)
+		}
+		sites[st.ID] = st
+	}
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	m, err := newMetrics(reg)
+	if err != nil {
+		return nil, fmt.Errorf("ingest config: register metrics: %w", err)
+	}
+	return &Service{
+		cfg:       cfg,
+		log:       cfg.Logger,
+		metrics:   m,
+		sites:     sites,
+		lastSeq:   map[gatewayKey]uint64{},
+		evaluated: map[pointKey]time.Time{},
+		states:    map[gatewayKey]GatewayStatus{},
+		dead:      newDeadLetters(cfg.DeadLetters),
+		events:    make(chan []rules.Event, cfg.EventQueue),
+		sinkCtx:   context.Background(),
+	}, nil
+}
+
+// Run connects to the broker, subscribes and serves until ctx is done; then
+// it disconnects, stops ticking and hands the queued events to the sink
+// before returning. It returns an error only when it cannot start.
+func (s *Service) Run(ctx context.Context) error {
+	sinkCtx, stopSink := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSink()
+	s.sinkCtx = sinkCtx
+	sinkDone := make(chan struct{})
+	go s.runSink(sinkDone)
+
+	s.client = mqtt.NewClient(s.clientOptions())
+	tok := s.client.Connect()
+	select {
+	case <-tok.Done():
+		if err := tok.Error(); err != nil {
+			s.closeQueue()
+			<-sinkDone
+			return fmt.Errorf("ingest: connect to MQTT broker %s: %w", s.cfg.Broker, err)
+		}
+	case <-ctx.Done():
+		// Connect keeps retrying in the background until Disconnect.
+	}
+
+	tickDone := make(chan struct{})
+	go s.runTicks(ctx, tickDone)
+	<-ctx.Done()
+
+	s.log.Info("ingest stopping", zap.String("broker", s.cfg.Broker))
+	// Disconnect first so no callback races the queue's closing; paho
+	// waits for the running handler.
+	s.client.Disconnect(disconnectQuiesceMsec)
+	<-tickDone
+	s.closeQueue()
+	// Give the sink a bounded time to take what is queued.
+	drain := time.AfterFunc(2*s.cfg.SinkWait, stopSink)
+	<-sinkDone
+	drain.Stop()
+	return nil
+}
+
+func (s *Service) clientOptions() *mqtt.ClientOptions {
+	o := mqtt.NewClientOptions().
+		AddBroker(s.cfg.Broker).
+		SetClientID(s.cfg.ClientID).
+		SetCleanSession(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(time.Second).
+		SetMaxReconnectInterval(10 * time.Second).
+		SetKeepAlive(15 * time.Second).
+		SetOrderMatters(true).
+		SetAutoAckDisabled(true).
+		SetOnConnectHandler(s.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			s.metrics.connected.Set(0)
+			s.log.Warn("MQTT connection lost, reconnecting", zap.String("broker", s.cfg.Broker), zap.Error(err))
+		})
+	if s.cfg.Username != "" {
+		o.SetUsername(s.cfg.Username).SetPassword(s.cfg.Password)
+	}
+	return o
+}
+
+// onConnect (re)subscribes on every connection: the broker keeps the
+// session, but a session it lost or expired must not leave us deaf.
+func (s *Service) onConnect(c mqtt.Client) {
+	s.metrics.connected.Set(1)
+	filters := make(map[string]byte, 2*len(s.sites))
+	for id := range s.sites {
+		filters[protocol.TelemetryFilter(id)] = 1
+		filters[protocol.StateFilter(id)] = 1
+	}
+	tok := c.SubscribeMultiple(filters, s.onMessage)
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		err := tok.Error()
+		if err == nil {
+			err = errors.New("no SUBACK within 10s")
+		}
+		s.log.Error("subscribe failed; dropping the connection to retry", zap.String("broker", s.cfg.Broker), zap.Error(err))
+		// A forced reconnect runs this handler again.
+		go c.Disconnect(0)
+		return
+	}
+	s.log.Info("connected and subscribed", zap.String("broker", s.cfg.Broker), zap.Int("filters", len(filters)))
+}
+
+// onMessage is paho's callback; messages arrive one at a time, in order.
+func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
+	if err := s.Handle(m.Topic(), m.Payload()); err != nil {
+		// Not acknowledged: the broker delivers it again after reconnect.
+		s.log.Error("message not stored, left unacknowledged for redelivery", zap.String("topic", m.Topic()), zap.Error(err))
+		return
+	}
+	m.Ack()
+}
+
+// DeadLetters returns the most recent rejections, oldest first.
+func (s *Service) DeadLetters() []DeadLetter {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dead.list()
+}
+
+// GatewayStates returns every gateway's last known state, from the
+// retained state topics.
+func (s *Service) GatewayStates() []GatewayStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]GatewayStatus, 0, len(s.states))
+	for _, st := range s.states {
+		out = append(out, st)
+	}
+	sortStatuses(out)
+	return out
+}
