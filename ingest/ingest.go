@@ -239,6 +239,10 @@ func (s *Service) clientOptions() *mqtt.ClientOptions {
 		SetKeepAlive(15 * time.Second).
 		SetOrderMatters(true).
 		SetAutoAckDisabled(true).
+		// The broker resends a kept session's unacknowledged messages
+		// right after connecting, before onConnect has subscribed again:
+		// without a default handler paho would drop them unacknowledged.
+		SetDefaultPublishHandler(s.onMessage).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
 			s.metrics.connected.Set(0)
