@@ -75,7 +75,7 @@ func (d *deadLetters) add(l DeadLetter) {
 
 func (d *deadLetters) list() []DeadLetter {
 	if !d.full {
-		return append([]DeadLetter(nil), d.buf[:d.next]...)
+		return append([]DeadLetter{}, d.buf[:d.next]...)
 	}
 	out := make([]DeadLetter, 0, len(d.buf))
 	out = append(out, d.buf[d.next:]...)

@@ -306,3 +306,8 @@ func (s *Service) GatewayStates() []GatewayStatus {
 	sortStatuses(out)
 	return out
 }
+
+// Connected reports whether the service is connected to the broker now.
+func (s *Service) Connected() bool {
+	return s.client != nil && s.client.IsConnectionOpen()
+}

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/storage"
+	"github.com/hazardwatch/hazardwatch/storage/embedded"
+)
+
+// TestServesAndStores runs the command against the machine's Mosquitto
+// with the example tank farm under a random site id.
+func TestServesAndStores(t *testing.T) {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	id := "cmd" + hex.EncodeToString(b[:])
+	src, err := os.ReadFile("../../configs/sites/tank-farm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sitesDir, dataDir := t.TempDir(), t.TempDir()
+	yaml := bytes.Replace(src, []byte("\nid: jh-chem\n"), []byte("\nid: "+id+"\n"), 1)
+	if err := os.WriteFile(filepath.Join(sitesDir, "site.yaml"), yaml, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-sites", sitesDir, "-data", dataDir, "-http", "127.0.0.1:0", "-client-id", "ingest-" + id}, io.Discard, ready)
+	}()
+	var addr string
+	select {
+	case addr = <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("not serving within 30s")
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			return 0, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	eventually(t, "healthz ok", func() bool { code, _ := get("/healthz"); return code == http.StatusOK })
+
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://127.0.0.1:1883").SetClientID("pub-" + id))
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher: %v", tok.Error())
+	}
+	defer pub.Disconnect(100)
+	at := time.Now().Truncate(time.Millisecond)
+	var seq uint64
+	// Publish until the subscription is in place and a reading is counted.
+	eventually(t, "reading stored", func() bool {
+		seq++
+		msg, err := protocol.Telemetry{V: 1, Site: id, Gateway: "gw-tank", Seq: seq, TS: protocol.Time{Time: at.Add(time.Duration(seq) * time.Millisecond)},
+			Readings: []protocol.Reading{{Point: "nh3-gas-1", Value: protocol.F(86)}}}.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub.Publish(protocol.TelemetryTopic(id, "gw-tank"), 1, false, msg).WaitTimeout(5 * time.Second)
+		time.Sleep(100 * time.Millisecond)
+		_, metrics := get("/metrics")
+		return strings.Contains(metrics, "\nhazardwatch_ingest_readings_total ") && !strings.Contains(metrics, "\nhazardwatch_ingest_readings_total 0\n")
+	})
+	if code, body := get("/deadletters"); code != http.StatusOK || !strings.HasPrefix(body, "[") {
+		t.Errorf("/deadletters = %d %q", code, body)
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30s")
+	}
+
+	store, err := embedded.Open(dataDir, embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	got, err := store.Range(context.Background(), storage.Point{Site: id, Point: "nh3-gas-1"}, at.Add(-time.Minute), at.Add(time.Hour), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) == 0 || got[0].Value != 86 {
+		t.Errorf("after shutdown the store holds %+v, want readings of 86", got)
+	}
+}
+
+func TestBadFlagsAndSitesFail(t *testing.T) {
+	ctx := context.Background()
+	if err := run(ctx, []string{"-nope"}, io.Discard, nil); err == nil {
+		t.Error("unknown flag accepted")
+	}
+	if err := run(ctx, []string{"-sites", filepath.Join(t.TempDir(), "missing")}, io.Discard, nil); err == nil {
+		t.Error("missing sites directory accepted")
+	}
+}
+
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within 20s: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
