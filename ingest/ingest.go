@@ -173,7 +173,7 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, fmt.Errorf("ingest config: register metrics: %w", err)
 	}
-	return &Service{
+	s := &Service{
 		cfg:       cfg,
 		log:       cfg.Logger,
 		metrics:   m,
@@ -184,7 +184,10 @@ func New(cfg Config) (*Service, error) {
 		dead:      newDeadLetters(cfg.DeadLetters),
 		events:    make(chan []rules.Event, cfg.EventQueue),
 		sinkCtx:   context.Background(),
-	}, nil
+	}
+	// Built here, not in Run, so Connected may be called from any goroutine.
+	s.client = mqtt.NewClient(s.clientOptions())
+	return s, nil
 }
 
 // Run connects to the broker, subscribes and serves until ctx is done; then
@@ -197,7 +200,6 @@ func (s *Service) Run(ctx context.Context) error {
 	sinkDone := make(chan struct{})
 	go s.runSink(sinkDone)
 
-	s.client = mqtt.NewClient(s.clientOptions())
 	tok := s.client.Connect()
 	select {
 	case <-tok.Done():
@@ -309,5 +311,5 @@ func (s *Service) GatewayStates() []GatewayStatus {
 
 // Connected reports whether the service is connected to the broker now.
 func (s *Service) Connected() bool {
-	return s.client != nil && s.client.IsConnectionOpen()
+	return s.client.IsConnectionOpen()
 }
