@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -103,6 +104,56 @@ type Reading struct {
 	// TS is when the reading was taken, when it differs from the message's
 	// ts (report by exception, batched replays).
 	TS *Time `json:"ts,omitempty"`
+
+	// invalid holds what was wrong with the reading as received, so that
+	// one malformed reading does not cost the good ones of its message.
+	invalid *MessageError
+}
+
+// readingFields is Reading as it travels, with the value left raw so that a
+// bad value (a string, 1e400) is one reading's problem, not the message's.
+type readingFields struct {
+	Point   string          `json:"point"`
+	Value   json.RawMessage `json:"value"`
+	Quality Quality         `json:"quality"`
+	TS      json.RawMessage `json:"ts"`
+}
+
+// UnmarshalJSON decodes one reading. It fails only when the reading is not
+// a JSON object; any other problem is kept for Check to report.
+func (r *Reading) UnmarshalJSON(b []byte) error {
+	var f readingFields
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&f); err != nil {
+		*r = Reading{Point: f.Point}
+		if len(b) > 0 && b[0] != '{' {
+			return fmt.Errorf("reading is not an object: %w", err)
+		}
+		r.invalid = &MessageError{ReasonBadReading, fmt.Errorf("point %q: %v", f.Point, err)}
+		return nil
+	}
+	*r = Reading{Point: f.Point, Quality: f.Quality}
+	if len(f.Value) > 0 && string(f.Value) != "null" {
+		v, err := strconv.ParseFloat(string(f.Value), 64)
+		switch {
+		case err == nil:
+			r.Value = &v
+		case f.Value[0] == '"' || errors.Is(err, strconv.ErrRange):
+			r.invalid = &MessageError{ReasonNotANumber, fmt.Errorf("point %s: value %.40s is not a finite number", f.Point, f.Value)}
+		default:
+			r.invalid = &MessageError{ReasonBadReading, fmt.Errorf("point %s: value %.40s is not a number", f.Point, f.Value)}
+		}
+	}
+	if len(f.TS) > 0 && string(f.TS) != "null" {
+		var t Time
+		if err := t.UnmarshalJSON(f.TS); err != nil {
+			r.invalid = &MessageError{ReasonBadReading, fmt.Errorf("point %s: ts: %v", f.Point, err)}
+		} else {
+			r.TS = &t
+		}
+	}
+	return nil
 }
 
 // Telemetry is one message of a gateway on its telemetry topic.
@@ -246,6 +297,9 @@ func (t Telemetry) check() error {
 
 // Check reports what is wrong with one reading, as a *MessageError.
 func (r Reading) Check() error {
+	if r.invalid != nil {
+		return r.invalid
+	}
 	q := r.QualityOrGood()
 	switch {
 	case r.Point == "":
