@@ -110,11 +110,16 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 	defer s.handleMu.Unlock()
 	gk := gatewayKey{msg.Site, msg.Gateway}
 	s.mu.Lock()
-	last, seen := s.lastSeq[gk]
+	tracker := s.seqs[gk]
+	if tracker == nil {
+		tracker = &seqTracker{}
+		s.seqs[gk] = tracker
+	}
+	dup := tracker.seen(msg.Seq)
 	s.mu.Unlock()
-	if seen && msg.Seq <= last {
+	if dup {
 		s.metrics.duplicates.Inc()
-		s.log.Debug("duplicate message dropped", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq), zap.Uint64("last_seq", last))
+		s.log.Debug("duplicate message dropped", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq))
 		return nil
 	}
 
@@ -162,13 +167,10 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 	}
 
 	s.mu.Lock()
-	if seen && msg.Seq > last+1 {
-		s.metrics.gaps.Add(float64(msg.Seq - last - 1))
-		s.log.Warn("messages missing from gateway", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway),
-			zap.Uint64("missing_from", last+1), zap.Uint64("missing_to", msg.Seq-1), zap.Uint64("seq", msg.Seq))
-	}
-	s.lastSeq[gk] = msg.Seq
+	v := tracker.observe(msg.Seq)
+	missing := tracker.missing()
 	s.mu.Unlock()
+	s.recordSeq(msg, v, missing)
 
 	storedAt := s.cfg.Clock()
 	for _, sm := range stored {
@@ -177,6 +179,26 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 	s.metrics.readings.Add(float64(len(stored)))
 	s.evaluate(stored)
 	return nil
+}
+
+// recordSeq counts and logs what the gateway's seq said of a stored message.
+func (s *Service) recordSeq(msg protocol.Telemetry, v seqVerdict, missing uint64) {
+	gw := []zap.Field{zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq)}
+	s.metrics.missing.WithLabelValues(msg.Site, msg.Gateway).Set(float64(missing))
+	switch {
+	case v.restarted:
+		s.log.Warn("gateway restarted its sequence at 1 (its state was reset)", gw...)
+	case v.opened > 0:
+		s.metrics.gaps.Add(float64(v.opened))
+		s.log.Warn("messages missing from gateway (a backlog may still fill them)", append(gw,
+			zap.Uint64("missing_from", msg.Seq-v.opened), zap.Uint64("missing_to", msg.Seq-1))...)
+	case v.filled > 0:
+		s.metrics.gapsFilled.Inc()
+	}
+	if v.givenUp > 0 {
+		s.metrics.gapsLost.Add(float64(v.givenUp))
+		s.log.Error("missing messages given up as lost", append(gw, zap.Uint64("lost", v.givenUp))...)
+	}
 }
 
 // store appends the samples, retrying a failing store a few times, and
@@ -249,11 +271,13 @@ func (s *Service) evaluate(samples []storage.Sample) {
 		s.mu.Unlock()
 		events = s.cfg.Evaluator.Observe(rules.Reading{Site: sm.Site, Point: sm.Point, Time: sm.Time, Value: sm.Value, Quality: sm.Quality}, events)
 	}
+	// Queued under evalMu, so batches reach the sink in the order the
+	// engine produced them.
+	s.dispatch(events)
 	s.evalMu.Unlock()
 	if late > 0 {
 		s.metrics.late.Add(float64(late))
 	}
-	s.dispatch(events)
 }
 
 // runTicks calls the evaluator's Tick every TickInterval, so time-driven
@@ -271,15 +295,15 @@ func (s *Service) runTicks(ctx context.Context, done chan<- struct{}) {
 			return
 		case <-tk.C:
 			s.evalMu.Lock()
-			events := s.cfg.Evaluator.Tick(s.cfg.Clock(), nil)
+			s.dispatch(s.cfg.Evaluator.Tick(s.cfg.Clock(), nil))
 			s.evalMu.Unlock()
-			s.dispatch(events)
 		}
 	}
 }
 
-// dispatch queues an event batch for the sink without blocking the caller
-// for longer than SinkWait.
+// dispatch queues an event batch for the sink. Events are never dropped:
+// when the sink falls behind, dispatch waits, which holds back the MQTT
+// callback and so the acknowledgements; the broker keeps the messages.
 func (s *Service) dispatch(events []rules.Event) {
 	if len(events) == 0 {
 		return
@@ -288,6 +312,8 @@ func (s *Service) dispatch(events []rules.Event) {
 	s.queueMu.RLock()
 	defer s.queueMu.RUnlock()
 	if s.queueClosed {
+		// Only ticks racing shutdown get here; the engine re-derives
+		// time-driven conditions at the next start.
 		s.metrics.dropped.Add(float64(len(events)))
 		s.log.Error("events after shutdown began were not delivered", zap.Int("events", len(events)))
 		return
@@ -298,19 +324,9 @@ func (s *Service) dispatch(events []rules.Event) {
 	default:
 	}
 	s.metrics.queueFull.Inc()
-	s.log.Warn("event queue full: the alerting sink is slow", zap.Int("queued_batches", len(s.events)), zap.Int("events", len(events)))
-	t := time.NewTimer(s.cfg.SinkWait)
-	defer t.Stop()
-	select {
-	case s.events <- events:
-	case <-t.C:
-		s.metrics.dropped.Add(float64(len(events)))
-		keys := make([]string, len(events))
-		for i, e := range events {
-			keys[i] = e.Key
-		}
-		s.log.Error("events dropped: the alerting sink did not take them in time", zap.Duration("waited", s.cfg.SinkWait), zap.Strings("keys", keys))
-	}
+	s.log.Warn("event queue full: the alerting sink is slow; holding back ingest until it catches up",
+		zap.Int("queued_batches", len(s.events)), zap.Int("events", len(events)))
+	s.events <- events
 }
 
 // closeQueue ends the event queue; later batches are counted as dropped.
@@ -331,9 +347,22 @@ func (s *Service) runSink(done chan<- struct{}) {
 			s.log.Warn("no event sink configured; events not delivered", zap.Int("events", len(events)))
 			continue
 		}
-		if err := s.cfg.Sink.HandleEvents(s.sinkCtx, events); err != nil {
+		// An alarm must reach alerting: retry until it takes the batch or
+		// shutdown gives up on it.
+		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+			err := s.cfg.Sink.HandleEvents(s.sinkCtx, events)
+			if err == nil {
+				break
+			}
 			s.metrics.sinkErrors.Inc()
-			s.log.Error("event sink failed", zap.Int("events", len(events)), zap.Error(err))
+			s.log.Error("event sink failed; retrying", zap.Int("events", len(events)), zap.Duration("retry_in", wait), zap.Error(err))
+			select {
+			case <-s.sinkCtx.Done():
+				s.metrics.dropped.Add(float64(len(events)))
+				s.log.Error("events not delivered at shutdown", zap.Int("events", len(events)))
+				return
+			case <-time.After(wait):
+			}
 		}
 	}
 }

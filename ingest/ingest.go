@@ -75,8 +75,8 @@ type Config struct {
 	DeadLetters int
 	// EventQueue bounds the event batches waiting for the sink; default 256.
 	EventQueue int
-	// SinkWait is how long the MQTT callback waits on a full event queue
-	// before dropping a batch (counted and logged); default 5s.
+	// SinkWait bounds how long shutdown waits for the sink to take the
+	// events still queued (twice this); default 5s.
 	SinkWait time.Duration
 	// Username and Password authenticate to the broker, when it asks.
 	Username, Password string
@@ -93,8 +93,8 @@ type Service struct {
 	// handleMu makes each telemetry message's seq check, store and seq
 	// update one step, should Handle be called concurrently.
 	handleMu  sync.Mutex
-	mu        sync.Mutex // guards lastSeq, evaluated, states, dead
-	lastSeq   map[gatewayKey]uint64
+	mu        sync.Mutex // guards seqs, evaluated, states, dead
+	seqs      map[gatewayKey]*seqTracker
 	evaluated map[pointKey]time.Time
 	states    map[gatewayKey]GatewayStatus
 	dead      *deadLetters
@@ -178,7 +178,7 @@ func New(cfg Config) (*Service, error) {
 		log:       cfg.Logger,
 		metrics:   m,
 		sites:     sites,
-		lastSeq:   map[gatewayKey]uint64{},
+		seqs:      map[gatewayKey]*seqTracker{},
 		evaluated: map[pointKey]time.Time{},
 		states:    map[gatewayKey]GatewayStatus{},
 		dead:      newDeadLetters(cfg.DeadLetters),

@@ -386,13 +386,14 @@ func TestBrokenMessagesAreCountedAndGoodOnesStored(t *testing.T) {
 		{protocol.TelemetryTopic(h.site.ID, "gw1"), append(append([]byte(`{"pad":"`), strings.Repeat("x", protocol.MaxMessageSize)...), `"}`...)}, // too_large
 		// One message, good and bad readings side by side: gas1 = 2 stored.
 		{topic1, raw("gw1", 2, `{"point":"gas1","value":2},{"point":"nope","value":1},{"point":"level","value":1}`)},
-		// A value JSON cannot hold as a float64 spoils the whole message.
+		// A value that is not a finite number is that reading's problem.
 		{topic1, raw("gw1", 3, `{"point":"gas2","value":"NaN"}`)},
-		{topic1, raw("gw1", 3, `{"point":"gas2","value":1e400}`)},
+		{topic1, raw("gw1", 5, `{"point":"gas2","value":1e400}`)}, // seq 4 missing, for now
+
 		{topic1, raw("gw1", 4, `{"point":"gas2","value":3},{"point":"gas1","value":4,"ts":"`+ts(time.Hour)+`"},{"point":"gas1","quality":"good"},{"point":"gas1","quality":"weird","value":1}`)},
 		{topic1, raw("gw1", 4, `{"point":"gas1","value":999}`)},                           // duplicate seq: dropped
 		{topic1, raw("gw1", 2, `{"point":"gas1","value":998}`)},                           // older seq: dropped
-		{topic1, raw("gw1", 8, `{"point":"gas2","value":5}`)},                             // gap: seq 5-7 missing
+		{topic1, raw("gw1", 8, `{"point":"gas2","value":5}`)},                             // gap: seq 6-7 missing
 		{topic1, raw("gw1", 9, `{"point":"gas2","value":6,"ts":"`+ts(-time.Minute)+`"}`)}, // late: stored, not evaluated
 		{"hazardwatch/v1/" + h.site.ID + "/gw1/extra/telemetry", []byte("{}")},            // not our topic shape: never subscribed
 	}
@@ -420,7 +421,8 @@ func TestBrokenMessagesAreCountedAndGoodOnesStored(t *testing.T) {
 	}
 	want := map[string]float64{
 		protocol.ReasonNotJSON:      2,
-		protocol.ReasonBadEnvelope:  3, // wrong type, "NaN" as a string, 1e400
+		protocol.ReasonBadEnvelope:  1, // wrong type
+		protocol.ReasonNotANumber:   2, // "NaN" as a string, 1e400
 		protocol.ReasonBadVersion:   1,
 		ReasonUnknownGateway:        1,
 		ReasonTopicMismatch:         1,
@@ -436,9 +438,12 @@ func TestBrokenMessagesAreCountedAndGoodOnesStored(t *testing.T) {
 	if n := counter(h.reg, "hazardwatch_ingest_duplicates_total"); n != 2 {
 		t.Errorf("duplicates = %v, want 2", n)
 	}
-	// Seq 3 was refused whole, so its readings are missing too: 3 and 5–7.
-	if n := counter(h.reg, "hazardwatch_ingest_gap_messages_total"); n != 4 {
-		t.Errorf("gap messages = %v, want 4 (seq 3 and 5–7)", n)
+	// Seq 4 went missing when 5 came, then arrived; 6–7 never did.
+	if n := counter(h.reg, "hazardwatch_ingest_gap_messages_total"); n != 3 {
+		t.Errorf("gap messages = %v, want 3 (seq 4, 6, 7)", n)
+	}
+	if n := counter(h.reg, "hazardwatch_ingest_gap_filled_messages_total"); n != 1 {
+		t.Errorf("gap filled = %v, want 1 (seq 4 arrived late)", n)
 	}
 	if n := counter(h.reg, "hazardwatch_ingest_late_readings_total"); n != 1 {
 		t.Errorf("late readings = %v, want 1", n)

@@ -12,6 +12,9 @@ type metrics struct {
 	rejected     *prometheus.CounterVec
 	duplicates   prometheus.Counter
 	gaps         prometheus.Counter
+	gapsFilled   prometheus.Counter
+	gapsLost     prometheus.Counter
+	missing      *prometheus.GaugeVec
 	late         prometheus.Counter
 	storeErrors  prometheus.Counter
 	storeLatency prometheus.Histogram
@@ -28,11 +31,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: name, Help: help})
 	}
 	m := &metrics{
-		messages:    counter("messages_total", "MQTT messages received."),
-		readings:    counter("readings_total", "Readings stored."),
-		rejected:    prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: "rejected_total", Help: "Messages or readings refused, by reason."}, []string{"reason"}),
-		duplicates:  counter("duplicates_total", "Messages dropped because their seq was already seen."),
-		gaps:        counter("gap_messages_total", "Messages missing according to gateways' seq jumps."),
+		messages:   counter("messages_total", "MQTT messages received."),
+		readings:   counter("readings_total", "Readings stored."),
+		rejected:   prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: "rejected_total", Help: "Messages or readings refused, by reason."}, []string{"reason"}),
+		duplicates: counter("duplicates_total", "Messages dropped because their seq was already seen."),
+		gaps:       counter("gap_messages_total", "Messages found missing when a gateway's seq jumped ahead."),
+		gapsFilled: counter("gap_filled_messages_total", "Missing messages that arrived later (store-and-forward backlog)."),
+		gapsLost:   counter("gap_lost_messages_total", "Missing messages given up as lost."),
+		missing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: "missing_messages",
+			Help: "Messages of a gateway not seen yet below its newest seq."}, []string{"site", "gateway"}),
 		late:        counter("late_readings_total", "Readings stored but not evaluated: older than what the rules already saw of their point."),
 		storeErrors: counter("store_errors_total", "Failed store appends (retried)."),
 		storeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: "store_write_seconds",
@@ -46,7 +53,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: "connected",
 			Help: "1 while connected to the MQTT broker."}),
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.readings, m.rejected, m.duplicates, m.gaps, m.late, m.storeErrors,
+	for _, c := range []prometheus.Collector{m.messages, m.readings, m.rejected, m.duplicates, m.gaps, m.gapsFilled, m.gapsLost, m.missing, m.late, m.storeErrors,
 		m.storeLatency, m.lag, m.events, m.queueFull, m.dropped, m.sinkErrors, m.connected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
