@@ -11,7 +11,7 @@ func pt(id string, table site.Table, addr uint16, typ site.DataType) *site.Point
 	return &site.PointRef{Point: &site.Point{ID: id, Modbus: site.Mapping{Table: table, Address: addr, Type: typ}}}
 }
 
-func describe(reads []Read) string {
+func describePlan(reads []Read) string {
 	s := ""
 	for _, r := range reads {
 		s += fmt.Sprintf("%s %d+%d [", r.Table, r.Start, r.Count)
@@ -56,7 +56,7 @@ func TestPlan(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := describe(Plan(c.points, c.maxGap))
+			got := describePlan(Plan(c.points, c.maxGap))
 			if got != c.want {
 				t.Fatalf("Plan = %q\nwant   %q", got, c.want)
 			}

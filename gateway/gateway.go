@@ -1,0 +1,496 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/hazardwatch/hazardwatch/gateway/codec"
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/site"
+)
+
+// Config is what a gateway needs; Site, GatewayID and DataDir are required.
+type Config struct {
+	Site      *site.Site
+	GatewayID string
+	// DataDir holds the gateway's state (the telemetry sequence number).
+	DataDir string
+	// Publisher sends telemetry. When nil, Run connects to MQTT with the
+	// MQTT settings and disconnects when it returns; a Publisher given
+	// here belongs to the caller.
+	Publisher Publisher
+	MQTT      MQTTConfig
+	// Registry receives the gateway's metrics; nil: not registered.
+	Registry prometheus.Registerer
+	Logger   *zap.Logger
+	// BatchDelay is how long readings gather before a message goes out;
+	// default 50ms (alarms must not wait for a batch).
+	BatchDelay time.Duration
+	// MaxBatch caps the readings per message; default 1000.
+	MaxBatch int
+	// MaxBackoff caps the wait before re-polling a failed device; default
+	// 30s.
+	MaxBackoff time.Duration
+	// PublishTimeout bounds one publish attempt; default 10s.
+	PublishTimeout time.Duration
+}
+
+// Gateway polls one gateway's Modbus devices and publishes their readings.
+type Gateway struct {
+	cfg     Config
+	gw      *site.Gateway
+	devices []*deviceState
+	seq     *seqFile
+	met     *metrics
+	log     *zap.Logger
+	out     chan []protocol.Reading
+}
+
+type deviceState struct {
+	dev    *site.Device
+	plan   []Read
+	link   *link
+	points []*site.PointRef
+}
+
+// New checks the configuration, plans every device's reads and opens the
+// sequence state. Nothing connects until Run or PollOnce.
+func New(cfg Config) (*Gateway, error) {
+	if cfg.Site == nil {
+		return nil, errors.New("gateway: no site")
+	}
+	gw := cfg.Site.Gateway(cfg.GatewayID)
+	if gw == nil {
+		var ids []string
+		for _, g := range cfg.Site.Gateways {
+			ids = append(ids, g.ID)
+		}
+		return nil, fmt.Errorf("gateway: site %s has no gateway %q (it has: %s)", cfg.Site.ID, cfg.GatewayID, strings.Join(ids, ", "))
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.BatchDelay <= 0 {
+		cfg.BatchDelay = 50 * time.Millisecond
+	}
+	if cfg.MaxBatch <= 0 || cfg.MaxBatch > protocol.MaxReadings {
+		cfg.MaxBatch = 1000
+	}
+	if cfg.MaxBackoff <= 0 {
+		cfg.MaxBackoff = 30 * time.Second
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 10 * time.Second
+	}
+	g := &Gateway{cfg: cfg, gw: gw, log: cfg.Logger.With(zap.String("site", cfg.Site.ID), zap.String("gateway", gw.ID))}
+	var devs []*site.Device
+	for i := range gw.Devices {
+		devs = append(devs, &gw.Devices[i])
+	}
+	links := newLinks(devs)
+	for _, d := range devs {
+		pts := cfg.Site.PointsOfDevice(d.ID)
+		gap := site.DefaultMaxGap
+		if d.MaxGap != nil {
+			gap = *d.MaxGap
+		}
+		g.devices = append(g.devices, &deviceState{dev: d, plan: Plan(pts, gap), link: links[d.ID], points: pts})
+	}
+	met, err := newMetrics(cfg.Registry, cfg.Site.ID, gw.ID)
+	if err != nil {
+		return nil, fmt.Errorf("gateway %s: register metrics: %w", gw.ID, err)
+	}
+	g.met = met
+	if cfg.DataDir == "" {
+		return nil, fmt.Errorf("gateway %s: no data directory for the sequence state", gw.ID)
+	}
+	if g.seq, err = openSeq(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", gw.ID, err)
+	}
+	return g, nil
+}
+
+// Row is one line of the commissioning table.
+type Row struct {
+	Device  string
+	Point   string
+	Where   string   // table and address, e.g. "holding 2 float32 CDAB"
+	Raw     string   // registers as read, hex; empty when not read
+	Value   *float64 // engineering value, when the quality carries one
+	Unit    string
+	Quality protocol.Quality
+	Note    string // why the quality is not good
+}
+
+// PollOnce reads every device once, concurrently, and returns one row per
+// point, by device then point. The error joins every device's failures;
+// rows are complete even then (failed points are comm_fail).
+func (g *Gateway) PollOnce(ctx context.Context) ([]Row, error) {
+	var (
+		mu   sync.Mutex
+		rows []Row
+		errs []error
+		wg   sync.WaitGroup
+	)
+	for _, d := range g.devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, _, err := g.pollDevice(ctx, d)
+			mu.Lock()
+			defer mu.Unlock()
+			rows = append(rows, r...)
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}()
+	}
+	wg.Wait()
+	sort.SliceStable(rows, func(i, j int) bool {
+		if rows[i].Device != rows[j].Device {
+			return rows[i].Device < rows[j].Device
+		}
+		return rows[i].Point < rows[j].Point
+	})
+	return rows, errors.Join(errs...)
+}
+
+// WriteTable prints rows as an aligned table.
+func WriteTable(w io.Writer, rows []Row) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "DEVICE\tPOINT\tREGISTERS\tRAW\tVALUE\tUNIT\tQUALITY\tNOTE")
+	for _, r := range rows {
+		v := "-"
+		if r.Value != nil {
+			v = fmt.Sprintf("%.4g", *r.Value)
+		}
+		raw := r.Raw
+		if raw == "" {
+			raw = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Device, r.Point, r.Where, raw, v, r.Unit, r.Quality, r.Note)
+	}
+	return tw.Flush()
+}
+
+// pollDevice reads all planned blocks of a device once. It returns the rows
+// and readings of every point of the device and an error describing any
+// failure; failed reports whether the device did not answer at all.
+func (g *Gateway) pollDevice(ctx context.Context, d *deviceState) ([]Row, bool, error) {
+	var (
+		rows   []Row
+		errs   []error
+		failed bool
+		silent error // set once the device has not answered: skip the rest
+	)
+	retries := 1
+	if d.dev.Retries != nil {
+		retries = *d.dev.Retries
+	}
+	answered := 0
+	for _, r := range d.plan {
+		if silent != nil {
+			for _, p := range r.Points {
+				rows = append(rows, g.failRow(d, p, silent))
+			}
+			continue
+		}
+		data, err := g.readWithRetries(ctx, d, r, retries)
+		if err != nil {
+			errs = append(errs, err)
+			if isTransport(err) {
+				silent = err
+			}
+			for _, p := range r.Points {
+				rows = append(rows, g.failRow(d, p, err))
+			}
+			continue
+		}
+		answered++
+		for _, p := range r.Points {
+			rows = append(rows, g.decodeRow(d, r, p, data))
+		}
+	}
+	failed = len(d.plan) > 0 && answered == 0
+	switch {
+	case failed:
+		g.met.polls.WithLabelValues(d.dev.ID, "failed").Inc()
+	case len(errs) > 0:
+		g.met.polls.WithLabelValues(d.dev.ID, "partial").Inc()
+	default:
+		g.met.polls.WithLabelValues(d.dev.ID, "ok").Inc()
+	}
+	return rows, failed, errors.Join(errs...)
+}
+
+// readWithRetries repeats a read the device did not answer up to retries
+// more times; an exception answer is final.
+func (g *Gateway) readWithRetries(ctx context.Context, d *deviceState, r Read, retries int) ([]uint16, error) {
+	var err error
+	for attempt := 0; attempt <= retries; attempt++ {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("device %s: poll cancelled: %w", d.dev.ID, ctx.Err())
+		}
+		t0 := time.Now()
+		var data []uint16
+		data, err = d.link.read(r)
+		if err == nil {
+			g.met.latency.WithLabelValues(d.dev.ID).Observe(time.Since(t0).Seconds())
+			return data, nil
+		}
+		g.met.errors.WithLabelValues(d.dev.ID, errorCode(err)).Inc()
+		if !isTransport(err) {
+			break
+		}
+	}
+	return nil, err
+}
+
+func where(m site.Mapping) string {
+	s := fmt.Sprintf("%s %d %s", m.Table, m.Address, m.Type)
+	if m.Type.Registers() > 1 && !m.Table.IsBit() {
+		s += " " + string(m.Order)
+	}
+	if m.Bit != nil {
+		s += fmt.Sprintf(" bit %d", *m.Bit)
+	}
+	return s
+}
+
+func (g *Gateway) failRow(d *deviceState, p *site.PointRef, err error) Row {
+	return Row{Device: d.dev.ID, Point: p.Point.ID, Where: where(p.Point.Modbus), Unit: p.Point.Unit,
+		Quality: protocol.CommFail, Note: err.Error()}
+}
+
+func (g *Gateway) decodeRow(d *deviceState, r Read, p *site.PointRef, data []uint16) Row {
+	m := p.Point.Modbus
+	row := Row{Device: d.dev.ID, Point: p.Point.ID, Where: where(m), Unit: p.Point.Unit}
+	regs, err := r.Slice(data, m)
+	if err == nil {
+		parts := make([]string, len(regs))
+		for i, v := range regs {
+			parts[i] = fmt.Sprintf("%04X", v)
+		}
+		row.Raw = strings.Join(parts, " ")
+		var res codec.Result
+		res, err = codec.Decode(m, p.Point.Range, regs)
+		if err == nil {
+			row.Quality, row.Note = res.Quality, res.Reason
+			if res.HasValue() {
+				v := res.Value
+				row.Value = &v
+			}
+			return row
+		}
+	}
+	// The data cannot be decoded at all: a mapping or device problem,
+	// shown as a faulty sensor rather than as a number.
+	row.Quality, row.Note = protocol.Bad, fmt.Sprintf("point %s: %v", p.Point.ID, err)
+	return row
+}
+
+func readingsOf(rows []Row, at time.Time) []protocol.Reading {
+	ts := &protocol.Time{Time: at}
+	out := make([]protocol.Reading, len(rows))
+	for i, r := range rows {
+		out[i] = protocol.Reading{Point: r.Point, Value: r.Value, Quality: r.Quality, TS: ts}
+		if r.Quality == protocol.Good {
+			out[i].Quality = "" // good is the default on the wire
+		}
+	}
+	return out
+}
+
+// Run polls every device on its own goroutine and publishes their readings
+// until ctx is cancelled; it then stops polling, flushes what was read and
+// disconnects cleanly.
+func (g *Gateway) Run(ctx context.Context) error {
+	pub := g.cfg.Publisher
+	if pub == nil {
+		mp, err := ConnectMQTT(g.cfg.MQTT, g.cfg.Site.ID, g.gw.ID, g.log)
+		if err != nil {
+			return fmt.Errorf("gateway %s: %w", g.gw.ID, err)
+		}
+		defer mp.Close()
+		pub = mp
+	}
+	// Room for several polls of every device while a publish is retried.
+	g.out = make(chan []protocol.Reading, 64*max(1, len(g.devices)))
+	pollCtx, stopPolling := context.WithCancel(ctx)
+	defer stopPolling()
+	var wg sync.WaitGroup
+	for _, d := range g.devices {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			g.pollLoop(pollCtx, d)
+		}()
+	}
+	done := make(chan struct{})
+	go func() {
+		wg.Wait()
+		close(done)
+	}()
+	g.log.Info("gateway running", zap.Int("devices", len(g.devices)))
+	g.publishLoop(ctx, pub, done)
+	for _, d := range g.devices {
+		_ = d.link.close()
+	}
+	g.log.Info("gateway stopped")
+	return nil
+}
+
+func (g *Gateway) pollLoop(ctx context.Context, d *deviceState) {
+	interval := d.dev.PollInterval.D()
+	if interval <= 0 {
+		interval = site.DefaultPollInterval
+	}
+	fails := 0
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		start := time.Now()
+		rows, failed, err := g.pollDevice(ctx, d)
+		if ctx.Err() != nil {
+			return
+		}
+		if len(rows) > 0 {
+			select {
+			case g.out <- readingsOf(rows, start):
+			default:
+				g.met.dropped.Add(float64(len(rows)))
+			}
+		}
+		delay := interval
+		if failed {
+			fails++
+			delay = backoff(interval, g.cfg.MaxBackoff, fails)
+			g.log.Warn("device not answering; backing off", zap.String("device", d.dev.ID), zap.Int("failures", fails), zap.Duration("next_poll_in", delay), zap.Error(err))
+		} else {
+			if fails > 0 {
+				g.log.Info("device answering again", zap.String("device", d.dev.ID), zap.Int("after_failures", fails))
+			}
+			fails = 0
+			if err != nil {
+				g.log.Warn("device poll partly failed", zap.String("device", d.dev.ID), zap.Error(err))
+			}
+		}
+		// Keep the cadence from the poll's start; skip ticks a slow poll
+		// missed rather than bunching them up.
+		timer.Reset(max(0, time.Until(start.Add(delay))))
+	}
+}
+
+// publishLoop batches readings into telemetry messages until the pollers
+// are done and everything read has been sent (or ctx forbids more tries).
+func (g *Gateway) publishLoop(ctx context.Context, pub Publisher, pollersDone <-chan struct{}) {
+	var pending []protocol.Reading
+	var flushAt <-chan time.Time
+	flush := func() {
+		for len(pending) > 0 {
+			n := min(len(pending), g.cfg.MaxBatch)
+			g.publishBatch(ctx, pub, pending[:n])
+			pending = pending[n:]
+		}
+		pending = nil
+		flushAt = nil
+	}
+	for {
+		select {
+		case rs := <-g.out:
+			if len(pending) == 0 {
+				flushAt = time.After(g.cfg.BatchDelay)
+			}
+			pending = append(pending, rs...)
+			if len(pending) >= g.cfg.MaxBatch {
+				flush()
+			}
+		case <-flushAt:
+			flush()
+		case <-pollersDone:
+			for {
+				select {
+				case rs := <-g.out:
+					pending = append(pending, rs...)
+					continue
+				default:
+				}
+				break
+			}
+			flush()
+			return
+		}
+	}
+}
+
+// publishBatch sends one batch as one or more messages, retrying until the
+// broker acknowledges. Once ctx is cancelled it tries once more, briefly.
+func (g *Gateway) publishBatch(ctx context.Context, pub Publisher, rs []protocol.Reading) {
+	seq, err := g.seq.next()
+	if err != nil {
+		g.log.Error("cannot record telemetry sequence; readings dropped", zap.Error(err))
+		g.met.dropped.Add(float64(len(rs)))
+		return
+	}
+	g.met.seq.Set(float64(seq))
+	msg := protocol.Telemetry{V: protocol.Version, Site: g.cfg.Site.ID, Gateway: g.gw.ID, Seq: seq, TS: protocol.Time{Time: time.Now()}, Readings: rs}
+	payload, err := msg.Encode()
+	if err != nil {
+		if len(rs) > 1 {
+			// Too large: split. The unused seq shows as a gap, not a repeat.
+			g.publishBatch(ctx, pub, rs[:len(rs)/2])
+			g.publishBatch(ctx, pub, rs[len(rs)/2:])
+			return
+		}
+		g.log.Error("cannot encode telemetry; reading dropped", zap.Error(err))
+		g.met.dropped.Inc()
+		return
+	}
+	topic := protocol.TelemetryTopic(g.cfg.Site.ID, g.gw.ID)
+	wait := 200 * time.Millisecond
+	for {
+		attemptCtx := ctx
+		if ctx.Err() != nil {
+			// Shutting down: one last short try so what was read is not lost.
+			attemptCtx = context.Background()
+		}
+		pctx, cancel := context.WithTimeout(attemptCtx, g.cfg.PublishTimeout)
+		if ctx.Err() != nil {
+			cancel()
+			pctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
+		}
+		err := pub.Publish(pctx, topic, 1, false, payload)
+		cancel()
+		if err == nil {
+			g.met.published.Inc()
+			return
+		}
+		g.met.pubErrors.Inc()
+		if ctx.Err() != nil {
+			g.log.Warn("telemetry not acknowledged at shutdown; dropped", zap.Uint64("seq", seq), zap.Error(err))
+			g.met.dropped.Add(float64(len(rs)))
+			return
+		}
+		g.log.Warn("publish failed; retrying", zap.Uint64("seq", seq), zap.Duration("in", wait), zap.Error(err))
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+		}
+		wait = min(2*wait, 5*time.Second)
+	}
+}

@@ -1,0 +1,52 @@
+package gateway
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	polls     *prometheus.CounterVec   // device, result
+	errors    *prometheus.CounterVec   // device, code
+	latency   *prometheus.HistogramVec // device
+	published prometheus.Counter
+	pubErrors prometheus.Counter
+	dropped   prometheus.Counter
+	seq       prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer, siteID, gatewayID string) (*metrics, error) {
+	labels := prometheus.Labels{"site": siteID, "gateway": gatewayID}
+	m := &metrics{
+		polls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hazardwatch_gateway_polls_total", Help: "Device polls by result (ok, partial, failed).", ConstLabels: labels,
+		}, []string{"device", "result"}),
+		errors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hazardwatch_gateway_poll_errors_total", Help: "Failed Modbus requests by device and code (timeout, refused, io, exception_N).", ConstLabels: labels,
+		}, []string{"device", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "hazardwatch_gateway_request_seconds", Help: "Modbus request latency, successful requests only.", ConstLabels: labels,
+			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
+		}, []string{"device"}),
+		published: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardwatch_gateway_messages_published_total", Help: "Telemetry messages acknowledged by the broker.", ConstLabels: labels,
+		}),
+		pubErrors: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardwatch_gateway_publish_errors_total", Help: "Failed telemetry publish attempts (retried).", ConstLabels: labels,
+		}),
+		dropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardwatch_gateway_readings_dropped_total", Help: "Readings dropped because publishing fell behind.", ConstLabels: labels,
+		}),
+		seq: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hazardwatch_gateway_seq", Help: "Sequence number of the last telemetry message built.", ConstLabels: labels,
+		}),
+	}
+	if reg == nil {
+		return m, nil
+	}
+	for _, c := range []prometheus.Collector{m.polls, m.errors, m.latency, m.published, m.pubErrors, m.dropped, m.seq} {
+		if err := reg.Register(c); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
