@@ -1,0 +1,610 @@
+// Package alerting turns the rules engine's events into alarms that officers
+// handle: it keeps each alarm's ISA-18.2 lifecycle, journals every event in
+// SQLite, publishes events on MQTT, delivers them to webhook receivers (the
+// emergency command platform) through a durable outbox, and serves the
+// alarm API officers acknowledge and shelve through.
+package alerting
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/rules"
+)
+
+// Config configures a Service.
+type Config struct {
+	// DataDir holds the SQLite journal and outbox; empty keeps them in
+	// memory (nothing survives a restart).
+	DataDir string
+	// Publisher sends events on MQTT; nil publishes nothing.
+	Publisher Publisher
+	// Receivers get every event they want by HTTP POST.
+	Receivers []Receiver
+	// Tokens authorise the HTTP API.
+	Tokens []Token
+	// CloudEventSource prefixes the CloudEvents source, followed by
+	// "/{site}" (default "/hazardwatch").
+	CloudEventSource string
+	Logger           *zap.Logger
+	// Registerer takes the metrics; nil keeps them private.
+	Registerer prometheus.Registerer
+	// Now is the clock (default time.Now); tests pass a fake one.
+	Now func() time.Time
+	// TickInterval is how often shelve expiries are checked (default 1 s);
+	// negative disables the ticker (tests call Tick).
+	TickInterval time.Duration
+	// PublishTimeout bounds one MQTT publish (default 5 s).
+	PublishTimeout time.Duration
+}
+
+// Service is the alerting service. It implements the ingest service's
+// EventSink.
+type Service struct {
+	cfg     Config
+	log     *zap.Logger
+	store   *store
+	metrics *metrics
+
+	mu      sync.Mutex // alarms, sources, and journal order
+	alarms  map[string]*Alarm
+	sources map[string]protocol.SourceGrade
+
+	deliverers []*deliverer
+	pubQueue   chan pubMsg
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	closeOnce  sync.Once
+}
+
+type pubMsg struct {
+	topic    string
+	retained bool
+	payload  []byte
+}
+
+// ErrUnknownAlarm is returned for an alarm id that is not present.
+var ErrUnknownAlarm = errors.New("unknown alarm")
+
+// New opens the journal, rebuilds the alarms from it, and starts
+// publishing and delivering. Close stops it.
+func New(cfg Config) (*Service, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.TickInterval == 0 {
+		cfg.TickInterval = time.Second
+	}
+	if cfg.PublishTimeout <= 0 {
+		cfg.PublishTimeout = 5 * time.Second
+	}
+	if cfg.CloudEventSource == "" {
+		cfg.CloudEventSource = "/hazardwatch"
+	}
+	if cfg.Registerer == nil {
+		cfg.Registerer = prometheus.NewRegistry()
+	}
+	names := map[string]bool{}
+	cfg.Receivers = slices.Clone(cfg.Receivers)
+	for i := range cfg.Receivers {
+		if err := cfg.Receivers[i].withDefaults(); err != nil {
+			return nil, err
+		}
+		if names[cfg.Receivers[i].Name] {
+			return nil, fmt.Errorf("receiver %s is configured twice", cfg.Receivers[i].Name)
+		}
+		names[cfg.Receivers[i].Name] = true
+	}
+	if err := checkTokens(cfg.Tokens); err != nil {
+		return nil, err
+	}
+	st, err := openStore(cfg.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger, store: st, alarms: map[string]*Alarm{}, sources: map[string]protocol.SourceGrade{},
+		pubQueue: make(chan pubMsg, 4096)}
+	alarms, sources, err := st.lastSnapshots(context.Background())
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	for _, a := range alarms {
+		if a.Present() {
+			s.alarms[a.ID] = &a
+		}
+	}
+	for _, g := range sources {
+		if g.Grade != protocol.None {
+			s.sources[g.Site+"/"+g.Source] = g
+		}
+	}
+	s.metrics = newMetrics(cfg.Registerer, st, cfg.Receivers)
+	s.metrics.setActive(s.alarms)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	for _, r := range cfg.Receivers {
+		d := &deliverer{rcv: r, store: st, client: newHTTPClient(), log: s.log.With(zap.String("receiver", r.Name)),
+			metrics: s.metrics, wake: make(chan struct{}, 1)}
+		s.deliverers = append(s.deliverers, d)
+		s.wg.Go(func() { d.run(ctx) })
+	}
+	s.wg.Go(func() { s.runPublisher(ctx) })
+	if cfg.TickInterval > 0 {
+		s.wg.Go(func() { s.runTicker(ctx) })
+	}
+	s.log.Info("alerting started", zap.String("data", st.path), zap.Int("active_alarms", len(s.alarms)), zap.Int("receivers", len(cfg.Receivers)))
+	return s, nil
+}
+
+// Close stops delivery and publishing and closes the journal. Undelivered
+// events stay in the outbox for the next start.
+func (s *Service) Close() error {
+	var err error
+	s.closeOnce.Do(func() {
+		s.cancel()
+		s.wg.Wait()
+		err = s.store.Close()
+	})
+	return err
+}
+
+// HandleEvents takes a batch of rules events: it journals each with its
+// alarm's new state, then logs, publishes and queues it for the receivers.
+// Events already journaled (a replay) are skipped. Malformed events are
+// reported in the error and do not stop the others.
+func (s *Service) HandleEvents(ctx context.Context, events []rules.Event) error {
+	var errs []error
+	s.mu.Lock()
+	var recs []record
+	changed := map[string]*Alarm{}
+	changedSources := map[string]protocol.SourceGrade{}
+	seen := map[string]bool{}
+	for _, ev := range events {
+		id := ruleEventID(ev)
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		dup, err := s.store.seen(ctx, id)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		if dup {
+			continue
+		}
+		var rec record
+		if ev.Type == rules.SourceGradeChanged {
+			rec, err = s.sourceRecord(ev)
+			if err == nil {
+				var g protocol.SourceGrade
+				_ = json.Unmarshal(rec.snapshot, &g) // just marshalled
+				changedSources[ev.Key] = g
+			}
+		} else {
+			a := s.lookup(changed, ev.Key)
+			var out protocol.AlarmEvent
+			if out, err = a.Apply(ev); err == nil {
+				rec = record{event: out}
+				rec.snapshot, err = json.Marshal(a)
+				changed[a.ID] = a
+			}
+		}
+		if err != nil {
+			s.metrics.invalidEvents.Inc()
+			errs = append(errs, fmt.Errorf("rules event %s %s at %s: %w", ev.Type, ev.Key, ev.Time.Format(time.RFC3339), err))
+			continue
+		}
+		rec.event.ID = id
+		recs = append(recs, rec)
+	}
+	if err := s.commit(ctx, recs, changed, changedSources); err != nil {
+		s.mu.Unlock()
+		return errors.Join(append(errs, err)...)
+	}
+	s.mu.Unlock()
+	s.emit(recs)
+	return errors.Join(errs...)
+}
+
+// lookup returns a working copy of an alarm: the one already changed in
+// this batch, a copy of the present one, or a new normal one.
+func (s *Service) lookup(changed map[string]*Alarm, id string) *Alarm {
+	if a, ok := changed[id]; ok {
+		return a
+	}
+	if a, ok := s.alarms[id]; ok {
+		c := *a
+		return &c
+	}
+	return &Alarm{ID: id}
+}
+
+func (s *Service) sourceRecord(ev rules.Event) (record, error) {
+	if ev.Key == "" || ev.Site == "" || ev.Source == "" {
+		return record{}, errors.New("source grade event without key, site or source")
+	}
+	if !ev.Grade.Valid() || !ev.PrevGrade.Valid() {
+		return record{}, fmt.Errorf("invalid grade %d/%d", ev.Grade, ev.PrevGrade)
+	}
+	g := protocol.SourceGrade{V: protocol.Version, Site: ev.Site, Source: ev.Source, Grade: ev.Grade, PrevGrade: ev.PrevGrade,
+		Since: protocol.Time{Time: ev.Time}, Message: ev.Message}
+	snap, err := json.Marshal(g)
+	if err != nil {
+		return record{}, err
+	}
+	out := protocol.AlarmEvent{V: protocol.Version, AlarmID: ev.Key, Type: protocol.AlarmSourceGradeChanged,
+		Site: ev.Site, Source: ev.Source, Grade: ev.Grade, PrevGrade: ev.PrevGrade,
+		Value: finiteOrZero(ev.Value), Limit: finiteOrZero(ev.Limit), TS: protocol.Time{Time: ev.Time}, Message: ev.Message,
+		Points: slices.Clone(ev.Points)}
+	return record{event: out, snapshot: snap}, nil
+}
+
+// commit journals the records with their outbox rows and only then makes
+// the changes visible. Called with mu held.
+func (s *Service) commit(ctx context.Context, recs []record, changed map[string]*Alarm, sources map[string]protocol.SourceGrade) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	now := time.Now()
+	for i := range recs {
+		e := recs[i].event
+		if silencedEvent(e) {
+			continue // journaled, published, but not pushed to receivers
+		}
+		var body []byte
+		for _, r := range s.cfg.Receivers {
+			if !r.wants(e) {
+				continue
+			}
+			if body == nil {
+				var err error
+				if body, err = envelope(s.cfg.CloudEventSource, e); err != nil {
+					return err
+				}
+			}
+			recs[i].outbox = append(recs[i].outbox, outboxRow{Receiver: r.Name, EventID: e.ID, AlarmID: e.AlarmID, Body: body, Created: now})
+		}
+	}
+	if err := s.store.append(ctx, recs); err != nil {
+		return err
+	}
+	for id, a := range changed {
+		if a.Present() {
+			s.alarms[id] = a
+		} else {
+			delete(s.alarms, id)
+		}
+	}
+	for key, g := range sources {
+		if g.Grade == protocol.None {
+			delete(s.sources, key)
+		} else {
+			s.sources[key] = g
+		}
+	}
+	for _, r := range recs {
+		s.metrics.events.WithLabelValues(string(r.event.Type)).Inc()
+	}
+	s.metrics.setActive(s.alarms)
+	return nil
+}
+
+// silencedEvent: process changes of a shelved or out-of-service alarm are
+// kept and shown but do not call anyone.
+func silencedEvent(e protocol.AlarmEvent) bool {
+	switch e.Type {
+	case protocol.AlarmRaised, protocol.AlarmGradeChanged, protocol.AlarmCleared:
+		return e.State == protocol.StateShelved || e.State == protocol.StateOutOfService
+	}
+	return false
+}
+
+// emit logs and publishes committed records and wakes the deliverers.
+func (s *Service) emit(recs []record) {
+	if len(recs) == 0 {
+		return
+	}
+	for _, r := range recs {
+		e := r.event
+		level := zapcore.InfoLevel
+		if max(e.Grade, e.PrevGrade) >= protocol.Orange && e.Actor == "" {
+			level = zapcore.WarnLevel
+		}
+		s.log.Log(level, e.Message, zap.String("event_id", e.ID), zap.String("type", string(e.Type)), zap.String("alarm_id", e.AlarmID),
+			zap.String("grade", e.Grade.String()), zap.String("prev_grade", e.PrevGrade.String()), zap.String("state", string(e.State)),
+			zap.Float64("value", e.Value), zap.Float64("limit", e.Limit), zap.String("actor", e.Actor), zap.String("comment", e.Comment))
+		if s.cfg.Publisher == nil {
+			continue
+		}
+		if b, err := e.Encode(); err != nil {
+			s.log.Error("encode alarm event", zap.String("event_id", e.ID), zap.Error(err))
+		} else {
+			s.enqueuePublish(pubMsg{topic: protocol.AlarmsTopic(e.Site), payload: b})
+		}
+		if e.Type == protocol.AlarmSourceGradeChanged {
+			s.enqueuePublish(pubMsg{topic: protocol.SourceGradeTopic(e.Site, e.Source), retained: true, payload: r.snapshot})
+		}
+	}
+	for _, d := range s.deliverers {
+		d.notify()
+	}
+}
+
+func (s *Service) enqueuePublish(m pubMsg) {
+	select {
+	case s.pubQueue <- m:
+	default:
+		s.metrics.publishFailures.Inc()
+		s.log.Error("MQTT publish queue full; alarm event not published (it is journaled and delivered to receivers)", zap.String("topic", m.topic))
+	}
+}
+
+// runPublisher publishes queued messages in order.
+func (s *Service) runPublisher(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case m := <-s.pubQueue:
+			pctx, cancel := context.WithTimeout(ctx, s.cfg.PublishTimeout)
+			err := s.cfg.Publisher.Publish(pctx, m.topic, 1, m.retained, m.payload)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				s.metrics.publishFailures.Inc()
+				s.log.Error("publish alarm event", zap.String("topic", m.topic), zap.Error(err))
+			}
+		}
+	}
+}
+
+func (s *Service) runTicker(ctx context.Context) {
+	t := time.NewTicker(s.cfg.TickInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := s.Tick(ctx); err != nil {
+				s.log.Error("alerting tick", zap.Error(err))
+			}
+		}
+	}
+}
+
+// Tick returns shelved alarms whose expiry has come.
+func (s *Service) Tick(ctx context.Context) error {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	var recs []record
+	changed := map[string]*Alarm{}
+	for id, cur := range s.alarms {
+		a := *cur
+		ev, ok := a.Tick(now)
+		if !ok {
+			continue
+		}
+		rec, err := s.actionRecord(&a, ev)
+		if err != nil {
+			s.mu.Unlock()
+			return err
+		}
+		changed[id] = &a
+		recs = append(recs, rec)
+	}
+	err := s.commit(ctx, recs, changed, nil)
+	s.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	s.emit(recs)
+	return nil
+}
+
+func (s *Service) actionRecord(a *Alarm, ev protocol.AlarmEvent) (record, error) {
+	ev.ID = actionEventID(ev)
+	snap, err := json.Marshal(a)
+	if err != nil {
+		return record{}, fmt.Errorf("snapshot of %s: %w", a.ID, err)
+	}
+	return record{event: ev, snapshot: snap}, nil
+}
+
+// act runs an officer's action on a present alarm.
+func (s *Service) act(ctx context.Context, id string, do func(a *Alarm, now time.Time) (protocol.AlarmEvent, error)) (protocol.AlarmEvent, error) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	cur, ok := s.alarms[id]
+	if !ok {
+		s.mu.Unlock()
+		return protocol.AlarmEvent{}, fmt.Errorf("alarm %q: %w", id, ErrUnknownAlarm)
+	}
+	a := *cur
+	annunciated := a.Annunciated
+	ev, err := do(&a, now)
+	if err != nil {
+		s.mu.Unlock()
+		return protocol.AlarmEvent{}, err
+	}
+	rec, err := s.actionRecord(&a, ev)
+	if err == nil {
+		err = s.commit(ctx, []record{rec}, map[string]*Alarm{id: &a}, nil)
+	}
+	s.mu.Unlock()
+	if err != nil {
+		return protocol.AlarmEvent{}, err
+	}
+	if ev.Type == protocol.AlarmAcknowledged && !annunciated.IsZero() {
+		s.metrics.timeToAck.Observe(now.Sub(annunciated).Seconds())
+	}
+	s.emit([]record{rec})
+	return rec.event, nil
+}
+
+// Ack acknowledges an alarm.
+func (s *Service) Ack(ctx context.Context, id, officer, comment string) (protocol.AlarmEvent, error) {
+	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) { return a.Ack(officer, comment, now) })
+}
+
+// Shelve silences an alarm until the expiry.
+func (s *Service) Shelve(ctx context.Context, id, officer, reason string, until time.Time) (protocol.AlarmEvent, error) {
+	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) {
+		return a.Shelve(officer, reason, until, now)
+	})
+}
+
+// Unshelve ends a shelving early.
+func (s *Service) Unshelve(ctx context.Context, id, officer, comment string) (protocol.AlarmEvent, error) {
+	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) { return a.Unshelve(officer, comment, now) })
+}
+
+// OutOfService takes an alarm out of service.
+func (s *Service) OutOfService(ctx context.Context, id, officer, reason string) (protocol.AlarmEvent, error) {
+	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) {
+		return a.OutOfService(officer, reason, now)
+	})
+}
+
+// ReturnToService puts an alarm back in service.
+func (s *Service) ReturnToService(ctx context.Context, id, officer, comment string) (protocol.AlarmEvent, error) {
+	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) {
+		return a.ReturnToService(officer, comment, now)
+	})
+}
+
+// AlarmFilter selects alarms; empty fields match all.
+type AlarmFilter struct {
+	Site, Source string
+	State        protocol.AlarmState
+	Grade        protocol.Grade // exactly this grade; None matches all
+}
+
+// ActiveAlarms returns the alarms not in the normal state, most severe
+// first, then oldest first.
+func (s *Service) ActiveAlarms() []Alarm { return s.Alarms(AlarmFilter{}) }
+
+// Alarms returns the present alarms that match f, most severe first.
+func (s *Service) Alarms(f AlarmFilter) []Alarm {
+	s.mu.Lock()
+	out := make([]Alarm, 0, len(s.alarms))
+	for _, a := range s.alarms {
+		if (f.Site == "" || a.Site == f.Site) && (f.Source == "" || a.Source == f.Source) &&
+			(f.State == "" || a.state() == f.State) && (f.Grade == protocol.None || a.Grade == f.Grade) {
+			c := *a
+			c.Points = slices.Clone(a.Points)
+			out = append(out, c)
+		}
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b Alarm) int {
+		if a.Grade != b.Grade {
+			return int(b.Grade) - int(a.Grade)
+		}
+		if c := a.Changed.Compare(b.Changed); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out
+}
+
+// Alarm returns one present alarm.
+func (s *Service) Alarm(id string) (Alarm, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	a, ok := s.alarms[id]
+	if !ok {
+		return Alarm{}, false
+	}
+	return *a, true
+}
+
+// SourceGrades returns the hazard sources above normal.
+func (s *Service) SourceGrades() []protocol.SourceGrade {
+	s.mu.Lock()
+	out := make([]protocol.SourceGrade, 0, len(s.sources))
+	for _, g := range s.sources {
+		out = append(out, g)
+	}
+	s.mu.Unlock()
+	slices.SortFunc(out, func(a, b protocol.SourceGrade) int {
+		return strings.Compare(a.Site+"/"+a.Source, b.Site+"/"+b.Source)
+	})
+	return out
+}
+
+// Timeline returns every journaled event of an alarm, oldest first.
+func (s *Service) Timeline(ctx context.Context, id string) ([]protocol.AlarmEvent, error) {
+	return s.store.history(ctx, HistoryQuery{AlarmID: id, Limit: 10000})
+}
+
+// History returns journaled events that match q, oldest first.
+func (s *Service) History(ctx context.Context, q HistoryQuery) ([]protocol.AlarmEvent, error) {
+	return s.store.history(ctx, q)
+}
+
+// OfficerActions returns an officer's actions in [from, to] (zero times
+// leave that end open).
+func (s *Service) OfficerActions(ctx context.Context, officer string, from, to time.Time) ([]protocol.AlarmEvent, error) {
+	if officer == "" {
+		return nil, ErrNoOfficer
+	}
+	return s.store.history(ctx, HistoryQuery{Actor: officer, From: from, To: to})
+}
+
+// OutboxStats returns each receiver's undelivered events.
+func (s *Service) OutboxStats(ctx context.Context) ([]OutboxStat, error) {
+	st, err := s.store.outboxStats(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]OutboxStat, 0, len(s.cfg.Receivers))
+	for _, r := range s.cfg.Receivers {
+		o := st[r.Name]
+		o.Receiver = r.Name
+		out = append(out, o)
+	}
+	return out, nil
+}
+
+// ruleEventID names a rules event by its content, so the same event handed
+// over twice (a replay after a restart) has the same id.
+func ruleEventID(ev rules.Event) string {
+	h := sha256.New()
+	h.Write([]byte("rule\x00" + ev.Key + "\x00" + ev.Type.String() + "\x00"))
+	var b [8]byte
+	for _, v := range []uint64{uint64(ev.Time.UnixNano()), uint64(ev.Grade), uint64(ev.PrevGrade), math.Float64bits(ev.Value), math.Float64bits(ev.Limit)} {
+		binary.BigEndian.PutUint64(b[:], v)
+		h.Write(b[:])
+	}
+	h.Write([]byte(strings.Join(ev.Points, ",")))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// actionEventID names an officer's action or the service's own event.
+func actionEventID(ev protocol.AlarmEvent) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "action\x00%s\x00%s\x00%d\x00%s\x00%s\x00%s", ev.AlarmID, ev.Type, ev.TS.UnixNano(), ev.PrevState, ev.Actor, ev.Comment)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
