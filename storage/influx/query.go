@@ -1,0 +1,154 @@
+package influx
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/influxdata/influxdb-client-go/v2/api/query"
+
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/storage"
+)
+
+// timeColumn carries a row's own time through aggregateWindow, which
+// replaces _time with the window's end.
+const timeColumn = "at"
+
+// Latest returns the newest sample of each point of site (all sites when
+// site is empty), sorted by site and point.
+func (s *Store) Latest(ctx context.Context, site string) ([]storage.Sample, error) {
+	filter := fmt.Sprintf(`r._measurement == %s`, fluxString(Measurement))
+	if site != "" {
+		filter += fmt.Sprintf(` and r.%s == %s`, TagSite, fluxString(site))
+	}
+	// last() per field series, then pivot: the value may be older than the
+	// quality when the newest reading had none.
+	q := fmt.Sprintf(`from(bucket: %s)
+  |> range(start: 0)
+  |> filter(fn: (r) => %s)
+  |> last()
+  |> group()`, fluxString(s.opts.Bucket), filter)
+	rows, err := s.run(ctx, q, "latest of site "+site)
+	if err != nil {
+		return nil, err
+	}
+	type key struct{ site, point string }
+	newest := make(map[key]*storage.Sample)
+	values := make(map[key]*query.FluxRecord)
+	for _, r := range rows {
+		k := key{tag(r, TagSite), tag(r, TagPoint)}
+		switch r.Field() {
+		case FieldQuality:
+			if cur, ok := newest[k]; ok && !r.Time().After(cur.Time) {
+				continue // the same point under another source or gateway tag
+			}
+			q, _ := r.Value().(string)
+			newest[k] = &storage.Sample{Site: k.site, Point: k.point, Source: tag(r, TagSource), Gateway: tag(r, TagGateway),
+				Time: r.Time(), Quality: protocol.Quality(q)}
+		case FieldValue:
+			if cur, ok := values[k]; !ok || r.Time().After(cur.Time()) {
+				values[k] = r
+			}
+		}
+	}
+	out := make([]storage.Sample, 0, len(newest))
+	for k, sm := range newest {
+		if v, ok := values[k]; ok && v.Time().Equal(sm.Time) {
+			if f, ok := v.Value().(float64); ok {
+				sm.Value, sm.HasValue = f, true
+			}
+		}
+		out = append(out, *sm)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Site != out[j].Site {
+			return out[i].Site < out[j].Site
+		}
+		return out[i].Point < out[j].Point
+	})
+	return out, nil
+}
+
+// Range returns a point's samples in [from, to] in time order, at most one
+// per step (the last of each step, at its own time) when step > 0.
+func (s *Store) Range(ctx context.Context, p storage.Point, from, to time.Time, step time.Duration) ([]storage.Sample, error) {
+	switch {
+	case p.Site == "" || p.Point == "":
+		return nil, fmt.Errorf("influx: range: site %q and point %q are both required", p.Site, p.Point)
+	case to.Before(from):
+		return nil, fmt.Errorf("influx: range %s/%s: to %s is before from %s", p.Site, p.Point, to.Format(time.RFC3339), from.Format(time.RFC3339))
+	case step < 0:
+		return nil, fmt.Errorf("influx: range %s/%s: negative step %s", p.Site, p.Point, step)
+	case step > 0 && step < time.Millisecond:
+		return nil, fmt.Errorf("influx: range %s/%s: step %s is finer than the stored millisecond precision", p.Site, p.Point, step)
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %s and r.%s == %s and r.%s == %s)
+  |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
+  |> group(columns: [%q, %q])`,
+		fluxString(s.opts.Bucket), from.UTC().Format(time.RFC3339Nano), to.Add(time.Nanosecond).UTC().Format(time.RFC3339Nano),
+		fluxString(Measurement), TagSite, fluxString(p.Site), TagPoint, fluxString(p.Point), TagSite, TagPoint)
+	if step > 0 {
+		fmt.Fprintf(&b, `
+  |> duplicate(column: "_time", as: %q)
+  |> aggregateWindow(every: %dms, fn: last, column: %q, createEmpty: false)`, timeColumn, step.Milliseconds(), FieldQuality)
+	}
+	b.WriteString(`
+  |> sort(columns: ["_time"])`)
+	rows, err := s.run(ctx, b.String(), "range of "+p.Site+"/"+p.Point)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]storage.Sample, 0, len(rows))
+	for _, r := range rows {
+		at := r.Time()
+		if t, ok := r.ValueByKey(timeColumn).(time.Time); ok {
+			at = t
+		}
+		q, _ := r.ValueByKey(FieldQuality).(string)
+		sm := storage.Sample{Site: p.Site, Point: p.Point, Source: tag(r, TagSource), Gateway: tag(r, TagGateway),
+			Time: at, Quality: protocol.Quality(q)}
+		if v, ok := r.ValueByKey(FieldValue).(float64); ok {
+			sm.Value, sm.HasValue = v, true
+		}
+		out = append(out, sm)
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Time.Before(out[j].Time) })
+	return out, nil
+}
+
+// run executes a Flux query and collects its rows.
+func (s *Store) run(ctx context.Context, flux, what string) ([]*query.FluxRecord, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
+	defer cancel()
+	res, err := s.querier.Query(ctx, flux)
+	if err != nil {
+		return nil, fmt.Errorf("influx: query %s at %s: %w", what, s.opts.URL, err)
+	}
+	defer res.Close()
+	var rows []*query.FluxRecord
+	for res.Next() {
+		rows = append(rows, res.Record())
+	}
+	if err := res.Err(); err != nil {
+		return nil, fmt.Errorf("influx: query %s at %s: read result: %w", what, s.opts.URL, err)
+	}
+	return rows, nil
+}
+
+func tag(r *query.FluxRecord, name string) string {
+	v, _ := r.ValueByKey(name).(string)
+	return v
+}
+
+// fluxString quotes s as a Flux string literal, escaping what would end
+// it or start an interpolation.
+func fluxString(s string) string {
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "${", `\${`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
+	return `"` + r.Replace(s) + `"`
+}
