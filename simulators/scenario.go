@@ -141,3 +141,28 @@ func noiseAmplitude(p *site.Point) float64 {
 	}
 	return p.Range.Span() * 0.002
 }
+
+// ValueAt is where a point stands t after the scenario starts, from a
+// value of start before it, ignoring noise. It lets tools and tests check a
+// scenario's timing without waiting for it.
+func (sc Scenario) ValueAt(point string, start float64, t time.Duration) float64 {
+	v := start
+	steps := make([]Step, 0, len(sc.Steps))
+	for _, st := range sc.Steps {
+		if st.Point == point {
+			steps = append(steps, st)
+		}
+	}
+	sort.SliceStable(steps, func(i, j int) bool { return steps[i].At < steps[j].At })
+	for _, st := range steps {
+		if t < st.At {
+			break
+		}
+		if st.Over == 0 || t >= st.At+st.Over {
+			v = st.To
+			continue
+		}
+		v += (st.To - v) * float64(t-st.At) / float64(st.Over)
+	}
+	return v
+}
