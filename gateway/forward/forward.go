@@ -36,6 +36,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -103,7 +104,7 @@ func New(cfg Config) (*Forwarder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	if cfg.ReplayRate < 0 || cfg.BackoffMin < 0 || cfg.BackoffMax < cfg.BackoffMin || cfg.PublishTimeout < 0 {
+	if cfg.ReplayRate < 0 || math.IsNaN(cfg.ReplayRate) || cfg.BackoffMin < 0 || cfg.BackoffMax < cfg.BackoffMin || cfg.PublishTimeout < 0 {
 		return nil, fmt.Errorf("forward: invalid config: ReplayRate %v, BackoffMin %v, BackoffMax %v, PublishTimeout %v",
 			cfg.ReplayRate, cfg.BackoffMin, cfg.BackoffMax, cfg.PublishTimeout)
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -63,6 +64,7 @@ func TestNewChecksConfig(t *testing.T) {
 		{Publisher: pub},
 		{Spool: sp},
 		{Spool: sp, Publisher: pub, ReplayRate: -1},
+		{Spool: sp, Publisher: pub, ReplayRate: math.NaN()},
 		{Spool: sp, Publisher: pub, BackoffMin: time.Minute, BackoffMax: time.Second},
 	} {
 		if _, err := New(cfg); err == nil {

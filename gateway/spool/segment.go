@@ -245,6 +245,10 @@ func (s *segment) writeAcks(ids []uint64) error {
 			return fmt.Errorf("spool: open ack log: %w", err)
 		}
 		s.ackFile = f
+		// A new file's name must survive a power cut like its entries.
+		if err := syncDir(s.dir); err != nil {
+			return err
+		}
 	}
 	b := make([]byte, ackEntrySize*len(ids))
 	for k, id := range ids {
