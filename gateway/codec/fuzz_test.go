@@ -66,7 +66,7 @@ func BenchmarkDecode(b *testing.B) {
 		{"current-loop", site.Mapping{Table: site.InputRegisters, Type: site.Uint16, Order: site.ABCD, Scale: f(1),
 			CurrentLoop: &site.CurrentLoop{RawAt4mA: 4000, RawAt20mA: 20000}}, []uint16{8000}},
 	}
-	rng := site.Range{Min: 0, Max: 100}
+	rng := site.Range{Min: 0, Max: 1000}
 	for _, bc := range benches {
 		b.Run(bc.name, func(b *testing.B) {
 			for b.Loop() {
