@@ -1,0 +1,173 @@
+package alerting
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/rules"
+)
+
+const (
+	viewerToken  = "viewer-token-0123456789"
+	officerToken = "officer-token-0123456789"
+	wangToken    = "wang-token-0123456789ab"
+)
+
+func TestHTTPAPI(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	rcv := newReceiver(t)
+	svc, err := New(Config{Registerer: reg, Receivers: []Receiver{testReceiver(rcv.URL())}, Tokens: []Token{
+		{Token: viewerToken, Role: RoleViewer},
+		{Token: officerToken, Role: RoleOfficer},
+		{Token: wangToken, Role: RoleOfficer, Officer: "王工"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+
+	now := time.Now().UTC()
+	k1, k2 := "jh-chem/nh3-tanks/nh3-gas-1/HH", "lh-coal/face-3101/ch4-t1/HH"
+	if err := svc.HandleEvents(context.Background(), []rules.Event{
+		event(rules.Raised, k1, now, protocol.Orange, protocol.None, 86),
+		event(rules.Raised, k2, now, protocol.Red, protocol.None, 1.6),
+	}); err != nil {
+		t.Fatal(err)
+	}
+
+	call := func(method, path, token, body string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	alarmPath := func(k, action string) string { return "/api/alarms/" + url.PathEscape(k) + action }
+
+	if code, _ := call("GET", "/api/alarms", "", ""); code != http.StatusUnauthorized {
+		t.Fatalf("no token: %d", code)
+	}
+	if code, _ := call("GET", "/api/alarms", "wrong-token-0123456789", ""); code != http.StatusUnauthorized {
+		t.Fatalf("wrong token: %d", code)
+	}
+	code, body := call("GET", "/api/alarms?site=lh-coal", viewerToken, "")
+	var list []Alarm
+	if err := json.Unmarshal(body, &list); err != nil || code != 200 || len(list) != 1 || list[0].ID != k2 {
+		t.Fatalf("filter by site: %d %s", code, body)
+	}
+	code, body = call("GET", "/api/alarms?grade=orange&state=unacked", viewerToken, "")
+	if err := json.Unmarshal(body, &list); err != nil || code != 200 || len(list) != 1 || list[0].ID != k1 {
+		t.Fatalf("filter by grade and state: %d %s", code, body)
+	}
+	if code, _ := call("GET", "/api/alarms?grade=purple", viewerToken, ""); code != http.StatusBadRequest {
+		t.Fatalf("unknown grade: %d", code)
+	}
+	if code, _ := call("POST", alarmPath(k1, "/ack"), viewerToken, `{"officer":"王工"}`); code != http.StatusForbidden {
+		t.Fatalf("viewer acknowledging: %d", code)
+	}
+	if code, _ := call("POST", alarmPath(k1, "/ack"), officerToken, `{"comment":"x"}`); code != http.StatusBadRequest {
+		t.Fatalf("shared token without officer: %d", code)
+	}
+	if code, _ := call("POST", alarmPath(k1, "/ack"), officerToken, `not json`); code != http.StatusBadRequest {
+		t.Fatalf("malformed body: %d", code)
+	}
+	if code, _ := call("POST", alarmPath(k1, "/ack"), wangToken, `{"officer":"李工"}`); code != http.StatusForbidden {
+		t.Fatalf("token of 王工 acting as 李工: %d", code)
+	}
+	code, body = call("POST", alarmPath(k1, "/ack"), wangToken, `{"comment":"已派人"}`)
+	var ev protocol.AlarmEvent
+	if err := json.Unmarshal(body, &ev); err != nil || code != 200 || ev.Actor != "王工" || ev.State != protocol.StateAcked {
+		t.Fatalf("ack: %d %s", code, body)
+	}
+	if code, _ := call("POST", alarmPath(k1, "/ack"), wangToken, `{}`); code != http.StatusConflict {
+		t.Fatalf("second ack: %d", code)
+	}
+	if code, _ := call("POST", alarmPath("no/such", "/ack"), wangToken, `{}`); code != http.StatusNotFound {
+		t.Fatalf("unknown alarm: %d", code)
+	}
+	if code, body := call("POST", alarmPath(k2, "/shelve"), officerToken, `{"officer":"李工","reason":"标定","minutes":30}`); code != 200 {
+		t.Fatalf("shelve: %d %s", code, body)
+	}
+	if code, _ := call("POST", alarmPath(k2, "/shelve"), officerToken, `{"officer":"李工","minutes":30}`); code != http.StatusBadRequest {
+		t.Fatalf("shelve without reason: %d", code)
+	}
+	if code, body := call("POST", alarmPath(k2, "/unshelve"), officerToken, `{"officer":"李工"}`); code != 200 {
+		t.Fatalf("unshelve: %d %s", code, body)
+	}
+	if code, body := call("POST", alarmPath(k2, "/out-of-service"), officerToken, `{"officer":"李工","reason":"更换探头"}`); code != 200 {
+		t.Fatalf("out of service: %d %s", code, body)
+	}
+	if code, body := call("POST", alarmPath(k2, "/return-to-service"), officerToken, `{"officer":"李工"}`); code != 200 {
+		t.Fatalf("return to service: %d %s", code, body)
+	}
+	code, body = call("GET", alarmPath(k2, "/timeline"), viewerToken, "")
+	var tl []protocol.AlarmEvent
+	if err := json.Unmarshal(body, &tl); err != nil || code != 200 {
+		t.Fatalf("timeline: %d %s", code, body)
+	}
+	var types []string
+	for _, e := range tl {
+		types = append(types, string(e.Type))
+	}
+	if got := strings.Join(types, ","); got != "raised,shelved,unshelved,out_of_service,returned_to_service" {
+		t.Fatalf("timeline %s", got)
+	}
+	code, body = call("GET", "/api/officers/"+url.PathEscape("李工")+"/actions", viewerToken, "")
+	if err := json.Unmarshal(body, &tl); err != nil || code != 200 || len(tl) != 4 {
+		t.Fatalf("李工's actions: %d %s", code, body)
+	}
+	if code, _ := call("GET", "/api/history?from=yesterday", viewerToken, ""); code != http.StatusBadRequest {
+		t.Fatalf("bad time: %d", code)
+	}
+	code, body = call("GET", "/api/history?site=jh-chem", viewerToken, "")
+	if err := json.Unmarshal(body, &tl); err != nil || code != 200 || len(tl) != 2 {
+		t.Fatalf("history of jh-chem: %d %s", code, body)
+	}
+
+	if n := testutil.ToFloat64(svc.metrics.active.WithLabelValues("red", "unacked")); n != 1 {
+		t.Errorf("active red unacked gauge %v", n)
+	}
+	eventually(t, "outbox drained", func() bool {
+		st, err := svc.OutboxStats(context.Background())
+		return err == nil && st[0].Depth == 0
+	})
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+		if mf.GetName() == "hazardwatch_alerting_time_to_acknowledge_seconds" {
+			if n := mf.GetMetric()[0].GetHistogram().GetSampleCount(); n != 1 {
+				t.Errorf("time to acknowledge has %d samples, want 1", n)
+			}
+		}
+	}
+	for _, n := range []string{"hazardwatch_alerting_outbox_depth", "hazardwatch_alerting_outbox_oldest_age_seconds",
+		"hazardwatch_alerting_delivery_failures_total", "hazardwatch_alerting_active_alarms", "hazardwatch_alerting_time_to_acknowledge_seconds"} {
+		if !names[n] {
+			t.Errorf("metric %s missing", n)
+		}
+	}
+}
