@@ -93,7 +93,7 @@ func Decode(m site.Mapping, rng site.Range, regs []uint16) (Result, error) {
 		res.Quality, res.Reason = protocol.Bad, "device sent a value that is not a finite number"
 		return res, nil
 	}
-	x := raw*scaleOf(m) + m.Offset
+	x := applyScale(raw, scaleOf(m)) + m.Offset
 	if cl := m.CurrentLoop; cl != nil {
 		if cl.RawAt20mA == cl.RawAt4mA {
 			return Result{}, fmt.Errorf("decode %s %d: current_loop raw_at_4ma equals raw_at_20ma", m.Table, m.Address)
@@ -118,6 +118,16 @@ func Decode(m site.Mapping, rng site.Range, regs []uint16) (Result, error) {
 		res.Reason = fmt.Sprintf("%g outside measuring range [%g, %g]", x, rng.Min, rng.Max)
 	}
 	return res, nil
+}
+
+// applyScale multiplies by the scale; a decimal scale such as 0.1 divides
+// by its exact inverse instead, so 24 × 0.1 reads 2.4, not
+// 2.4000000000000004.
+func applyScale(raw, scale float64) float64 {
+	if inv := 1 / scale; math.Abs(inv) > 1 && inv == math.Trunc(inv) {
+		return raw / inv
+	}
+	return raw * scale
 }
 
 func scaleOf(m site.Mapping) float64 {

@@ -104,6 +104,16 @@ func TestScaleOffsetAndRange(t *testing.T) {
 	}
 }
 
+func TestDecimalScaleReadsExactly(t *testing.T) {
+	m := site.Mapping{Table: site.InputRegisters, Type: site.Uint16, Order: site.ABCD, Scale: f(0.1)}
+	for raw, want := range map[uint16]float64{24: 2.4, 3: 0.3, 415: 41.5, 7: 0.7} {
+		got, _ := Decode(m, site.Range{Max: 100}, []uint16{raw})
+		if got.Value != want {
+			t.Errorf("%d × 0.1 = %v, want exactly %v", raw, got.Value, want)
+		}
+	}
+}
+
 func TestCurrentLoop(t *testing.T) {
 	// µA over 0–4 % CH4, as the coal-mine example site reads it.
 	m := site.Mapping{Table: site.InputRegisters, Type: site.Uint16, Order: site.ABCD, Scale: f(1),
