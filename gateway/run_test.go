@@ -265,4 +265,3 @@ func waitState(t *testing.T, states <-chan protocol.GatewayState, want string) {
 		}
 	}
 }
-
