@@ -1,0 +1,243 @@
+// Package allinone runs the whole of HazardWatch in one process on its
+// embedded defaults: an MQTT broker, the Modbus simulators of the example
+// sites with a scripted incident, their gateways, and the centre (store,
+// rules, alerting, ingest) with its status page and a demo command-platform
+// receiver. It is what `go run ./cmd/hazardwatch` starts, and what the
+// end-to-end test drives against a real Mosquitto.
+package allinone
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/gateway"
+	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/internal/center"
+	"github.com/hazardwatch/hazardwatch/internal/embedbroker"
+	"github.com/hazardwatch/hazardwatch/simulators"
+	"github.com/hazardwatch/hazardwatch/site"
+)
+
+// Defaults of Config.
+const (
+	DefaultSitesDir = "configs/sites"
+	DefaultDataDir  = "hazardwatch-data"
+	// DefaultMQTTAddr is off 1883 so the demo runs beside an installed
+	// Mosquitto.
+	DefaultMQTTAddr = "127.0.0.1:18830"
+	DefaultHTTPAddr = "127.0.0.1:8080"
+	DefaultScenario = "nh3-leak"
+)
+
+// Config says what to run. Zero values take the defaults above.
+type Config struct {
+	SitesDir string
+	DataDir  string
+	// MQTTAddr is where the embedded broker listens; ignored with Broker.
+	MQTTAddr string
+	// Broker, when set, is an external broker to use instead of the
+	// embedded one, e.g. tcp://127.0.0.1:1883.
+	Broker   string
+	HTTPAddr string
+	// Scenario is played on the simulators of the site it is written
+	// for; "none" plays nothing.
+	Scenario string
+	// Webhooks are extra command-platform receivers (URLs), beside the
+	// built-in demo receiver.
+	Webhooks []string
+	// Out receives the one-line-per-warning terminal view; nil: none.
+	Out   io.Writer
+	Color bool
+	// Logger receives the services' logs; default: none.
+	Logger *zap.Logger
+	// Ready, when set, is called once everything runs.
+	Ready func(Info)
+}
+
+// Info says where to look once the system runs.
+type Info struct {
+	Broker         string // MQTT broker URL
+	HTTP           string // base URL of the status page and APIs
+	CommandWebhook string // the demo command-platform receiver's URL
+	Sites          []*site.Site
+	Scenario       string
+}
+
+// demoSecret signs deliveries to the built-in demo receiver.
+const demoSecret = "hazardwatch-demo"
+
+func (c *Config) defaults() {
+	if c.SitesDir == "" {
+		c.SitesDir = DefaultSitesDir
+	}
+	if c.DataDir == "" {
+		c.DataDir = DefaultDataDir
+	}
+	if c.MQTTAddr == "" {
+		c.MQTTAddr = DefaultMQTTAddr
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = DefaultHTTPAddr
+	}
+	if c.Scenario == "" {
+		c.Scenario = DefaultScenario
+	}
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+}
+
+// Run starts everything and runs until ctx is done, then stops it all in
+// order: simulators and gateways first, so the centre drains what they sent.
+func Run(ctx context.Context, cfg Config) error {
+	cfg.defaults()
+	log := cfg.Logger
+	sites, err := site.LoadDir(cfg.SitesDir)
+	if err != nil {
+		return fmt.Errorf("load site files from %s: %w", cfg.SitesDir, err)
+	}
+	var scenario *simulators.Scenario
+	if cfg.Scenario != "none" {
+		sc, ok := simulators.Builtin(cfg.Scenario)
+		if !ok {
+			return fmt.Errorf("unknown scenario %q (have: none, %v)", cfg.Scenario, simulators.BuiltinNames())
+		}
+		scenario = &sc
+	}
+
+	broker := cfg.Broker
+	if broker == "" {
+		b, err := embedbroker.Start(cfg.MQTTAddr, slog.New(slog.DiscardHandler))
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		broker = b.URL()
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("listen for the status page on %s: %w", cfg.HTTPAddr, err)
+	}
+	base := "http://" + ln.Addr().String()
+	demo := &demoReceiver{out: cfg.Out, color: cfg.Color}
+	receivers := []alerting.Receiver{{Name: "demo-command-platform", URL: base + "/demo/command-platform", Secret: demoSecret,
+		MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second}}
+	for i, u := range cfg.Webhooks {
+		receivers = append(receivers, alerting.Receiver{Name: fmt.Sprintf("webhook-%d", i+1), URL: u})
+	}
+
+	sims, err := startSimulators(sites)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer func() {
+		for _, s := range sims {
+			_ = s.Close()
+		}
+	}()
+
+	c, err := center.Open(ctx, center.Config{
+		Sites: sites, Broker: broker, DataDir: filepath.Join(cfg.DataDir, "center"), Receivers: receivers,
+		Logger: log,
+		WrapSink: func(next ingest.EventSink) ingest.EventSink {
+			if cfg.Out == nil {
+				return next
+			}
+			return &terminalSink{next: next, w: cfg.Out, color: cfg.Color}
+		},
+	})
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	defer c.Close()
+
+	mux := http.NewServeMux()
+	mux.Handle("/", c.Handler())
+	mux.Handle("POST /demo/command-platform", demo)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("status page server", zap.Error(err))
+		}
+	}()
+	defer func() {
+		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdownCtx)
+	}()
+
+	centerCtx, stopCenter := context.WithCancel(context.WithoutCancel(ctx))
+	centerDone := make(chan error, 1)
+	go func() { centerDone <- c.Run(centerCtx) }()
+
+	edgeCtx, stopEdge := context.WithCancel(ctx)
+	defer stopEdge()
+	var edge sync.WaitGroup
+	for _, s := range sites {
+		for _, gw := range s.Gateways {
+			g, err := gateway.New(gateway.Config{Site: s, GatewayID: gw.ID,
+				DataDir: filepath.Join(cfg.DataDir, "gateways", s.ID+"-"+gw.ID),
+				MQTT:    gateway.MQTTConfig{Broker: broker}, Logger: log.Named("gateway")})
+			if err != nil {
+				stopEdge()
+				edge.Wait()
+				stopCenter()
+				<-centerDone
+				return err
+			}
+			edge.Go(func() {
+				if err := g.Run(edgeCtx); err != nil {
+					log.Error("gateway stopped with an error", zap.String("site", s.ID), zap.String("gateway", gw.ID), zap.Error(err))
+				}
+			})
+		}
+	}
+	if scenario != nil {
+		for i, s := range sites {
+			if s.ID == scenario.Site {
+				edge.Go(func() { _ = sims[i].Play(edgeCtx, *scenario) })
+			}
+		}
+	}
+	if cfg.Ready != nil {
+		cfg.Ready(Info{Broker: broker, HTTP: base, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario})
+	}
+
+	<-ctx.Done()
+	stopEdge()
+	edge.Wait()
+	stopCenter()
+	return <-centerDone
+}
+
+func startSimulators(sites []*site.Site) ([]*simulators.Sim, error) {
+	var sims []*simulators.Sim
+	for _, s := range sites {
+		sim, err := simulators.New(s)
+		if err == nil {
+			err = sim.Start()
+		}
+		if err != nil {
+			for _, started := range sims {
+				_ = started.Close()
+			}
+			return nil, fmt.Errorf("simulators of site %s: %w", s.ID, err)
+		}
+		sims = append(sims, sim)
+	}
+	return sims, nil
+}

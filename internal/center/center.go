@@ -1,0 +1,217 @@
+// Package center assembles HazardWatch's centre — the embedded time-series
+// store, the rules engine, the alerting service and the ingest service —
+// and serves their HTTP endpoints. The hazardwatch-ingest command and the
+// all-in-one hazardwatch command both run it, so they cannot drift apart.
+package center
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
+	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/rules"
+	"github.com/hazardwatch/hazardwatch/site"
+	"github.com/hazardwatch/hazardwatch/storage/embedded"
+)
+
+// Config sets up a Center. Sites, Broker and DataDir are required.
+type Config struct {
+	Sites []*site.Site
+	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883.
+	Broker string
+	// ClientID is the ingest service's MQTT client id; keep it stable so
+	// the broker keeps its session. Default hazardwatch-ingest.
+	ClientID string
+	// DataDir holds the time-series store (tsdb/) and the alarm journal
+	// (alerting/).
+	DataDir string
+	// Retention and OutOfOrderWindow of the embedded store; defaults 30
+	// days and 24 hours.
+	Retention, OutOfOrderWindow time.Duration
+	// Receivers are the webhooks alarm events are delivered to.
+	Receivers []alerting.Receiver
+	// Tokens authorise the alarm API.
+	Tokens []alerting.Token
+	// WrapSink, when set, wraps the alerting sink (the all-in-one command
+	// prints each event on the terminal this way).
+	WrapSink func(ingest.EventSink) ingest.EventSink
+	Logger   *zap.Logger
+}
+
+// Center is a running centre. Open it, Run it, Close it.
+type Center struct {
+	cfg       Config
+	log       *zap.Logger
+	reg       *prometheus.Registry
+	store     *embedded.Store
+	engine    *rules.Engine
+	alerts    *alerting.Service
+	publisher *alerting.MQTTPublisher
+	ingest    *ingest.Service
+}
+
+// Open builds every part; nothing is received until Run.
+func Open(ctx context.Context, cfg Config) (c *Center, err error) {
+	if len(cfg.Sites) == 0 || cfg.Broker == "" || cfg.DataDir == "" {
+		return nil, errors.New("center: sites, broker and data directory are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = zap.NewNop()
+	}
+	c = &Center{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	defer func() {
+		if err != nil {
+			c.Close()
+		}
+	}()
+
+	if c.engine, err = rules.New(cfg.Sites); err != nil {
+		return nil, fmt.Errorf("rules engine: %w", err)
+	}
+	c.store, err = embedded.Open(filepath.Join(cfg.DataDir, "tsdb"), embedded.Options{
+		Retention: cfg.Retention, OutOfOrderWindow: cfg.OutOfOrderWindow, Registerer: c.reg})
+	if err != nil {
+		return nil, err
+	}
+	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	c.publisher, err = alerting.NewMQTTPublisher(connectCtx, cfg.Broker, clientID(cfg)+"-alerts", cfg.Logger.Named("alerting"))
+	if err != nil {
+		return nil, err
+	}
+	c.alerts, err = alerting.New(alerting.Config{
+		DataDir: filepath.Join(cfg.DataDir, "alerting"), Publisher: c.publisher, Receivers: cfg.Receivers,
+		Tokens: cfg.Tokens, Logger: cfg.Logger.Named("alerting"), Registerer: c.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	var sink ingest.EventSink = c.alerts
+	if cfg.WrapSink != nil {
+		sink = cfg.WrapSink(sink)
+	}
+	c.ingest, err = ingest.New(ingest.Config{
+		Sites: cfg.Sites, Broker: cfg.Broker, ClientID: clientID(cfg), Store: c.store,
+		Evaluator: c.engine, Sink: sink, Logger: cfg.Logger.Named("ingest"), Registry: c.reg,
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+func clientID(cfg Config) string {
+	if cfg.ClientID == "" {
+		return ingest.DefaultClientID
+	}
+	return cfg.ClientID
+}
+
+// Run receives and evaluates until ctx is done, then drains to the
+// alerting service.
+func (c *Center) Run(ctx context.Context) error { return c.ingest.Run(ctx) }
+
+// Close closes every part that Open built, in reverse order.
+func (c *Center) Close() {
+	if c.alerts != nil {
+		if err := c.alerts.Close(); err != nil {
+			c.log.Error("close alerting", zap.Error(err))
+		}
+	}
+	if c.publisher != nil {
+		c.publisher.Close()
+	}
+	if c.store != nil {
+		if err := c.store.Close(); err != nil {
+			c.log.Error("close store", zap.Error(err))
+		}
+	}
+}
+
+// Store is the embedded store, for queries.
+func (c *Center) Store() *embedded.Store { return c.store }
+
+// Alerting is the alerting service.
+func (c *Center) Alerting() *alerting.Service { return c.alerts }
+
+// SourceStatus is one hazard source on the status page.
+type SourceStatus struct {
+	Site     string         `json:"site"`
+	Source   string         `json:"source"`
+	Name     string         `json:"name"`
+	GB18218  int            `json:"gb18218_grade"`
+	Grade    protocol.Grade `json:"grade"`
+	GradeZH  string         `json:"grade_zh"`
+	SiteName string         `json:"site_name"`
+}
+
+// Status is what the status page and GET /api/status show.
+type Status struct {
+	Sources  []SourceStatus         `json:"sources"`
+	Alarms   []alerting.Alarm       `json:"alarms"`
+	Gateways []ingest.GatewayStatus `json:"gateways"`
+	Rejected []ingest.DeadLetter    `json:"rejected"`
+	Time     protocol.Time          `json:"time"`
+}
+
+// Status returns every hazard source's grade, the present alarms, the
+// gateways' states and the latest rejected messages.
+func (c *Center) Status() Status {
+	grades := map[string]protocol.Grade{}
+	for _, g := range c.alerts.SourceGrades() {
+		grades[g.Site+"/"+g.Source] = g.Grade
+	}
+	st := Status{Alarms: c.alerts.ActiveAlarms(), Gateways: c.ingest.GatewayStates(), Rejected: c.ingest.DeadLetters(), Time: protocol.Time{Time: time.Now()}}
+	for _, s := range c.cfg.Sites {
+		for _, src := range s.Sources {
+			g := grades[s.ID+"/"+src.ID]
+			st.Sources = append(st.Sources, SourceStatus{Site: s.ID, SiteName: s.Name, Source: src.ID, Name: src.Name,
+				GB18218: src.Grade, Grade: g, GradeZH: g.Chinese()})
+		}
+	}
+	sort.SliceStable(st.Sources, func(i, j int) bool { return st.Sources[i].Grade > st.Sources[j].Grade })
+	return st
+}
+
+// Handler serves /metrics, /healthz, /readyz, /api/status, /api/gateways,
+// /api/deadletters, the alarm API (/api/alarms …, see docs/alerting.md) and
+// the status page at /.
+func (c *Center) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !c.ingest.Connected() {
+			http.Error(w, "not connected to the MQTT broker "+c.cfg.Broker, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.Status()) })
+	mux.HandleFunc("GET /api/gateways", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.ingest.GatewayStates()) })
+	mux.HandleFunc("GET /api/deadletters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.ingest.DeadLetters()) })
+	mux.Handle("/api/", c.alerts.Handler())
+	mux.HandleFunc("GET /{$}", c.statusPage)
+	return mux
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to do
+}
