@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -320,7 +321,9 @@ func encode(sm *storage.Sample) (line, reason string, err error) {
 	if sm.HasValue {
 		p.AddField(FieldValue, sm.Value)
 	}
-	return write.PointToLineProtocol(p, time.Millisecond), "", nil
+	// The encoder ends the line with a newline; the spill and the batches
+	// join lines themselves.
+	return strings.TrimSuffix(write.PointToLineProtocol(p, time.Millisecond), "\n"), "", nil
 }
 
 // refusal is a line InfluxDB refused as bad data.

@@ -13,9 +13,14 @@ import (
 	"github.com/hazardwatch/hazardwatch/storage"
 )
 
-// timeColumn carries a row's own time through aggregateWindow, which
-// replaces _time with the window's end.
-const timeColumn = "at"
+// Columns added before aggregateWindow: timeColumn keeps a row's own time,
+// which aggregateWindow replaces with the window's end, and hasValueColumn
+// says whether it had a value, which Flux 1.8's windowed last() turns
+// from null into 0.
+const (
+	timeColumn     = "at"
+	hasValueColumn = "has_value"
+)
 
 // Latest returns the newest sample of each point of site (all sites when
 // site is empty), sorted by site and point.
@@ -29,8 +34,7 @@ func (s *Store) Latest(ctx context.Context, site string) ([]storage.Sample, erro
 	q := fmt.Sprintf(`from(bucket: %s)
   |> range(start: 0)
   |> filter(fn: (r) => %s)
-  |> last()
-  |> group()`, fluxString(s.opts.Bucket), filter)
+  |> last()`, fluxString(s.opts.Bucket), filter)
 	rows, err := s.run(ctx, q, "latest of site "+site)
 	if err != nil {
 		return nil, err
@@ -95,8 +99,8 @@ func (s *Store) Range(ctx context.Context, p storage.Point, from, to time.Time, 
 		fluxString(Measurement), TagSite, fluxString(p.Site), TagPoint, fluxString(p.Point), TagSite, TagPoint)
 	if step > 0 {
 		fmt.Fprintf(&b, `
-  |> duplicate(column: "_time", as: %q)
-  |> aggregateWindow(every: %dms, fn: last, column: %q, createEmpty: false)`, timeColumn, step.Milliseconds(), FieldQuality)
+  |> map(fn: (r) => ({r with %s: r._time, %s: exists r.%s}))
+  |> aggregateWindow(every: %dms, fn: last, column: %q, createEmpty: false)`, timeColumn, hasValueColumn, FieldValue, step.Milliseconds(), FieldQuality)
 	}
 	b.WriteString(`
   |> sort(columns: ["_time"])`)
@@ -115,6 +119,9 @@ func (s *Store) Range(ctx context.Context, p storage.Point, from, to time.Time, 
 			Time: at, Quality: protocol.Quality(q)}
 		if v, ok := r.ValueByKey(FieldValue).(float64); ok {
 			sm.Value, sm.HasValue = v, true
+		}
+		if has, ok := r.ValueByKey(hasValueColumn).(bool); ok && !has {
+			sm.Value, sm.HasValue = 0, false
 		}
 		out = append(out, sm)
 	}
