@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,14 +133,39 @@ func values(t testing.TB, d *testenv.Influxd, site, point string) map[int64]floa
 	return out
 }
 
-func eventually(t testing.TB, what string, deadline time.Duration, cond func() bool) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for !cond() {
-		if time.Now().After(end) {
-			t.Fatalf("not within %s: %s", deadline, what)
+// TestSlowInfluxSpills points the store at a socket that accepts and
+// never answers: Append gives up after RequestTimeout and spills.
+func TestSlowInfluxSpills(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		var held []net.Conn
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
 		}
-		time.Sleep(50 * time.Millisecond)
+	}()
+	opts := fastOptions("http://"+l.Addr().String(), "db/rp", t.TempDir())
+	opts.RequestTimeout = 200 * time.Millisecond
+	opts.Registerer = prometheus.NewRegistry()
+	s := openT(t, opts)
+	mustAppend(t, s, good("slow", "p", t0, 1), good("slow", "p", t0.Add(time.Second), 2))
+	if _, points := s.SpillDepth(); points != 2 {
+		t.Errorf("spilled points = %d, want 2", points)
+	}
+	if v := testutil.ToFloat64(s.m.writeErrors.WithLabelValues(ErrKindTimeout)); v == 0 {
+		t.Errorf("write errors {kind=timeout} = 0 after a request to a silent server")
 	}
 }
 
