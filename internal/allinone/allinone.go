@@ -27,6 +27,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/internal/embedbroker"
 	"github.com/hazardwatch/hazardwatch/simulators"
 	"github.com/hazardwatch/hazardwatch/site"
+	"github.com/hazardwatch/hazardwatch/storage"
 )
 
 // Defaults of Config.
@@ -53,9 +54,12 @@ type Config struct {
 	// Scenario is played on the simulators of the site it is written
 	// for; "none" plays nothing.
 	Scenario string
+	// Play, when set, is played instead of the named Scenario.
+	Play *simulators.Scenario
 	// Webhooks are extra command-platform receivers (URLs), beside the
-	// built-in demo receiver.
-	Webhooks []string
+	// built-in demo receiver; Receivers are more, fully configured.
+	Webhooks  []string
+	Receivers []alerting.Receiver
 	// Out receives the one-line-per-warning terminal view; nil: none.
 	Out   io.Writer
 	Color bool
@@ -72,6 +76,8 @@ type Info struct {
 	CommandWebhook string // the demo command-platform receiver's URL
 	Sites          []*site.Site
 	Scenario       string
+	// Store answers queries on the stored readings.
+	Store storage.Querier
 }
 
 // demoSecret signs deliveries to the built-in demo receiver.
@@ -107,8 +113,8 @@ func Run(ctx context.Context, cfg Config) error {
 	if err != nil {
 		return fmt.Errorf("load site files from %s: %w", cfg.SitesDir, err)
 	}
-	var scenario *simulators.Scenario
-	if cfg.Scenario != "none" {
+	scenario := cfg.Play
+	if scenario == nil && cfg.Scenario != "none" {
 		sc, ok := simulators.Builtin(cfg.Scenario)
 		if !ok {
 			return fmt.Errorf("unknown scenario %q (have: none, %v)", cfg.Scenario, simulators.BuiltinNames())
@@ -137,6 +143,7 @@ func Run(ctx context.Context, cfg Config) error {
 	for i, u := range cfg.Webhooks {
 		receivers = append(receivers, alerting.Receiver{Name: fmt.Sprintf("webhook-%d", i+1), URL: u})
 	}
+	receivers = append(receivers, cfg.Receivers...)
 
 	sims, err := startSimulators(sites)
 	if err != nil {
@@ -214,7 +221,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Ready != nil {
-		cfg.Ready(Info{Broker: broker, HTTP: base, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario})
+		cfg.Ready(Info{Broker: broker, HTTP: base, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
 	}
 
 	<-ctx.Done()

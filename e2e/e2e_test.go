@@ -1,0 +1,244 @@
+// Package e2e tests HazardWatch end to end over the real path: Modbus
+// simulators on TCP → gateway (goburrow) → a real Mosquitto → ingest →
+// embedded store, rules, alerting → a webhook receiver over HTTP and the
+// MQTT alarms topic.
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/internal/allinone"
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/simulators"
+	"github.com/hazardwatch/hazardwatch/storage"
+)
+
+const secret = "e2e-secret"
+
+// receiver is the emergency command platform: it records every signed
+// CloudEvent it is sent.
+type receiver struct {
+	mu     sync.Mutex
+	events []protocol.AlarmEvent
+	bad    int
+}
+
+func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !alerting.VerifySignature(secret, body, req.Header.Get(alerting.SignatureHeader)) {
+		r.bad++
+		http.Error(w, "bad signature", http.StatusUnauthorized)
+		return
+	}
+	var ce alerting.CloudEvent
+	if err := json.Unmarshal(body, &ce); err != nil || ce.SpecVersion != "1.0" || ce.ID == "" {
+		r.bad++
+		http.Error(w, "not a CloudEvent", http.StatusBadRequest)
+		return
+	}
+	r.events = append(r.events, ce.Data)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (r *receiver) find(alarmID string, typ protocol.AlarmEventType) (protocol.AlarmEvent, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, e := range r.events {
+		if e.AlarmID == alarmID && e.Type == typ {
+			return e, true
+		}
+	}
+	return protocol.AlarmEvent{}, false
+}
+
+// tankFarmOnFreePorts copies the tank-farm example site into a directory,
+// moving its Modbus devices to free ports so the test runs beside a demo.
+func tankFarmOnFreePorts(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile("../configs/sites/tank-farm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text := string(data)
+	for _, addr := range []string{"127.0.0.1:15021", "127.0.0.1:15022"} {
+		if !strings.Contains(text, addr) {
+			t.Fatalf("example site no longer uses %s; update the test", addr)
+		}
+		text = strings.ReplaceAll(text, addr, "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)))
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "tank-farm.yaml"), []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func eventually(t *testing.T, what string, within time.Duration, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// TestAmmoniaLeakBecomesGradedWarning plays an ammonia leak on the tank
+// farm: detector 1 past HH and detector 2 past H. The nh3 tank farm is a
+// GB 18218 grade 2 source, so every grade goes one step up: detector 1's
+// HH (yellow) is orange, the 2-of-3 vote at first level (orange) is red.
+func TestAmmoniaLeakBecomesGradedWarning(t *testing.T) {
+	broker := testenv.Mosquitto(t)
+	rcv := &receiver{}
+	platform := httptest.NewServer(rcv)
+	defer platform.Close()
+
+	// Watch the alarms topic as a command-centre client would.
+	var mqttMu sync.Mutex
+	var mqttAlarms []protocol.AlarmEvent
+	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker.URL()).SetClientID("e2e-watcher"))
+	if tok := sub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect watcher: %v", tok.Error())
+	}
+	defer sub.Disconnect(100)
+	tok := sub.Subscribe(protocol.AlarmsTopic("jh-chem"), 1, func(_ mqtt.Client, m mqtt.Message) {
+		e, err := protocol.DecodeAlarmEvent(m.Payload())
+		if err != nil {
+			t.Errorf("alarm event on MQTT does not decode: %v", err)
+			return
+		}
+		mqttMu.Lock()
+		mqttAlarms = append(mqttAlarms, e)
+		mqttMu.Unlock()
+	})
+	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+
+	leak := simulators.Scenario{Name: "e2e-leak", Site: "jh-chem", Steps: []simulators.Step{
+		{At: 3 * time.Second, Point: "nh3-gas-1", To: 90},
+		{At: 3 * time.Second, Point: "nh3-gas-2", To: 50},
+	}}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan allinone.Info, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- allinone.Run(ctx, allinone.Config{
+			SitesDir: tankFarmOnFreePorts(t), DataDir: t.TempDir(), Broker: broker.URL(),
+			HTTPAddr: "127.0.0.1:0", Play: &leak,
+			Receivers: []alerting.Receiver{{Name: "command-platform", URL: platform.URL, Secret: secret,
+				MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}},
+			Ready: func(i allinone.Info) { ready <- i },
+		})
+	}()
+	var info allinone.Info
+	select {
+	case info = <-ready:
+	case err := <-done:
+		t.Fatalf("HazardWatch did not start: %v", err)
+	case <-time.After(60 * time.Second):
+		t.Fatal("HazardWatch did not start within 60s")
+	}
+
+	hh, vote := "jh-chem/nh3-tanks/nh3-gas-1/HH", "jh-chem/nh3-tanks/nh3-leak/vote_first"
+	eventually(t, "the HH warning at the command platform", 90*time.Second, func() bool {
+		_, ok := rcv.find(hh, protocol.AlarmRaised)
+		return ok
+	})
+	e, _ := rcv.find(hh, protocol.AlarmRaised)
+	if e.Grade != protocol.Orange || e.Site != "jh-chem" || e.Source != "nh3-tanks" || e.Point != "nh3-gas-1" || e.Value < 80 || e.Limit != 80 {
+		t.Errorf("HH warning = %+v; want orange, nh3-gas-1 ≥ 80 against limit 80", e)
+	}
+	if !strings.Contains(e.Message, "HH 80 ppm") {
+		t.Errorf("HH warning does not explain itself: %q", e.Message)
+	}
+	eventually(t, "the 2-of-3 vote at the command platform", 30*time.Second, func() bool {
+		_, ok := rcv.find(vote, protocol.AlarmRaised)
+		return ok
+	})
+	if v, _ := rcv.find(vote, protocol.AlarmRaised); v.Grade != protocol.Red {
+		t.Errorf("vote warning grade = %v, want red", v.Grade)
+	}
+	eventually(t, "the warning on the MQTT alarms topic", 10*time.Second, func() bool {
+		mqttMu.Lock()
+		defer mqttMu.Unlock()
+		for _, a := range mqttAlarms {
+			if a.AlarmID == hh && a.Type == protocol.AlarmRaised && a.Grade == protocol.Orange {
+				return true
+			}
+		}
+		return false
+	})
+
+	// The readings that raised it are stored.
+	pts, err := info.Store.Range(context.Background(), storage.Point{Site: "jh-chem", Point: "nh3-gas-1"}, time.Now().Add(-5*time.Minute), time.Now(), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var calm, high bool
+	for _, p := range pts {
+		calm = calm || p.HasValue && p.Value < 40
+		high = high || p.HasValue && p.Value >= 80
+	}
+	if !calm || !high {
+		t.Errorf("stored nh3-gas-1 readings (%d) do not show the calm baseline and the leak: %+v", len(pts), pts)
+	}
+
+	// The status API shows the source red.
+	resp, err := http.Get(info.HTTP + "/api/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st struct {
+		Sources []struct {
+			Source string         `json:"source"`
+			Grade  protocol.Grade `json:"grade"`
+		} `json:"sources"`
+	}
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range st.Sources {
+		if s.Source == "nh3-tanks" && s.Grade != protocol.Red {
+			t.Errorf("nh3-tanks grade on the status API = %v, want red", s.Grade)
+		}
+		if s.Source == "lpg-tanks" && s.Grade != protocol.None {
+			t.Errorf("calm lpg-tanks graded %v", s.Grade)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("HazardWatch did not stop within 30s of cancel")
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if rcv.bad > 0 {
+		t.Errorf("%d deliveries with a bad signature or body", rcv.bad)
+	}
+}
