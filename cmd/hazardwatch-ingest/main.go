@@ -1,12 +1,12 @@
-// Command hazardwatch-ingest runs the ingest service on its own: it loads
-// the site files, opens the embedded store, subscribes to the gateways over
-// MQTT, stores their readings, feeds the rules engine and serves /metrics
-// and /healthz.
+// Command hazardwatch-ingest runs the centre on its own: it loads the site
+// files, opens the embedded store and the alarm journal, subscribes to the
+// gateways over MQTT, stores their readings, evaluates the rules and
+// delivers graded warnings, and serves the status page, the alarm API,
+// /metrics, /healthz and /readyz.
 package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,14 +18,11 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hazardwatch/hazardwatch/ingest"
-	"github.com/hazardwatch/hazardwatch/rules"
+	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage/embedded"
 )
@@ -47,8 +44,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	sitesDir := fs.String("sites", "configs/sites", "directory of site files (*.yaml)")
 	broker := fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
 	clientID := fs.String("client-id", ingest.DefaultClientID, "MQTT client id; keep it stable so the broker keeps the session")
-	dataDir := fs.String("data", "data/tsdb", "directory of the embedded time series store")
-	httpAddr := fs.String("http", ":8080", "address serving /metrics, /healthz, /deadletters and /gateways")
+	dataDir := fs.String("data", "data", "directory of the store (tsdb/) and the alarm journal (alerting/)")
+	alertingFile := fs.String("alerting", "", "alerting configuration: webhook receivers and API tokens (see configs/alerting.yaml)")
+	httpAddr := fs.String("http", ":8080", "address of the status page, alarm API, /metrics, /healthz and /readyz")
 	retention := fs.Duration("retention", embedded.DefaultRetention, "how long readings are kept (AQ 3035: at least 30 days)")
 	oooWindow := fs.Duration("ooo-window", embedded.DefaultOutOfOrderWindow, "how far behind the newest reading a replayed reading is still stored")
 	debug := fs.Bool("debug", false, "log at debug level")
@@ -67,88 +65,42 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	if err != nil {
 		return fmt.Errorf("load site files from %s: %w", *sitesDir, err)
 	}
-	engine, err := rules.New(sites)
-	if err != nil {
-		return fmt.Errorf("rules engine: %w", err)
-	}
-
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	store, err := embedded.Open(*dataDir, embedded.Options{Retention: *retention, OutOfOrderWindow: *oooWindow, Registerer: reg})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		if err := store.Close(); err != nil {
-			log.Error("close store", zap.Error(err))
+	var alertCfg center.AlertingFile
+	if *alertingFile != "" {
+		if alertCfg, err = center.LoadAlertingFile(*alertingFile); err != nil {
+			return err
 		}
-	}()
-
-	svc, err := ingest.New(ingest.Config{
-		Sites: sites, Broker: *broker, ClientID: *clientID, Store: store,
-		Evaluator: engine,
-		// TODO: the alerting service's sink, once package alerting exists.
-		Sink:     logSink{log: log.Named("events")},
-		Logger:   log,
-		Registry: reg,
+	}
+	c, err := center.Open(ctx, center.Config{
+		Sites: sites, Broker: *broker, ClientID: *clientID, DataDir: *dataDir,
+		Retention: *retention, OutOfOrderWindow: *oooWindow,
+		Receivers: alertCfg.Receivers, Tokens: alertCfg.Tokens, Logger: log,
 	})
 	if err != nil {
 		return err
 	}
+	defer c.Close()
 
 	ln, err := net.Listen("tcp", *httpAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *httpAddr, err)
 	}
-	srv := &http.Server{Handler: routes(svc, reg), ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Error("http server", zap.Error(err))
 		}
 	}()
 	log.Info("hazardwatch-ingest started", zap.Int("sites", len(sites)), zap.String("broker", *broker),
-		zap.String("data", *dataDir), zap.String("http", ln.Addr().String()))
+		zap.String("data", *dataDir), zap.String("http", ln.Addr().String()), zap.Int("receivers", len(alertCfg.Receivers)))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
 
-	runErr := svc.Run(ctx)
+	runErr := c.Run(ctx)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx) // a slow scrape must not hold up the store's close
 	log.Info("hazardwatch-ingest stopped")
 	return runErr
-}
-
-func routes(svc *ingest.Service, reg *prometheus.Registry) http.Handler {
-	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
-		if !svc.Connected() {
-			http.Error(w, "not connected to the MQTT broker", http.StatusServiceUnavailable)
-			return
-		}
-		fmt.Fprintln(w, "ok")
-	})
-	mux.HandleFunc("GET /deadletters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, svc.DeadLetters()) })
-	mux.HandleFunc("GET /gateways", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, svc.GatewayStates()) })
-	return mux
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v) // the client went away; nothing to do
-}
-
-// logSink stands in for the alerting service: it logs each event.
-type logSink struct{ log *zap.Logger }
-
-func (s logSink) HandleEvents(_ context.Context, events []rules.Event) error {
-	for _, e := range events {
-		s.log.Warn(e.Message, zap.String("type", e.Type.String()), zap.String("key", e.Key),
-			zap.String("grade", e.Grade.String()), zap.Float64("value", e.Value), zap.Float64("limit", e.Limit))
-	}
-	return nil
 }

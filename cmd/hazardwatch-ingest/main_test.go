@@ -60,7 +60,7 @@ func TestServesAndStores(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	eventually(t, "healthz ok", func() bool { code, _ := get("/healthz"); return code == http.StatusOK })
+	eventually(t, "readyz ok", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
 
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://127.0.0.1:1883").SetClientID("pub-" + id))
 	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -82,7 +82,7 @@ func TestServesAndStores(t *testing.T) {
 		_, metrics := get("/metrics")
 		return strings.Contains(metrics, "\nhazardwatch_ingest_readings_total ") && !strings.Contains(metrics, "\nhazardwatch_ingest_readings_total 0\n")
 	})
-	if code, body := get("/deadletters"); code != http.StatusOK || !strings.HasPrefix(body, "[") {
+	if code, body := get("/api/deadletters"); code != http.StatusOK || !strings.HasPrefix(body, "[") {
 		t.Errorf("/deadletters = %d %q", code, body)
 	}
 	cancel()
@@ -95,7 +95,7 @@ func TestServesAndStores(t *testing.T) {
 		t.Fatal("run did not stop within 30s")
 	}
 
-	store, err := embedded.Open(dataDir, embedded.Options{})
+	store, err := embedded.Open(filepath.Join(dataDir, "tsdb"), embedded.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +116,14 @@ func TestBadFlagsAndSitesFail(t *testing.T) {
 	}
 	if err := run(ctx, []string{"-sites", filepath.Join(t.TempDir(), "missing")}, io.Discard, nil); err == nil {
 		t.Error("missing sites directory accepted")
+	}
+	bad := filepath.Join(t.TempDir(), "alerting.yaml")
+	if err := os.WriteFile(bad, []byte("receivers:\n  - name: x\n    url: http://127.0.0.1:1/\n    colour: red\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	err := run(ctx, []string{"-sites", "../../configs/sites", "-alerting", bad}, io.Discard, nil)
+	if err == nil || !strings.Contains(err.Error(), "line 4") || !strings.Contains(err.Error(), "colour") {
+		t.Errorf("alerting config with an unknown key: %v, want an error naming line 4 and the key", err)
 	}
 }
 
