@@ -15,9 +15,19 @@
 // Readings are batched for BatchDelay into telemetry messages whose seq
 // starts at 1 and rises by one per message, kept in {data}/seq (written
 // durably before each message goes out) so it keeps rising across
-// restarts. Messages go through the Publisher interface; the MQTT
-// implementation uses QoS 1, a persistent session under a stable client id
-// and a retained online/offline state with an offline will.
+// restarts.
+//
+// Store and forward: every message is written durably (fsync) to an
+// on-disk spool ({data}/spool, package gateway/spool) before it is
+// published, and leaves it only once the broker acknowledged it (package
+// gateway/forward). A broker outage of hours, a kill -9 or a power cut
+// loses nothing; when the link is back, live data goes first and the
+// backlog is replayed oldest first at ReplayRate beside it, each message
+// with its original seq. The spool is bounded (SpoolMaxBytes); when full,
+// the oldest messages are dropped, counted and logged. Messages go out
+// through the Publisher interface; the MQTT implementation uses QoS 1, a
+// persistent session under a stable client id and a retained
+// online/offline state with an offline will.
 //
 // A site engineer commissioning a gateway runs PollOnce (the command's
 // -dry-run) to see every point's registers, value and quality.
@@ -34,7 +44,9 @@
 //	-password-file FILE    none; the file holds the MQTT password
 //	-ca FILE               none; CA (PEM) that verifies the broker
 //	-cert FILE, -key FILE  none; client certificate and key (PEM)
-//	-data DIR              data/gateway (holds the seq state)
+//	-data DIR              data/gateway (holds the seq state and the spool)
+//	-spool-max-bytes N     536870912 (512 MiB); the spool's bound on disk
+//	-replay-rate N         50; backlog messages per second after an outage
 //	-metrics ADDR          :9101, serving /metrics and /healthz; empty: off
 //	-dry-run               false; read every device once, print the table, exit
 //	-debug                 false; log at debug level
@@ -55,7 +67,8 @@
 //		// Registry:       nil → metrics not registered.
 //		// Logger:         nil → no logs.
 //		// BatchDelay:     50ms, MaxBatch: 1000 readings,
-//		// MaxBackoff:     30s,  PublishTimeout: 10s.
+//		// MaxBackoff:     30s,  PublishTimeout: 10s,
+//		// SpoolMaxBytes:  512 MiB, ReplayRate: 50/s, DrainTimeout: 3s.
 //	})
 //	err = g.Run(ctx) // until ctx is cancelled
 //
@@ -68,8 +81,13 @@
 //	hazardwatch_gateway_polls_total{device,result}        result: ok, partial, failed
 //	hazardwatch_gateway_poll_errors_total{device,code}    code: timeout, refused, io, exception_N
 //	hazardwatch_gateway_request_seconds{device}           Modbus request latency
-//	hazardwatch_gateway_messages_published_total          acknowledged by the broker
-//	hazardwatch_gateway_publish_errors_total              failed attempts (retried)
-//	hazardwatch_gateway_readings_dropped_total            publishing fell behind
+//	hazardwatch_gateway_messages_spooled_total            written durably to the spool
+//	hazardwatch_gateway_readings_dropped_total            could not reach the spool (disk failure)
+//	hazardwatch_gateway_spool_records, _spool_bytes       spool depth
+//	hazardwatch_gateway_spool_oldest_age_seconds          age of the oldest unsent message
+//	hazardwatch_gateway_spool_dropped_total               dropped because the spool was full
+//	hazardwatch_gateway_forward_published_total           acknowledged by the broker
+//	hazardwatch_gateway_forward_replayed_total            of those, backlog replays
+//	hazardwatch_gateway_forward_publish_errors_total      failed attempts (retried)
 //	hazardwatch_gateway_seq                               last seq built
 package gateway

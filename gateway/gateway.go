@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -15,6 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hazardwatch/hazardwatch/gateway/codec"
+	"github.com/hazardwatch/hazardwatch/gateway/forward"
+	"github.com/hazardwatch/hazardwatch/gateway/spool"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/site"
 )
@@ -43,6 +46,16 @@ type Config struct {
 	MaxBackoff time.Duration
 	// PublishTimeout bounds one publish attempt; default 10s.
 	PublishTimeout time.Duration
+	// SpoolMaxBytes bounds the store-and-forward spool on disk (in
+	// DataDir/spool); when full, the oldest messages are dropped, counted
+	// and logged. Default 512 MiB.
+	SpoolMaxBytes int64
+	// ReplayRate caps how many backlog messages per second are replayed
+	// after an outage, beside live data; default 50.
+	ReplayRate float64
+	// DrainTimeout is how long Run waits at shutdown for the spool to
+	// empty; what is left is sent at the next start. Default 3s.
+	DrainTimeout time.Duration
 }
 
 // Gateway polls one gateway's Modbus devices and publishes their readings.
@@ -91,6 +104,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.PublishTimeout <= 0 {
 		cfg.PublishTimeout = 10 * time.Second
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = 3 * time.Second
 	}
 	g := &Gateway{cfg: cfg, gw: gw, log: cfg.Logger.With(zap.String("site", cfg.Site.ID), zap.String("gateway", gw.ID))}
 	var devs []*site.Device
@@ -312,8 +328,12 @@ func readingsOf(rows []Row, at time.Time) []protocol.Reading {
 }
 
 // Run polls every device on its own goroutine and publishes their readings
-// until ctx is cancelled; it then stops polling, flushes what was read and
-// disconnects cleanly.
+// until ctx is cancelled; it then stops polling, spools what was read,
+// gives the forwarder a moment to send it and disconnects cleanly.
+//
+// Every message is written durably to the spool before it is published and
+// leaves it only once the broker acknowledged it, so readings survive a
+// broker outage, a kill -9 or a power cut of the gateway.
 func (g *Gateway) Run(ctx context.Context) error {
 	pub := g.cfg.Publisher
 	if pub == nil {
@@ -324,7 +344,31 @@ func (g *Gateway) Run(ctx context.Context) error {
 		defer mp.Close()
 		pub = mp
 	}
-	// Room for several polls of every device while a publish is retried.
+	sp, err := spool.Open(filepath.Join(g.cfg.DataDir, "spool"), spool.Options{MaxBytes: g.cfg.SpoolMaxBytes, Logger: g.log.Named("spool")})
+	if err != nil {
+		return fmt.Errorf("gateway %s: open store-and-forward spool: %w", g.gw.ID, err)
+	}
+	defer sp.Close()
+	var reg prometheus.Registerer
+	if g.cfg.Registry != nil {
+		reg = prometheus.WrapRegistererWith(prometheus.Labels{"site": g.cfg.Site.ID, "gateway": g.gw.ID}, g.cfg.Registry)
+	}
+	fw, err := forward.New(forward.Config{Spool: sp, Publisher: pub, ReplayRate: g.cfg.ReplayRate,
+		PublishTimeout: g.cfg.PublishTimeout, Logger: g.log.Named("forward"), Registerer: reg})
+	if err != nil {
+		return fmt.Errorf("gateway %s: %w", g.gw.ID, err)
+	}
+	fwCtx, stopForwarding := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopForwarding()
+	fwDone := make(chan struct{})
+	go func() {
+		defer close(fwDone)
+		if err := fw.Run(fwCtx); err != nil {
+			g.log.Error("forwarder stopped", zap.Error(err))
+		}
+	}()
+
+	// Room for several polls of every device while the spool syncs.
 	g.out = make(chan []protocol.Reading, 64*max(1, len(g.devices)))
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	defer stopPolling()
@@ -342,12 +386,31 @@ func (g *Gateway) Run(ctx context.Context) error {
 		close(done)
 	}()
 	g.log.Info("gateway running", zap.Int("devices", len(g.devices)))
-	g.publishLoop(ctx, pub, done)
+	g.publishLoop(sp, done)
 	for _, d := range g.devices {
 		_ = d.link.close()
 	}
+	g.drain(sp)
+	stopForwarding()
+	<-fwDone
 	g.log.Info("gateway stopped")
 	return nil
+}
+
+// drain waits, bounded, for the forwarder to empty the spool.
+func (g *Gateway) drain(sp *spool.Spool) {
+	deadline := time.Now().Add(g.cfg.DrainTimeout)
+	for {
+		n, _ := sp.Depth()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			g.log.Info("messages left in the spool for the next start", zap.Int("messages", n))
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 func (g *Gateway) pollLoop(ctx context.Context, d *deviceState) {
@@ -396,15 +459,15 @@ func (g *Gateway) pollLoop(ctx context.Context, d *deviceState) {
 	}
 }
 
-// publishLoop batches readings into telemetry messages until the pollers
-// are done and everything read has been sent (or ctx forbids more tries).
-func (g *Gateway) publishLoop(ctx context.Context, pub Publisher, pollersDone <-chan struct{}) {
+// publishLoop batches readings into telemetry messages and spools them,
+// until the pollers are done and everything read has been spooled.
+func (g *Gateway) publishLoop(sp *spool.Spool, pollersDone <-chan struct{}) {
 	var pending []protocol.Reading
 	var flushAt <-chan time.Time
 	flush := func() {
 		for len(pending) > 0 {
 			n := min(len(pending), g.cfg.MaxBatch)
-			g.publishBatch(ctx, pub, pending[:n])
+			g.spoolBatch(sp, pending[:n])
 			pending = pending[n:]
 		}
 		pending = nil
@@ -438,9 +501,9 @@ func (g *Gateway) publishLoop(ctx context.Context, pub Publisher, pollersDone <-
 	}
 }
 
-// publishBatch sends one batch as one or more messages, retrying until the
-// broker acknowledges. Once ctx is cancelled it tries once more, briefly.
-func (g *Gateway) publishBatch(ctx context.Context, pub Publisher, rs []protocol.Reading) {
+// spoolBatch turns a batch into one or more telemetry messages and writes
+// them durably to the spool, from which the forwarder publishes them.
+func (g *Gateway) spoolBatch(sp *spool.Spool, rs []protocol.Reading) {
 	seq, err := g.seq.next()
 	if err != nil {
 		g.log.Error("cannot record telemetry sequence; readings dropped", zap.Error(err))
@@ -453,44 +516,19 @@ func (g *Gateway) publishBatch(ctx context.Context, pub Publisher, rs []protocol
 	if err != nil {
 		if len(rs) > 1 {
 			// Too large: split. The unused seq shows as a gap, not a repeat.
-			g.publishBatch(ctx, pub, rs[:len(rs)/2])
-			g.publishBatch(ctx, pub, rs[len(rs)/2:])
+			g.spoolBatch(sp, rs[:len(rs)/2])
+			g.spoolBatch(sp, rs[len(rs)/2:])
 			return
 		}
 		g.log.Error("cannot encode telemetry; reading dropped", zap.Error(err))
 		g.met.dropped.Inc()
 		return
 	}
-	topic := protocol.TelemetryTopic(g.cfg.Site.ID, g.gw.ID)
-	wait := 200 * time.Millisecond
-	for {
-		attemptCtx := ctx
-		if ctx.Err() != nil {
-			// Shutting down: one last short try so what was read is not lost.
-			attemptCtx = context.Background()
-		}
-		pctx, cancel := context.WithTimeout(attemptCtx, g.cfg.PublishTimeout)
-		if ctx.Err() != nil {
-			cancel()
-			pctx, cancel = context.WithTimeout(context.Background(), 2*time.Second)
-		}
-		err := pub.Publish(pctx, topic, 1, false, payload)
-		cancel()
-		if err == nil {
-			g.met.published.Inc()
-			return
-		}
-		g.met.pubErrors.Inc()
-		if ctx.Err() != nil {
-			g.log.Warn("telemetry not acknowledged at shutdown; dropped", zap.Uint64("seq", seq), zap.Error(err))
-			g.met.dropped.Add(float64(len(rs)))
-			return
-		}
-		g.log.Warn("publish failed; retrying", zap.Uint64("seq", seq), zap.Duration("in", wait), zap.Error(err))
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-		}
-		wait = min(2*wait, 5*time.Second)
+	m := forward.Message{Topic: protocol.TelemetryTopic(g.cfg.Site.ID, g.gw.ID), QoS: 1, Payload: payload}
+	if _, err := forward.Enqueue(sp, m); err != nil {
+		g.log.Error("cannot write telemetry to the spool; readings dropped", zap.Uint64("seq", seq), zap.Int("readings", len(rs)), zap.Error(err))
+		g.met.dropped.Add(float64(len(rs)))
+		return
 	}
+	g.met.spooled.Inc()
 }

@@ -5,13 +5,12 @@ import (
 )
 
 type metrics struct {
-	polls     *prometheus.CounterVec   // device, result
-	errors    *prometheus.CounterVec   // device, code
-	latency   *prometheus.HistogramVec // device
-	published prometheus.Counter
-	pubErrors prometheus.Counter
-	dropped   prometheus.Counter
-	seq       prometheus.Gauge
+	polls   *prometheus.CounterVec   // device, result
+	errors  *prometheus.CounterVec   // device, code
+	latency *prometheus.HistogramVec // device
+	spooled prometheus.Counter
+	dropped prometheus.Counter
+	seq     prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, siteID, gatewayID string) (*metrics, error) {
@@ -27,14 +26,11 @@ func newMetrics(reg prometheus.Registerer, siteID, gatewayID string) (*metrics, 
 			Name: "hazardwatch_gateway_request_seconds", Help: "Modbus request latency, successful requests only.", ConstLabels: labels,
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"device"}),
-		published: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hazardwatch_gateway_messages_published_total", Help: "Telemetry messages acknowledged by the broker.", ConstLabels: labels,
-		}),
-		pubErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hazardwatch_gateway_publish_errors_total", Help: "Failed telemetry publish attempts (retried).", ConstLabels: labels,
+		spooled: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "hazardwatch_gateway_messages_spooled_total", Help: "Telemetry messages written durably to the store-and-forward spool.", ConstLabels: labels,
 		}),
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "hazardwatch_gateway_readings_dropped_total", Help: "Readings dropped because publishing fell behind.", ConstLabels: labels,
+			Name: "hazardwatch_gateway_readings_dropped_total", Help: "Readings dropped before reaching the spool (the spool's disk failed, or polling outran it).", ConstLabels: labels,
 		}),
 		seq: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hazardwatch_gateway_seq", Help: "Sequence number of the last telemetry message built.", ConstLabels: labels,
@@ -43,7 +39,7 @@ func newMetrics(reg prometheus.Registerer, siteID, gatewayID string) (*metrics, 
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.polls, m.errors, m.latency, m.published, m.pubErrors, m.dropped, m.seq} {
+	for _, c := range []prometheus.Collector{m.polls, m.errors, m.latency, m.spooled, m.dropped, m.seq} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -24,6 +24,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hazardwatch/hazardwatch/gateway"
+	"github.com/hazardwatch/hazardwatch/gateway/forward"
+	"github.com/hazardwatch/hazardwatch/gateway/spool"
 	"github.com/hazardwatch/hazardwatch/site"
 )
 
@@ -48,7 +50,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	caFile := fs.String("ca", "", "CA certificate (PEM) to verify the broker")
 	certFile := fs.String("cert", "", "client certificate (PEM) for brokers that require one")
 	keyFile := fs.String("key", "", "client key (PEM) for -cert")
-	dataDir := fs.String("data", "data/gateway", "directory of the gateway's state (telemetry seq)")
+	dataDir := fs.String("data", "data/gateway", "directory of the gateway's state: telemetry seq and the store-and-forward spool")
+	spoolMax := fs.Int64("spool-max-bytes", spool.DefaultMaxBytes, "bound of the store-and-forward spool on disk; when full the oldest messages are dropped (counted)")
+	replayRate := fs.Float64("replay-rate", forward.DefaultReplayRate, "backlog messages per second replayed after an outage, beside live data")
 	metricsAddr := fs.String("metrics", ":9101", "address serving /metrics and /healthz; empty: off")
 	dryRun := fs.Bool("dry-run", false, "read every device once, print the table and exit")
 	debug := fs.Bool("debug", false, "log at debug level")
@@ -85,7 +89,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	g, err := gateway.New(gateway.Config{Site: s, GatewayID: *gatewayID, DataDir: *dataDir, MQTT: mc, Registry: reg, Logger: log})
+	g, err := gateway.New(gateway.Config{Site: s, GatewayID: *gatewayID, DataDir: *dataDir, MQTT: mc, Registry: reg, Logger: log,
+		SpoolMaxBytes: *spoolMax, ReplayRate: *replayRate})
 	if err != nil {
 		return err
 	}
