@@ -13,9 +13,9 @@
 // gateway/codec (types, byte orders, scale, 4–20 mA with NAMUR NE 43).
 //
 // Readings are batched for BatchDelay into telemetry messages whose seq
-// starts at 1 and rises by one per message, kept in {data}/seq (written
-// durably before each message goes out) so it keeps rising across
-// restarts.
+// starts at 1 and rises by one per message across restarts: it is the
+// message's id in the store-and-forward spool, so a message the gateway
+// built never leaves a gap before it.
 //
 // Store and forward: every message is written durably (fsync) to an
 // on-disk spool ({data}/spool, package gateway/spool) before it is
@@ -44,7 +44,7 @@
 //	-password-file FILE    none; the file holds the MQTT password
 //	-ca FILE               none; CA (PEM) that verifies the broker
 //	-cert FILE, -key FILE  none; client certificate and key (PEM)
-//	-data DIR              data/gateway (holds the seq state and the spool)
+//	-data DIR              data/gateway (holds the spool, and so the seq)
 //	-spool-max-bytes N     536870912 (512 MiB); the spool's bound on disk
 //	-replay-rate N         50; backlog messages per second after an outage
 //	-metrics ADDR          :9101, serving /metrics and /healthz; empty: off

@@ -63,7 +63,6 @@ type Gateway struct {
 	cfg     Config
 	gw      *site.Gateway
 	devices []*deviceState
-	seq     *seqFile
 	met     *metrics
 	log     *zap.Logger
 	out     chan []protocol.Reading
@@ -129,9 +128,6 @@ func New(cfg Config) (*Gateway, error) {
 	g.met = met
 	if cfg.DataDir == "" {
 		return nil, fmt.Errorf("gateway %s: no data directory for the sequence state", gw.ID)
-	}
-	if g.seq, err = openSeq(cfg.DataDir); err != nil {
-		return nil, fmt.Errorf("gateway %s: %w", gw.ID, err)
 	}
 	return g, nil
 }
@@ -504,18 +500,16 @@ func (g *Gateway) publishLoop(sp *spool.Spool, pollersDone <-chan struct{}) {
 // spoolBatch turns a batch into one or more telemetry messages and writes
 // them durably to the spool, from which the forwarder publishes them.
 func (g *Gateway) spoolBatch(sp *spool.Spool, rs []protocol.Reading) {
-	seq, err := g.seq.next()
-	if err != nil {
-		g.log.Error("cannot record telemetry sequence; readings dropped", zap.Error(err))
-		g.met.dropped.Add(float64(len(rs)))
-		return
-	}
-	g.met.seq.Set(float64(seq))
+	// The message's seq is its id in the spool: ids rise by one per
+	// committed record across restarts and a failed append uses none, so
+	// a message the gateway built has no gap before it. This loop is the
+	// spool's only writer, so the next id is known before the append.
+	seq := sp.LastID() + 1
 	msg := protocol.Telemetry{V: protocol.Version, Site: g.cfg.Site.ID, Gateway: g.gw.ID, Seq: seq, TS: protocol.Time{Time: time.Now()}, Readings: rs}
 	payload, err := msg.Encode()
 	if err != nil {
 		if len(rs) > 1 {
-			// Too large: split. The unused seq shows as a gap, not a repeat.
+			// Too large: split.
 			g.spoolBatch(sp, rs[:len(rs)/2])
 			g.spoolBatch(sp, rs[len(rs)/2:])
 			return
@@ -525,10 +519,15 @@ func (g *Gateway) spoolBatch(sp *spool.Spool, rs []protocol.Reading) {
 		return
 	}
 	m := forward.Message{Topic: protocol.TelemetryTopic(g.cfg.Site.ID, g.gw.ID), QoS: 1, Payload: payload}
-	if _, err := forward.Enqueue(sp, m); err != nil {
+	id, err := forward.Enqueue(sp, m)
+	if err != nil {
 		g.log.Error("cannot write telemetry to the spool; readings dropped", zap.Uint64("seq", seq), zap.Int("readings", len(rs)), zap.Error(err))
 		g.met.dropped.Add(float64(len(rs)))
 		return
 	}
+	if id != seq {
+		g.log.Error("spool id differs from the message's seq: is another process writing the spool?", zap.Uint64("seq", seq), zap.Uint64("spool_id", id))
+	}
 	g.met.spooled.Inc()
+	g.met.seq.Set(float64(seq))
 }
