@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export PATH="$(go env GOPATH)/bin:/usr/sbin:$PATH"
 STATICCHECK_VERSION=v0.8.2 # staticcheck 2026.2.2
+INFLUXD_VERSION=v1.8.10
 
 step() { printf '\n== %s (%s)\n' "$1" "$(date +%H:%M:%S)"; }
 
@@ -23,6 +24,12 @@ if ! command -v staticcheck >/dev/null; then
   echo "installing staticcheck $STATICCHECK_VERSION"
   go install "honnef.co/go/tools/cmd/staticcheck@$STATICCHECK_VERSION"
 fi
+# InfluxDB 1.8 (v2 write API and Flux) for the InfluxDB storage tests;
+# building it takes a minute or two the first time.
+if ! command -v influxd >/dev/null; then
+  echo "installing influxd $INFLUXD_VERSION (go install; takes a minute or two)"
+  GOFLAGS=-mod=mod go install "github.com/influxdata/influxdb/cmd/influxd@$INFLUXD_VERSION"
+fi
 # Tests that only publish and subscribe use the machine's broker on
 # 127.0.0.1:1883; start one if none runs. Tests that stop a broker start
 # their own on a free port.
@@ -32,7 +39,7 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   mosquitto -d -c /tmp/hazardwatch-mosquitto.conf
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
 fi
-echo "go: $(go version); mosquitto: $(mosquitto -h 2>/dev/null | head -1); $(staticcheck -version)"
+echo "go: $(go version); mosquitto: $(mosquitto -h 2>/dev/null | head -1); $(staticcheck -version); influxd: $(influxd version 2>/dev/null)"
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))

@@ -109,10 +109,6 @@ func (c *Config) defaults() {
 func Run(ctx context.Context, cfg Config) error {
 	cfg.defaults()
 	log := cfg.Logger
-	sites, err := site.LoadDir(cfg.SitesDir)
-	if err != nil {
-		return fmt.Errorf("load site files from %s: %w", cfg.SitesDir, err)
-	}
 	scenario := cfg.Play
 	if scenario == nil && cfg.Scenario != "none" {
 		sc, ok := simulators.Builtin(cfg.Scenario)
@@ -120,6 +116,10 @@ func Run(ctx context.Context, cfg Config) error {
 			return fmt.Errorf("unknown scenario %q (have: none, %v)", cfg.Scenario, simulators.BuiltinNames())
 		}
 		scenario = &sc
+	}
+	sites, err := site.LoadDir(cfg.SitesDir)
+	if err != nil {
+		return fmt.Errorf("load site files from %s: %w", cfg.SitesDir, err)
 	}
 
 	broker := cfg.Broker
