@@ -66,3 +66,28 @@ func TestUnknownCommandAndUsage(t *testing.T) {
 		t.Errorf("unknown scenario: exit %d, %q", code, errOut.String())
 	}
 }
+
+// TestComposeSitesMatchExamples keeps the docker-compose copy of the tank
+// farm in step with the example: only the devices' host differs.
+func TestComposeSitesMatchExamples(t *testing.T) {
+	example, err := os.ReadFile("../../configs/sites/tank-farm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	compose, err := os.ReadFile("../../configs/compose/sites/tank-farm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := strings.ReplaceAll(string(example), "127.0.0.1:", "simulator:")
+	got := string(compose)
+	if i := strings.Index(got, "\n# Example site"); i >= 0 {
+		got = got[i+1:]
+	}
+	if got != want {
+		t.Error("configs/compose/sites/tank-farm.yaml drifted from configs/sites/tank-farm.yaml; regenerate it: sed 's/127\\.0\\.0\\.1:/simulator:/g'")
+	}
+	var out, errOut bytes.Buffer
+	if code := dispatch([]string{"validate", "../../configs/compose/sites"}, &out, &errOut); code != 0 {
+		t.Errorf("compose site does not validate:\n%s%s", out.String(), errOut.String())
+	}
+}
