@@ -43,14 +43,21 @@ func fastOptions(url, bucket, spillDir string) Options {
 // their own.
 func TestAgainstInfluxd(t *testing.T) {
 	d := testenv.NewInfluxd(t, "hw")
-	for name, test := range map[string]func(*testing.T, *testenv.Influxd){
-		"AppendReadBack":                     testAppendReadBack,
-		"RangeStepKeepsLastOfEachStep":       testRangeStepKeepsLastOfEachStep,
-		"InvalidSamplesRejectedOthersStored": testInvalidSamplesRejectedOthersStored,
-		"QuotingKeepsIdsLiteral":             testQuotingKeepsIdsLiteral,
-		"BadDataDoesNotBlockSpill":           testBadDataDoesNotBlockSpill,
-		"SpillSurvivesKill":                  testSpillSurvivesKill,
+	// The 400 test runs last: the string "value" it leaves in an old shard
+	// makes InfluxDB 1.8's Flux reader drop float values of queries whose
+	// range spans that shard (docs/storage.md, limitations).
+	for _, tc := range []struct {
+		name string
+		test func(*testing.T, *testenv.Influxd)
+	}{
+		{"AppendReadBack", testAppendReadBack},
+		{"RangeStepKeepsLastOfEachStep", testRangeStepKeepsLastOfEachStep},
+		{"InvalidSamplesRejectedOthersStored", testInvalidSamplesRejectedOthersStored},
+		{"QuotingKeepsIdsLiteral", testQuotingKeepsIdsLiteral},
+		{"SpillSurvivesKill", testSpillSurvivesKill},
+		{"BadDataDoesNotBlockSpill", testBadDataDoesNotBlockSpill},
 	} {
+		name, test := tc.name, tc.test
 		t.Run(name, func(t *testing.T) { test(t, d) })
 	}
 }
