@@ -17,6 +17,10 @@
 // message's id in the store-and-forward spool, so a message the gateway
 // built never leaves a gap before it.
 //
+// Report by exception (a point's `report:` in the site file, off by
+// default): such a point is sent only when its value moved by its deadband
+// since it was last sent, its quality changed, or its heartbeat passed.
+//
 // Store and forward: every message is written durably (fsync) to an
 // on-disk spool ({data}/spool, package gateway/spool) before it is
 // published, and leaves it only once the broker acknowledged it (package

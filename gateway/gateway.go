@@ -69,10 +69,11 @@ type Gateway struct {
 }
 
 type deviceState struct {
-	dev    *site.Device
-	plan   []Read
-	link   *link
-	points []*site.PointRef
+	dev        *site.Device
+	plan       []Read
+	link       *link
+	points     []*site.PointRef
+	exceptions *exceptions
 }
 
 // New checks the configuration, plans every device's reads and opens the
@@ -119,7 +120,7 @@ func New(cfg Config) (*Gateway, error) {
 		if d.MaxGap != nil {
 			gap = *d.MaxGap
 		}
-		g.devices = append(g.devices, &deviceState{dev: d, plan: Plan(pts, gap), link: links[d.ID], points: pts})
+		g.devices = append(g.devices, &deviceState{dev: d, plan: Plan(pts, gap), link: links[d.ID], points: pts, exceptions: newExceptions(pts)})
 	}
 	met, err := newMetrics(cfg.Registry, cfg.Site.ID, gw.ID)
 	if err != nil {
@@ -428,6 +429,7 @@ func (g *Gateway) pollLoop(ctx context.Context, d *deviceState) {
 		if ctx.Err() != nil {
 			return
 		}
+		rows = d.exceptions.filter(rows, start)
 		if len(rows) > 0 {
 			select {
 			case g.out <- readingsOf(rows, start):

@@ -172,6 +172,16 @@ type Point struct {
 	// StuckAfter: a gas detector whose value does not move at all for this
 	// long is suspect (a blocked or dead head); off when unset.
 	StuckAfter *Duration `yaml:"stuck_after"`
+	// Report, when set, has the gateway send the point by exception
+	// instead of at every poll; off by default.
+	Report *Report `yaml:"report"`
+}
+
+// Report sends a point only when its value moved by Deadband or more since
+// it was last sent, its quality changed, or Heartbeat passed without a send.
+type Report struct {
+	Deadband  float64  `yaml:"deadband"`  // engineering units
+	Heartbeat Duration `yaml:"heartbeat"` // default 60s
 }
 
 // Range is a measuring range [min, max].

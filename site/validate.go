@@ -18,6 +18,7 @@ const (
 	DefaultMaxGap       = 8
 	DefaultBaudRate     = 9600
 	DefaultROCWindow    = time.Minute
+	DefaultHeartbeat    = time.Minute
 )
 
 // idRE is what an id may look like: ids appear in MQTT topics and metric
@@ -85,8 +86,20 @@ func applyDefaults(s *Site) {
 				one := 1.0
 				m.Scale = &one
 			}
-			if r := s.Sources[si].Points[pi].RateOfChange; r != nil && r.Window == 0 {
+			pt := &s.Sources[si].Points[pi]
+			if r := pt.RateOfChange; r != nil && r.Window == 0 {
 				r.Window = Duration(DefaultROCWindow)
+			}
+			if r := pt.Report; r != nil {
+				if r.Heartbeat == 0 {
+					r.Heartbeat = Duration(DefaultHeartbeat)
+				}
+				// A point sent only by exception is quiet for up to a
+				// heartbeat; it is stale only after three missed ones.
+				if pt.StaleAfter == nil && r.Heartbeat > 0 {
+					stale := 3 * r.Heartbeat
+					pt.StaleAfter = &stale
+				}
 			}
 		}
 	}
@@ -290,6 +303,14 @@ func (p *parser) validatePoint(pp string, pt *Point, devices map[string]*Device)
 	for name, d := range map[string]*Duration{"stale_after": pt.StaleAfter, "stuck_after": pt.StuckAfter} {
 		if d != nil && *d <= 0 {
 			p.errorf(pp+"."+name, "%s must be positive", name)
+		}
+	}
+	if r := pt.Report; r != nil {
+		if r.Deadband < 0 || math.IsNaN(r.Deadband) || rangeOK && r.Deadband >= pt.Range.Span() {
+			p.errorf(pp+".report.deadband", "report deadband %s must be at least 0 and less than the range's span", fmtLimit(r.Deadband))
+		}
+		if d := devices[pt.Modbus.Device]; r.Heartbeat <= 0 || d != nil && r.Heartbeat < d.PollInterval {
+			p.errorf(pp+".report.heartbeat", "report heartbeat %s must be positive and at least the device's poll interval", r.Heartbeat.D())
 		}
 	}
 	if roc := pt.RateOfChange; roc != nil {
