@@ -49,7 +49,7 @@ func (s *Service) handleState(t protocol.Topic, payload []byte) {
 		return // a retained state being cleared
 	}
 	k := gatewayKey{t.Site, t.Gateway}
-	st, ok := s.sites[t.Site]
+	st, ok := s.site(t.Site)
 	if !ok || st.Gateway(t.Gateway) == nil {
 		reason := ReasonUnknownGateway
 		if !ok {
@@ -94,7 +94,7 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 		s.reject(rj)
 		return nil
 	}
-	st, ok := s.sites[msg.Site]
+	st, ok := s.site(msg.Site)
 	if !ok {
 		rj.reason, rj.err = ReasonUnknownSite, fmt.Errorf("site %s is not configured", msg.Site)
 		s.reject(rj)

@@ -11,13 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage"
@@ -87,7 +87,7 @@ type Service struct {
 	cfg     Config
 	log     *zap.Logger
 	metrics *metrics
-	sites   map[string]*site.Site
+	sites   atomic.Pointer[map[string]*site.Site] // replaced whole by Reload
 	client  mqtt.Client
 
 	// handleMu makes each telemetry message's seq check, store and seq
@@ -155,15 +155,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.SinkWait <= 0 {
 		cfg.SinkWait = DefaultSinkWait
 	}
-	sites := make(map[string]*site.Site, len(cfg.Sites))
-	for i, st := range cfg.Sites {
-		if st == nil || st.ID == "" {
-			return nil, fmt.Errorf("ingest config: site %d has no id", i)
-		}
-		if _, dup := sites[st.ID]; dup {
-			return nil, fmt.Errorf("ingest config: site %s given twice", st.ID)
-		}
-		sites[st.ID] = st
+	sites, err := siteMap(cfg.Sites)
+	if err != nil {
+		return nil, fmt.Errorf("ingest config: %w", err)
 	}
 	reg := cfg.Registry
 	if reg == nil {
@@ -177,7 +171,6 @@ func New(cfg Config) (*Service, error) {
 		cfg:       cfg,
 		log:       cfg.Logger,
 		metrics:   m,
-		sites:     sites,
 		seqs:      map[gatewayKey]*seqTracker{},
 		evaluated: map[pointKey]time.Time{},
 		states:    map[gatewayKey]GatewayStatus{},
@@ -185,6 +178,7 @@ func New(cfg Config) (*Service, error) {
 		events:    make(chan []rules.Event, cfg.EventQueue),
 		sinkCtx:   context.Background(),
 	}
+	s.sites.Store(&sites)
 	// Built here, not in Run, so Connected may be called from any goroutine.
 	s.client = mqtt.NewClient(s.clientOptions())
 	return s, nil
@@ -260,11 +254,7 @@ func (s *Service) clientOptions() *mqtt.ClientOptions {
 // session, but a session it lost or expired must not leave us deaf.
 func (s *Service) onConnect(c mqtt.Client) {
 	s.metrics.connected.Set(1)
-	filters := make(map[string]byte, 2*len(s.sites))
-	for id := range s.sites {
-		filters[protocol.TelemetryFilter(id)] = 1
-		filters[protocol.StateFilter(id)] = 1
-	}
+	filters := filtersOf(*s.sites.Load())
 	tok := c.SubscribeMultiple(filters, s.onMessage)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		err := tok.Error()

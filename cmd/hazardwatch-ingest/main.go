@@ -97,10 +97,38 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		ready <- ln.Addr().String()
 	}
 
+	// SIGHUP reloads the site files; a file with problems is refused as a
+	// whole, every problem logged, and the running configuration stays.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	go func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-hup:
+				reloadSites(c, *sitesDir, log)
+			}
+		}
+	}()
+
 	runErr := c.Run(ctx)
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx) // a slow scrape must not hold up the store's close
 	log.Info("hazardwatch-ingest stopped")
 	return runErr
+}
+
+func reloadSites(c *center.Center, dir string, log *zap.Logger) {
+	sites, err := site.LoadDir(dir)
+	if err == nil {
+		err = c.Reload(sites)
+	}
+	if err != nil {
+		log.Error("site files not reloaded; the running configuration stays", zap.String("dir", dir), zap.Error(err))
+		return
+	}
+	log.Info("site files reloaded", zap.String("dir", dir), zap.Int("sites", len(sites)))
 }

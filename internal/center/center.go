@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -53,6 +54,7 @@ type Config struct {
 
 // Center is a running centre. Open it, Run it, Close it.
 type Center struct {
+	mu        sync.Mutex // guards cfg.Sites, replaced by Reload
 	cfg       Config
 	log       *zap.Logger
 	reg       *prometheus.Registry
@@ -142,6 +144,19 @@ func (c *Center) Close() {
 	}
 }
 
+// Reload switches to new site files while running (see ingest.Reload):
+// the state of points that still exist is kept, alarms of removed points
+// are cleared. When the files are refused, nothing changes.
+func (c *Center) Reload(sites []*site.Site) error {
+	if err := c.ingest.Reload(sites); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.cfg.Sites = sites
+	c.mu.Unlock()
+	return nil
+}
+
 // Store is the embedded store, for queries.
 func (c *Center) Store() *embedded.Store { return c.store }
 
@@ -176,7 +191,10 @@ func (c *Center) Status() Status {
 		grades[g.Site+"/"+g.Source] = g.Grade
 	}
 	st := Status{Alarms: c.alerts.ActiveAlarms(), Gateways: c.ingest.GatewayStates(), Rejected: c.ingest.DeadLetters(), Time: protocol.Time{Time: time.Now()}}
-	for _, s := range c.cfg.Sites {
+	c.mu.Lock()
+	sites := c.cfg.Sites
+	c.mu.Unlock()
+	for _, s := range sites {
 		for _, src := range s.Sources {
 			g := grades[s.ID+"/"+src.ID]
 			st.Sources = append(st.Sources, SourceStatus{Site: s.ID, SiteName: s.Name, Source: src.ID, Name: src.Name,
