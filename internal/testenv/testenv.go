@@ -4,6 +4,7 @@
 package testenv
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
@@ -49,10 +50,18 @@ type Broker struct {
 	conf string
 	Port int
 	cmd  *exec.Cmd
+	// scheme of URL: tcp, or ssl for a TLS listener.
+	scheme string
 }
 
 // URL is the broker's address for MQTT clients, tcp://127.0.0.1:PORT.
-func (b *Broker) URL() string { return "tcp://127.0.0.1:" + strconv.Itoa(b.Port) }
+func (b *Broker) URL() string {
+	scheme := b.scheme
+	if scheme == "" {
+		scheme = "tcp"
+	}
+	return scheme + "://127.0.0.1:" + strconv.Itoa(b.Port)
+}
 
 // Mosquitto starts a private Mosquitto on a free port with persistence in a
 // temp dir, and stops it when the test ends. Tests that stop or restart the
@@ -62,8 +71,8 @@ func Mosquitto(t testing.TB) *Broker {
 	bin := LookTool(t, "mosquitto", "apt-get install -y mosquitto")
 	dir := t.TempDir()
 	b := &Broker{t: t, bin: bin, Port: FreePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nautosave_interval 1\nmax_queued_messages 1000000\nmax_inflight_messages 100\nlog_dest file %s\n",
-		b.Port, dir, filepath.Join(dir, "mosquitto.log"))
+	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nautosave_interval 1\nmax_queued_messages 1000000\nmax_inflight_messages 100\nlog_dest file %s\n%s",
+		b.Port, dir, filepath.Join(dir, "mosquitto.log"), keepUser())
 	if err := os.WriteFile(b.conf, []byte(conf), 0o600); err != nil {
 		t.Fatalf("write mosquitto config: %v", err)
 	}
@@ -79,6 +88,8 @@ func (b *Broker) Start() {
 		return
 	}
 	cmd := exec.Command(b.bin, "-c", b.conf)
+	var stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
 		b.t.Fatalf("start mosquitto: %v", err)
 	}
@@ -91,7 +102,8 @@ func (b *Broker) Start() {
 			return
 		}
 		if time.Now().After(deadline) {
-			b.t.Fatalf("mosquitto did not listen on port %d within 10s", b.Port)
+			logText, _ := os.ReadFile(filepath.Join(filepath.Dir(b.conf), "mosquitto.log"))
+			b.t.Fatalf("mosquitto did not listen on port %d within 10s; its output:\n%s%s", b.Port, stderr.String(), logText)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -112,4 +124,13 @@ func (b *Broker) Stop() {
 		<-done
 	}
 	b.cmd = nil
+}
+
+// keepUser keeps a broker started as root from dropping to the mosquitto
+// user, who could not read or write the test's private temp dirs.
+func keepUser() string {
+	if os.Geteuid() == 0 {
+		return "user root\n"
+	}
+	return ""
 }
