@@ -49,6 +49,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	httpAddr := fs.String("http", ":8080", "address of the status page, alarm API, /metrics, /healthz and /readyz")
 	retention := fs.Duration("retention", embedded.DefaultRetention, "how long readings are kept (AQ 3035: at least 30 days)")
 	oooWindow := fs.Duration("ooo-window", embedded.DefaultOutOfOrderWindow, "how far behind the newest reading a replayed reading is still stored")
+	shardFlag := fs.String("shard", "", "k/n: this is node k of n ingest nodes sharing the sites (by a hash of the site id); give each node its own -client-id and a shared store")
 	debug := fs.Bool("debug", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -64,6 +65,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	sites, err := site.LoadDir(*sitesDir)
 	if err != nil {
 		return fmt.Errorf("load site files from %s: %w", *sitesDir, err)
+	}
+	shard, err := ingest.ParseShard(*shardFlag)
+	if err != nil {
+		return err
+	}
+	if sites = shard.Sites(sites); len(sites) == 0 {
+		return fmt.Errorf("shard %s owns none of the %s site files: use fewer nodes", shard, *sitesDir)
 	}
 	var alertCfg center.AlertingFile
 	if *alertingFile != "" {
@@ -92,7 +100,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		}
 	}()
 	log.Info("hazardwatch-ingest started", zap.Int("sites", len(sites)), zap.String("broker", *broker),
-		zap.String("data", *dataDir), zap.String("http", ln.Addr().String()), zap.Int("receivers", len(alertCfg.Receivers)))
+		zap.String("data", *dataDir), zap.String("http", ln.Addr().String()), zap.Int("receivers", len(alertCfg.Receivers)), zap.Stringer("shard", shard))
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -108,7 +116,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 			case <-ctx.Done():
 				return
 			case <-hup:
-				reloadSites(c, *sitesDir, log)
+				reloadSites(c, *sitesDir, shard, log)
 			}
 		}
 	}()
@@ -121,9 +129,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	return runErr
 }
 
-func reloadSites(c *center.Center, dir string, log *zap.Logger) {
+func reloadSites(c *center.Center, dir string, shard ingest.Shard, log *zap.Logger) {
 	sites, err := site.LoadDir(dir)
 	if err == nil {
+		sites = shard.Sites(sites)
 		err = c.Reload(sites)
 	}
 	if err != nil {
