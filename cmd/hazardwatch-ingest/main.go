@@ -25,6 +25,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage/embedded"
+	"github.com/hazardwatch/hazardwatch/storage/influx"
 )
 
 func main() {
@@ -49,6 +50,11 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	httpAddr := fs.String("http", ":8080", "address of the status page, alarm API, /metrics, /healthz and /readyz")
 	retention := fs.Duration("retention", embedded.DefaultRetention, "how long readings are kept (AQ 3035: at least 30 days)")
 	oooWindow := fs.Duration("ooo-window", embedded.DefaultOutOfOrderWindow, "how far behind the newest reading a replayed reading is still stored")
+	var ix influx.Options
+	fs.StringVar(&ix.URL, "influx-url", "", "store readings in InfluxDB at this URL (e.g. http://127.0.0.1:8086) instead of the embedded store")
+	fs.StringVar(&ix.Token, "influx-token", "", "InfluxDB token (1.8: user:password, or empty)")
+	fs.StringVar(&ix.Org, "influx-org", "", "InfluxDB organisation (2.x/3.x)")
+	fs.StringVar(&ix.Bucket, "influx-bucket", "hazardwatch", "InfluxDB bucket (1.8: database/retention-policy)")
 	shardFlag := fs.String("shard", "", "k/n: this is node k of n ingest nodes sharing the sites (by a hash of the site id); give each node its own -client-id and a shared store")
 	debug := fs.Bool("debug", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
@@ -81,7 +87,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	}
 	c, err := center.Open(ctx, center.Config{
 		Sites: sites, Broker: *broker, ClientID: *clientID, DataDir: *dataDir,
-		Retention: *retention, OutOfOrderWindow: *oooWindow,
+		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
 		Receivers: alertCfg.Receivers, Tokens: alertCfg.Tokens, Logger: log,
 	})
 	if err != nil {
@@ -140,4 +146,11 @@ func reloadSites(c *center.Center, dir string, shard ingest.Shard, log *zap.Logg
 		return
 	}
 	log.Info("site files reloaded", zap.String("dir", dir), zap.Int("sites", len(sites)))
+}
+
+func influxOptions(o influx.Options) *influx.Options {
+	if o.URL == "" {
+		return nil
+	}
+	return &o
 }

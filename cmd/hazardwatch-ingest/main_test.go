@@ -15,6 +15,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/storage"
 	"github.com/hazardwatch/hazardwatch/storage/embedded"
@@ -135,5 +136,59 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("not within 20s: %s", what)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestStoresInInflux runs the command with -influx-url against a real
+// InfluxDB 1.8 and finds the reading there.
+func TestStoresInInflux(t *testing.T) {
+	db := testenv.NewInfluxd(t, "hazardwatch")
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	id := "ix" + hex.EncodeToString(b[:])
+	src, err := os.ReadFile("../../configs/sites/tank-farm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sitesDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(sitesDir, "site.yaml"), bytes.Replace(src, []byte("\nid: jh-chem\n"), []byte("\nid: "+id+"\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-sites", sitesDir, "-data", t.TempDir(), "-http", "127.0.0.1:0", "-client-id", "ingest-" + id,
+			"-influx-url", db.URL(), "-influx-bucket", db.Bucket()}, io.Discard, ready)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("not serving within 30s")
+	}
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://127.0.0.1:1883").SetClientID("pub-" + id))
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher: %v", tok.Error())
+	}
+	defer pub.Disconnect(100)
+	at := time.Now().Truncate(time.Millisecond)
+	var seq uint64
+	eventually(t, "reading in InfluxDB", func() bool {
+		seq++
+		msg, err := protocol.Telemetry{V: 1, Site: id, Gateway: "gw-tank", Seq: seq, TS: protocol.Time{Time: at},
+			Readings: []protocol.Reading{{Point: "nh3-gas-1", Value: protocol.F(42.5)}}}.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub.Publish(protocol.TelemetryTopic(id, "gw-tank"), 1, false, msg).WaitTimeout(5 * time.Second)
+		time.Sleep(200 * time.Millisecond)
+		return strings.Contains(db.Query(`SELECT "value" FROM "reading" WHERE "site" = '`+id+`'`), "42.5")
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("run: %v", err)
 	}
 }

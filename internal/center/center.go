@@ -25,7 +25,9 @@ import (
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
+	"github.com/hazardwatch/hazardwatch/storage"
 	"github.com/hazardwatch/hazardwatch/storage/embedded"
+	"github.com/hazardwatch/hazardwatch/storage/influx"
 )
 
 // Config sets up a Center. Sites, Broker and DataDir are required.
@@ -42,6 +44,10 @@ type Config struct {
 	// Retention and OutOfOrderWindow of the embedded store; defaults 30
 	// days and 24 hours.
 	Retention, OutOfOrderWindow time.Duration
+	// Influx, when set, stores readings in InfluxDB (shared by several
+	// nodes) instead of the embedded store; its spill defaults to
+	// DataDir/influx-spill.
+	Influx *influx.Options
 	// Receivers are the webhooks alarm events are delivered to.
 	Receivers []alerting.Receiver
 	// Tokens authorise the alarm API.
@@ -58,7 +64,8 @@ type Center struct {
 	cfg       Config
 	log       *zap.Logger
 	reg       *prometheus.Registry
-	store     *embedded.Store
+	store     storage.Store
+	embedded  *embedded.Store // nil with InfluxDB
 	engine    *rules.Engine
 	alerts    *alerting.Service
 	publisher *alerting.MQTTPublisher
@@ -84,10 +91,22 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 	if c.engine, err = rules.New(cfg.Sites); err != nil {
 		return nil, fmt.Errorf("rules engine: %w", err)
 	}
-	c.store, err = embedded.Open(filepath.Join(cfg.DataDir, "tsdb"), embedded.Options{
-		Retention: cfg.Retention, OutOfOrderWindow: cfg.OutOfOrderWindow, Registerer: c.reg})
-	if err != nil {
-		return nil, err
+	if cfg.Influx != nil {
+		opts := *cfg.Influx
+		if opts.SpillDir == "" {
+			opts.SpillDir = filepath.Join(cfg.DataDir, "influx-spill")
+		}
+		opts.Logger, opts.Registerer = cfg.Logger.Named("influx"), c.reg
+		if c.store, err = influx.Open(opts); err != nil {
+			return nil, err
+		}
+	} else {
+		c.embedded, err = embedded.Open(filepath.Join(cfg.DataDir, "tsdb"), embedded.Options{
+			Retention: cfg.Retention, OutOfOrderWindow: cfg.OutOfOrderWindow, Registerer: c.reg})
+		if err != nil {
+			return nil, err
+		}
+		c.store = c.embedded
 	}
 	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -157,8 +176,11 @@ func (c *Center) Reload(sites []*site.Site) error {
 	return nil
 }
 
-// Store is the embedded store, for queries.
-func (c *Center) Store() *embedded.Store { return c.store }
+// Store is where readings are stored, for queries.
+func (c *Center) Store() storage.Store { return c.store }
+
+// Embedded is the embedded store, or nil when readings go to InfluxDB.
+func (c *Center) Embedded() *embedded.Store { return c.embedded }
 
 // Alerting is the alerting service.
 func (c *Center) Alerting() *alerting.Service { return c.alerts }
