@@ -1,11 +1,14 @@
-// Package simulators serves a site's Modbus TCP devices from memory, so that
-// gateways can be commissioned, demonstrated and tested without plant.
+// Package simulators serves a site's Modbus devices from memory, over TCP
+// and over RTU serial lines, so that gateways can be commissioned,
+// demonstrated and tested without plant.
 //
 // A Sim holds every point's current engineering value (a calm baseline with
 // a little noise), encodes it into registers with gateway/codec exactly as
 // the site file maps it, and answers Modbus TCP reads with
-// github.com/simonvetter/modbus. Tests and demos change the plant through
-// Set, Fault, Silence and scripted Scenarios.
+// github.com/simonvetter/modbus; RTU devices are answered on a serial line
+// (a real port or one end of a pseudo-terminal pair, see ServeRTU and
+// OpenPTY) from the same register memory. Tests and demos change the plant
+// through Set, Fault, Silence, CorruptCRC and scripted Scenarios.
 package simulators
 
 import (
@@ -83,6 +86,7 @@ type Sim struct {
 	points  map[string]*simPoint
 	devices map[string]*simDevice
 	servers []*server
+	buses   []*rtuServer
 	ramps   []ramp
 	started time.Time
 
@@ -103,6 +107,9 @@ type simDevice struct {
 	silent  bool
 	release chan struct{} // closed when the device answers again
 	regs    map[site.Table]map[uint16]uint16
+
+	// corruptCRC makes the device's RTU answers carry a wrong checksum.
+	corruptCRC bool
 }
 
 type ramp struct {
@@ -111,8 +118,8 @@ type ramp struct {
 	start, end time.Time
 }
 
-// New builds a simulator for the TCP devices of s; RTU devices are left
-// out. Call Start to listen.
+// New builds a simulator for the devices of s. Call Start to listen for the
+// TCP devices and ServeRTU to answer the RTU devices of a serial bus.
 func New(s *site.Site, opts ...Option) (*Sim, error) {
 	if s == nil {
 		return nil, errors.New("simulator: no site")
@@ -139,7 +146,7 @@ func New(s *site.Site, opts ...Option) (*Sim, error) {
 	for gi := range s.Gateways {
 		for di := range s.Gateways[gi].Devices {
 			d := &s.Gateways[gi].Devices[di]
-			if d.Transport != site.TransportTCP && d.Transport != "" {
+			if d.Transport != site.TransportTCP && d.Transport != "" && d.Transport != site.TransportRTU {
 				continue
 			}
 			sd := &simDevice{dev: d, regs: map[site.Table]map[uint16]uint16{}}
@@ -175,6 +182,9 @@ func (s *Sim) Start() error {
 	byAddr := map[string][]*simDevice{}
 	var addrs []string
 	for _, d := range s.devices {
+		if d.dev.Transport == site.TransportRTU {
+			continue // served by ServeRTU
+		}
 		a := d.dev.Address
 		if o, ok := s.addrOverride[d.dev.ID]; ok {
 			a = o
@@ -271,7 +281,12 @@ func (s *Sim) Close() error {
 	}
 	servers := s.servers
 	s.servers = nil
+	buses := s.buses
+	s.buses = nil
 	s.mu.Unlock()
+	for _, b := range buses {
+		b.stop()
+	}
 	s.wg.Wait()
 	var errs []error
 	for _, h := range servers {
