@@ -1,0 +1,237 @@
+package gateway_test
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hazardwatch/hazardwatch/gateway"
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/simulators"
+	"github.com/hazardwatch/hazardwatch/site"
+)
+
+// rtuTypesSite is typesSite on one RS-485 bus: "plc" (unit 1) carries one
+// point per type × order, bits and a scaled register, "gds" (unit 2) a
+// scaled gas reading and current loops, both on the serial port port.
+// extraDevices and extraPoints are YAML lines added to the gateway's copy.
+func rtuTypesSite(t *testing.T, port, extraDevices, extraPoints string) (*site.Site, map[string]float64) {
+	t.Helper()
+	want := map[string]float64{}
+	var b strings.Builder
+	fmt.Fprintf(&b, `id: rtu-%d
+name: RTU codec test
+gateways:
+  - id: gw1
+    devices:
+      - {id: plc, transport: rtu, unit_id: 1, poll_interval: 100ms, timeout: 500ms, serial: {port: %[2]s, baud_rate: 19200}}
+      - {id: gds, transport: rtu, unit_id: 2, poll_interval: 100ms, timeout: 500ms, serial: {port: %[2]s, baud_rate: 19200}}
+%[3]ssources:
+  - id: src
+    name: all types
+    type: process_unit
+    grade: 3
+    points:
+`, time.Now().UnixNano(), port, extraDevices)
+	point := func(id, modbus string, lo, hi, v float64) {
+		fmt.Fprintf(&b, "      - {id: %s, name: %s, kind: pressure, unit: kPa, range: [%g, %g], modbus: %s}\n", id, id, lo, hi, modbus)
+		want[id] = v
+	}
+	addr := 0
+	for _, typ := range allTypes {
+		for _, order := range allOrders {
+			lo, v := -500.0, -123.0
+			if strings.HasPrefix(string(typ), "uint") {
+				lo, v = 0, 321
+			}
+			scale := "0.5"
+			if strings.HasPrefix(string(typ), "float") {
+				scale, v = "1", -12.375
+			}
+			point(fmt.Sprintf("p-%s-%s", typ, strings.ToLower(string(order))),
+				fmt.Sprintf("{device: plc, table: holding, address: %d, type: %s, order: %s, scale: %s, offset: 2}", addr, typ, order, scale), lo, 1000, v)
+			addr += typ.Registers() + 1
+		}
+	}
+	point("coil-on", "{device: plc, table: coil, address: 3}", 0, 1, 1)
+	point("coil-off", "{device: plc, table: coil, address: 4}", 0, 1, 0)
+	point("di-on", "{device: plc, table: discrete_input, address: 2000}", 0, 1, 1)
+	point("bit-5", "{device: plc, table: holding, address: 500, type: bool, bit: 5}", 0, 1, 1)
+	point("bit-6", "{device: plc, table: holding, address: 500, type: bool, bit: 6}", 0, 1, 0)
+	point("nh3", "{device: gds, table: input, address: 0, type: uint16, scale: 0.1}", 0, 100, 41.5)
+	point("loop-ch4", "{device: gds, table: input, address: 1, type: uint16, current_loop: {raw_at_4ma: 4000, raw_at_20ma: 20000}}", 0, 4, 1.25)
+	point("loop-broken", "{device: gds, table: input, address: 2, type: uint16, current_loop: {raw_at_4ma: 4000, raw_at_20ma: 20000}}", 0, 4, 1)
+	point("over", "{device: gds, table: input, address: 3, type: uint16, scale: 0.1}", 0, 100, 0)
+	point("float-fault", "{device: gds, table: input, address: 4, type: float32, order: CDAB}", 0, 100, 0)
+	b.WriteString(extraPoints)
+	s, err := site.Parse("rtu-types.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatalf("test site: %v", err)
+	}
+	return s, want
+}
+
+// startRTUSim serves the site's bus on a fresh pty pair with every point
+// at its wanted value (and the faults typesSite's test sets); it returns
+// the simulator and the pty's slave path, the gateway's serial port.
+func startRTUSim(t *testing.T) (*simulators.Sim, string, map[string]float64) {
+	t.Helper()
+	master, port, err := simulators.OpenPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, want := rtuTypesSite(t, port, "", "")
+	sim, err := simulators.New(s, simulators.WithoutNoise())
+	if err != nil {
+		master.Close()
+		t.Fatal(err)
+	}
+	if err := sim.ServeRTU(port, master); err != nil {
+		master.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	for id, v := range want {
+		if err := sim.Set(id, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := sim.SetFault("loop-broken", simulators.BrokenLoop); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetFault("float-fault", simulators.DetectorFault); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetRaw("gds", site.InputRegisters, 3, 1500); err != nil {
+		t.Fatal(err)
+	}
+	return sim, port, want
+}
+
+// checkRow asserts the value of one row of the types site.
+func checkRow(t *testing.T, r gateway.Row, want map[string]float64) {
+	t.Helper()
+	switch r.Point {
+	case "loop-broken", "float-fault":
+		if r.Quality != protocol.Bad || r.Value != nil || r.Note == "" {
+			t.Errorf("%s: %+v, want bad without a value", r.Point, r)
+		}
+		return
+	case "over":
+		if r.Quality != protocol.OverRange || r.Value == nil || math.Abs(*r.Value-150) > 1e-9 {
+			t.Errorf("over: %+v, want over_range 150", r)
+		}
+		return
+	}
+	if r.Quality != protocol.Good || r.Value == nil {
+		t.Errorf("%s/%s: %s %s (%s)", r.Device, r.Point, r.Quality, r.Raw, r.Note)
+		return
+	}
+	if math.Abs(*r.Value-want[r.Point]) > 1e-6 {
+		t.Errorf("%s: value %v (raw %s), want %v", r.Point, *r.Value, r.Raw, want[r.Point])
+	}
+}
+
+func pollOnce(t *testing.T, s *site.Site) ([]gateway.Row, error) {
+	t.Helper()
+	g, err := gateway.New(gateway.Config{Site: s, GatewayID: "gw1", DataDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return g.PollOnce(ctx)
+}
+
+func TestPollOnceRTUDecodesEveryTypeAndOrder(t *testing.T) {
+	sim, port, want := startRTUSim(t)
+	s, _ := rtuTypesSite(t, port, "", "")
+	rows, err := pollOnce(t, s)
+	if err != nil {
+		t.Fatalf("PollOnce: %v", err)
+	}
+	if len(rows) != len(want) {
+		t.Fatalf("%d rows for %d points", len(rows), len(want))
+	}
+	devices := map[string]int{}
+	for _, r := range rows {
+		devices[r.Device]++
+		checkRow(t, r, want)
+	}
+	if devices["plc"] != 37 || devices["gds"] != 5 {
+		t.Errorf("rows per device %v, want plc 37, gds 5", devices)
+	}
+	// Both devices were read over the one line; nothing was garbled.
+	st, ok := sim.RTUStats(port)
+	if !ok || st.Answered < 5 || st.BadCRC != 0 || st.Garbage != 0 || st.Exceptions != 0 {
+		t.Errorf("bus stats %+v, want 5+ clean answers", st)
+	}
+}
+
+func TestPollOnceRTUDeadUnitAndIllegalAddress(t *testing.T) {
+	_, port, want := startRTUSim(t)
+	// The gateway's site has a third device, unit 3, which nothing serves,
+	// and a gas point at an input register the controller does not have.
+	s, _ := rtuTypesSite(t, port,
+		fmt.Sprintf("      - {id: dead, transport: rtu, unit_id: 3, poll_interval: 100ms, timeout: 500ms, retries: 0, serial: {port: %s, baud_rate: 19200}}\n", port),
+		`      - {id: dead-1, name: dead-1, kind: pressure, unit: kPa, range: [0, 10], modbus: {device: dead, table: holding, address: 0, type: uint16}}
+      - {id: dead-2, name: dead-2, kind: pressure, unit: kPa, range: [0, 10], modbus: {device: dead, table: coil, address: 0}}
+      - {id: ghost, name: ghost, kind: toxic_gas, gas: H2S, unit: ppm, range: [0, 100], modbus: {device: gds, table: input, address: 900, type: uint16}}
+`)
+	rows, err := pollOnce(t, s)
+	if err == nil || !strings.Contains(err.Error(), "device dead") || !strings.Contains(err.Error(), "Modbus exception 2 (illegal data address)") {
+		t.Fatalf("PollOnce error = %v, want one naming device dead and one naming exception 2", err)
+	}
+	if len(rows) != len(want)+3 {
+		t.Fatalf("%d rows for %d points", len(rows), len(want)+3)
+	}
+	for _, r := range rows {
+		switch r.Point {
+		case "dead-1", "dead-2":
+			if r.Quality != protocol.CommFail || r.Value != nil || !strings.Contains(r.Note, "device dead") {
+				t.Errorf("%s: %+v, want comm_fail naming device dead", r.Point, r)
+			}
+		case "ghost":
+			if r.Quality != protocol.CommFail || r.Value != nil || !strings.Contains(r.Note, "input 900+1: Modbus exception 2 (illegal data address)") {
+				t.Errorf("ghost: %+v, want comm_fail naming exception 2 at input 900", r)
+			}
+		default:
+			checkRow(t, r, want)
+		}
+	}
+}
+
+func TestPollOnceRTUCorruptAnswersSpareTheOtherDevice(t *testing.T) {
+	sim, port, want := startRTUSim(t)
+	s, _ := rtuTypesSite(t, port, "", "")
+	if err := sim.CorruptCRC("gds", true); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := pollOnce(t, s)
+	if err == nil || !strings.Contains(err.Error(), "device gds") || !strings.Contains(err.Error(), "crc") {
+		t.Fatalf("PollOnce error = %v, want one naming device gds and the crc", err)
+	}
+	for _, r := range rows {
+		if r.Device == "gds" {
+			if r.Quality != protocol.CommFail || r.Value != nil || !strings.Contains(r.Note, "crc") {
+				t.Errorf("%s: %+v, want comm_fail naming the crc", r.Point, r)
+			}
+			continue
+		}
+		checkRow(t, r, want)
+	}
+	// The line heals: the next poll reads both devices again.
+	if err := sim.CorruptCRC("gds", false); err != nil {
+		t.Fatal(err)
+	}
+	rows, err = pollOnce(t, s)
+	if err != nil {
+		t.Fatalf("PollOnce after the line healed: %v", err)
+	}
+	for _, r := range rows {
+		checkRow(t, r, want)
+	}
+}
