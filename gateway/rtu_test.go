@@ -235,3 +235,47 @@ func TestPollOnceRTUCorruptAnswersSpareTheOtherDevice(t *testing.T) {
 		checkRow(t, r, want)
 	}
 }
+
+func TestRunRTUSharesTheBus(t *testing.T) {
+	sim, port, want := startRTUSim(t)
+	s, _ := rtuTypesSite(t, port,
+		fmt.Sprintf("      - {id: dead, transport: rtu, unit_id: 3, poll_interval: 100ms, timeout: 300ms, retries: 0, serial: {port: %s, baud_rate: 19200}}\n", port),
+		"      - {id: dead-1, name: dead-1, kind: pressure, unit: kPa, range: [0, 10], modbus: {device: dead, table: holding, address: 0, type: uint16}}\n")
+	pub := &capture{}
+	g, err := gateway.New(gateway.Config{Site: s, GatewayID: "gw1", DataDir: t.TempDir(), Publisher: pub})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	// Three devices poll the one line at once; requests interleaved on it
+	// would garble frames, which the simulator counts.
+	eventually(t, "6 polls of each live device and one of the dead", func() bool {
+		msgs := pub.snapshot()
+		return len(pollTimes(msgs, "nh3")) >= 6 && len(pollTimes(msgs, "p-float64-dcba")) >= 6 && len(pollTimes(msgs, "dead-1")) >= 1
+	})
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range pub.snapshot() {
+		for _, r := range m.Readings {
+			switch r.Point {
+			case "dead-1":
+				if r.QualityOrGood() != protocol.CommFail || r.Value != nil {
+					t.Fatalf("unit 3 reading %+v, want comm_fail without value", r)
+				}
+			case "loop-broken", "float-fault", "over":
+			default:
+				if r.QualityOrGood() != protocol.Good || r.Value == nil || math.Abs(*r.Value-want[r.Point]) > 1e-6 {
+					t.Fatalf("reading %+v, want good %v", r, want[r.Point])
+				}
+			}
+		}
+	}
+	st, _ := sim.RTUStats(port)
+	if st.BadCRC != 0 || st.Garbage != 0 || st.Exceptions != 0 || st.Answered < 12 {
+		t.Errorf("bus stats %+v, want 12+ clean answers", st)
+	}
+}
