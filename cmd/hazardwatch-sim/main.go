@@ -1,6 +1,7 @@
 // Command hazardwatch-sim serves every Modbus TCP device of a site file from
 // simulated plant, calm by default, optionally playing a built-in scenario,
-// until interrupted.
+// until interrupted. With -serial it also answers the RTU devices of a bus
+// on a local serial port, or on a new pseudo-terminal whose path it prints.
 package main
 
 import (
@@ -33,6 +34,16 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	siteFile := fs.String("site", "", "site file whose TCP devices to serve (required)")
 	scenario := fs.String("scenario", "", "built-in scenario to play: "+strings.Join(simulators.BuiltinNames(), ", "))
 	noNoise := fs.Bool("no-noise", false, "hold values still (no jitter)")
+	// Site bus name → local device ("pty" for a new pseudo-terminal).
+	var serials [][2]string
+	fs.Func("serial", "serve the RTU devices of the site's serial port `PORT=DEVICE` on local DEVICE (e.g. /dev/ttyS1=/dev/ttyUSB0), or on a new pseudo-terminal with PORT=pty; repeatable", func(v string) error {
+		port, dev, ok := strings.Cut(v, "=")
+		if !ok || port == "" || dev == "" {
+			return fmt.Errorf("-serial %q: want PORT=DEVICE or PORT=pty", v)
+		}
+		serials = append(serials, [2]string{port, dev})
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,6 +72,24 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stdout, "serving %s (unit %d) on %s\n", d.ID, d.UnitID, a)
 			}
 		}
+	}
+	for _, sp := range serials {
+		port, dev := sp[0], sp[1]
+		var conn io.ReadWriteCloser
+		if dev == "pty" {
+			master, slave, err := simulators.OpenPTY()
+			if err != nil {
+				return fmt.Errorf("-serial %s: %w", port, err)
+			}
+			conn, dev = master, slave
+		} else if conn, err = sim.OpenSerial(port, dev); err != nil {
+			return err
+		}
+		if err := sim.ServeRTU(port, conn); err != nil {
+			conn.Close()
+			return err
+		}
+		fmt.Fprintf(stdout, "serving RTU bus %s on %s\n", port, dev)
 	}
 	if *scenario != "" {
 		sc, ok := simulators.Builtin(*scenario)
