@@ -1,0 +1,145 @@
+// Command hazardwatch-load measures the ingest path under load: N simulated
+// gateways × M points publish telemetry at a rate over a real MQTT broker
+// to a centre, and the tool reports stored readings per second (per core),
+// end-to-end latency percentiles from a reading's time to its being stored,
+// and exactly which readings were lost or stored twice. With -embedded it
+// runs the centre's pipeline (embedded store, rules, alerting, ingest)
+// in-process; without it, it only publishes and checks a running centre
+// through its /metrics (-verify-url). docs/load.md has the figures.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"runtime"
+	"runtime/pprof"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if _, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "hazardwatch-load:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command's flags.
+type options struct {
+	broker     string
+	gateways   int
+	points     int
+	rate       float64
+	duration   time.Duration
+	drain      time.Duration
+	siteID     string
+	embedded   bool
+	verifyURL  string
+	writeSite  string
+	cpuProfile string
+	debug      bool
+}
+
+// maxPoints keeps one gateway's message within the contract's limits.
+const maxPoints = 4096
+
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("hazardwatch-load", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.broker, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+	fs.IntVar(&o.gateways, "gateways", 10, "simulated gateways, each its own MQTT client")
+	fs.IntVar(&o.points, "points", 100, "points per gateway; each message carries all of them")
+	fs.Float64Var(&o.rate, "rate", 1, "messages per second per gateway")
+	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to publish")
+	fs.DurationVar(&o.drain, "drain", 10*time.Second, "after publishing, how long to wait without progress for the last readings to be stored")
+	fs.StringVar(&o.siteID, "site-id", "load", "site id of the generated site")
+	fs.BoolVar(&o.embedded, "embedded", false, "run the centre's pipeline in-process with a temporary data directory (the way to measure)")
+	fs.StringVar(&o.verifyURL, "verify-url", "", "without -embedded: HTTP base of a running centre whose /metrics confirm the readings were stored, e.g. http://127.0.0.1:8080")
+	fs.StringVar(&o.writeSite, "write-site", "", "write the generated site file into this directory and exit (load it into the centre for -verify-url)")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
+	fs.BoolVar(&o.debug, "debug", false, "log the centre's warnings and errors on stderr")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected arguments %q", fs.Args())
+	case o.gateways < 1 || o.gateways > 10000:
+		return o, fmt.Errorf("-gateways %d: must be 1 to 10000", o.gateways)
+	case o.points < 1 || o.points > maxPoints:
+		return o, fmt.Errorf("-points %d: must be 1 to %d (the readings of one message)", o.points, maxPoints)
+	case !(o.rate > 0 && o.rate <= 1000):
+		return o, fmt.Errorf("-rate %v: must be above 0 and at most 1000 messages per second per gateway", o.rate)
+	case o.duration <= 0:
+		return o, fmt.Errorf("-duration %v: must be positive", o.duration)
+	case o.drain <= 0:
+		return o, fmt.Errorf("-drain %v: must be positive", o.drain)
+	case o.writeSite == "" && !o.embedded && o.verifyURL == "":
+		return o, errors.New("give -embedded to run the centre in-process, or -verify-url of a running centre")
+	case o.embedded && o.verifyURL != "":
+		return o, errors.New("-embedded and -verify-url exclude each other")
+	}
+	return o, nil
+}
+
+// run parses the flags, runs the load and prints the report on stdout. It
+// returns an error when the run could not be made or when any reading was
+// lost or stored twice.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report, error) {
+	o, err := parseFlags(args, stderr)
+	if err != nil {
+		return nil, err
+	}
+	if o.writeSite != "" {
+		if err := os.MkdirAll(o.writeSite, 0o755); err != nil {
+			return nil, fmt.Errorf("create %s: %w", o.writeSite, err)
+		}
+		if _, err := loadSite(o.writeSite, o.siteID, o.gateways, o.points, o.rate); err != nil {
+			return nil, err
+		}
+		fmt.Fprintf(stdout, "wrote %s/%s.yaml\n", o.writeSite, o.siteID)
+		return nil, nil
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return nil, fmt.Errorf("create CPU profile %s: %w", o.cpuProfile, err)
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, fmt.Errorf("start CPU profile: %w", err)
+		}
+		defer pprof.StopCPUProfile()
+	}
+	fmt.Fprintf(stdout, "hazardwatch-load: %d gateways × %d points at %g msg/s each for %v (offered %.0f readings/s), broker %s, GOMAXPROCS %d\n",
+		o.gateways, o.points, o.rate, o.duration, float64(o.gateways*o.points)*o.rate, o.broker, runtime.GOMAXPROCS(0))
+	var rep *report
+	if o.embedded {
+		rep, err = runEmbedded(ctx, o, stdout, stderr)
+	} else {
+		rep, err = runRemote(ctx, o, stdout)
+	}
+	if err != nil {
+		return rep, err
+	}
+	rep.print(stdout)
+	if rep.Lost > 0 || rep.Duplicated > 0 {
+		return rep, fmt.Errorf("%d readings lost, %d duplicated", rep.Lost, rep.Duplicated)
+	}
+	return rep, nil
+}
+
+// runID keeps this run's MQTT client ids apart from any other run's on a
+// shared broker.
+func runID() string {
+	return strconv.FormatInt(time.Now().UnixNano()%1e9, 36) + strconv.Itoa(os.Getpid())
+}
