@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goburrow/modbus"
+	"github.com/goburrow/serial"
 
 	"github.com/hazardwatch/hazardwatch/site"
 )
@@ -164,7 +165,7 @@ func errorCode(err error) string {
 		return fmt.Sprintf("exception_%d", me.ExceptionCode)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"
-	case errors.As(err, &ne) && ne.Timeout():
+	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, serial.ErrTimeout):
 		return "timeout"
 	default:
 		return "io"

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/hazardwatch/hazardwatch/gateway"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/simulators"
@@ -137,7 +139,12 @@ func checkRow(t *testing.T, r gateway.Row, want map[string]float64) {
 
 func pollOnce(t *testing.T, s *site.Site) ([]gateway.Row, error) {
 	t.Helper()
-	g, err := gateway.New(gateway.Config{Site: s, GatewayID: "gw1", DataDir: t.TempDir()})
+	return pollOnceWith(t, s, nil)
+}
+
+func pollOnceWith(t *testing.T, s *site.Site, reg prometheus.Registerer) ([]gateway.Row, error) {
+	t.Helper()
+	g, err := gateway.New(gateway.Config{Site: s, GatewayID: "gw1", DataDir: t.TempDir(), Registry: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,7 +188,8 @@ func TestPollOnceRTUDeadUnitAndIllegalAddress(t *testing.T) {
       - {id: dead-2, name: dead-2, kind: pressure, unit: kPa, range: [0, 10], modbus: {device: dead, table: coil, address: 0}}
       - {id: ghost, name: ghost, kind: toxic_gas, gas: H2S, unit: ppm, range: [0, 100], modbus: {device: gds, table: input, address: 900, type: uint16}}
 `)
-	rows, err := pollOnce(t, s)
+	reg := prometheus.NewRegistry()
+	rows, err := pollOnceWith(t, s, reg)
 	if err == nil || !strings.Contains(err.Error(), "device dead") || !strings.Contains(err.Error(), "Modbus exception 2 (illegal data address)") {
 		t.Fatalf("PollOnce error = %v, want one naming device dead and one naming exception 2", err)
 	}
@@ -202,6 +210,39 @@ func TestPollOnceRTUDeadUnitAndIllegalAddress(t *testing.T) {
 			checkRow(t, r, want)
 		}
 	}
+	// A unit that does not answer counts as a timeout, not an I/O error.
+	for _, c := range []struct {
+		device, code string
+		n            float64
+	}{{"dead", "timeout", 1}, {"dead", "io", 0}, {"gds", "exception_2", 1}} {
+		if got := pollErrors(t, reg, c.device, c.code); got != c.n {
+			t.Errorf("poll errors of %s with code %s: %v, want %v", c.device, c.code, got, c.n)
+		}
+	}
+}
+
+// pollErrors is hazardwatch_gateway_poll_errors_total{device,code}.
+func pollErrors(t *testing.T, reg prometheus.Gatherer, device, code string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "hazardwatch_gateway_poll_errors_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["device"] == device && labels["code"] == code {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
 
 func TestPollOnceRTUCorruptAnswersSpareTheOtherDevice(t *testing.T) {
