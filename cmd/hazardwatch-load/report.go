@@ -20,6 +20,9 @@ type report struct {
 	Rejected      int64 // readings or messages the centre refused
 	Unexpected    int64 // stored readings this run never sent
 	PublishErrors int64 // messages the broker did not acknowledge
+	// GapMessages is how many messages ingest found missing from the
+	// gateways' seq: lost before ingest, e.g. dropped by the broker.
+	GapMessages int64
 
 	Publishing time.Duration // from the first send to the last
 	Elapsed    time.Duration // from the first send to the last store
@@ -39,6 +42,9 @@ func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "stored      %d distinct readings, last after %v: %.0f readings/s, %.0f/s per core (GOMAXPROCS %d)\n",
 		r.Stored, r.Elapsed.Round(time.Millisecond), r.StoreRate, r.StoreRate/float64(r.Procs), r.Procs)
 	fmt.Fprintf(w, "lost        %d\n", r.Lost)
+	if r.GapMessages > 0 {
+		fmt.Fprintf(w, "            ingest found %d messages missing from the gateways' seq: dropped before ingest (a broker's max_queued_messages?)\n", r.GapMessages)
+	}
 	fmt.Fprintf(w, "duplicated  %d\n", r.Duplicated)
 	fmt.Fprintf(w, "rejected    %d\n", r.Rejected)
 	if r.Unexpected > 0 {
