@@ -112,7 +112,7 @@ func runEmbedded(ctx context.Context, o options, stdout, stderr io.Writer) (rep 
 		Sent: t.sent, Stored: t.distinct, Lost: t.sent - t.distinct, Duplicated: t.duplicated,
 		Rejected: counterSum(reg, "hazardwatch_ingest_rejected_total"), Unexpected: rec.unexpected, PublishErrors: pubErrs,
 		GapMessages: counterSum(reg, "hazardwatch_ingest_gap_messages_total"),
-		Publishing: published, Procs: runtime.GOMAXPROCS(0),
+		Publishing:  published, Procs: runtime.GOMAXPROCS(0),
 		P50: rec.hist.quantile(0.50), P90: rec.hist.quantile(0.90), P99: rec.hist.quantile(0.99), Max: rec.hist.max,
 		LatencyNote: "reading ts, in ms, → durable in the embedded store", CPU: cpu, PeakRSSKB: peakRSSKB(),
 	}
