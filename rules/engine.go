@@ -109,6 +109,11 @@ func (e *Engine) observeValue(p *pointState, v float64, t int64, now time.Time, 
 		ev.Message = fmt.Sprintf("%s 传感器恢复正常，读数 %s", p.name, p.q(v))
 		out = s.clear(c, ev, out)
 	}
+	// A stuck condition restored after a restart has no last value yet:
+	// the value it was raised with stands in for it.
+	if c := p.conds[slotStuck]; c != nil && c.active && !p.hasValue && v == c.raiseValue {
+		p.hasValue, p.value, p.changedAt = true, v, c.since
+	}
 	if !p.hasValue || v != p.value {
 		p.changedAt = t
 		if c := p.conds[slotStuck]; c != nil && c.active {

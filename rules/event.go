@@ -79,6 +79,10 @@ type Event struct {
 	Limit     float64        // the limit it was compared with
 	Since     time.Time      // when the condition became active
 	Points    []string       // for votes and counts: the points in alarm
+	// Chattering marks a Raised event that is the condition's third or
+	// later raise within one minute (ISA-18.2). The alarm is raised all the
+	// same; the flag lets the console and the alarm review single it out.
+	Chattering bool
 	// Message explains the event in words an officer reads, e.g.
 	// "1#液氨储罐 NH3 检测器 86 ppm ≥ HH 80 ppm，持续 12 秒".
 	Message string

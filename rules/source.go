@@ -32,8 +32,32 @@ func (s *sourceState) raise(c *cond, g protocol.Grade, ev Event, out []Event) []
 	s.count[g]++
 	s.changed = true
 	ev.Type, ev.Grade, ev.PrevGrade = Raised, g, protocol.None
+	if n := c.noteRaise(ev.Time.UnixNano()); n >= chatterRaises {
+		ev.Chattering = true
+		ev.Message += fmt.Sprintf("（1 分钟内第 %d 次报警，疑似抖动）", n)
+	}
 	c.last = &ev
 	return append(out, ev)
+}
+
+// Chattering (ISA-18.2, shared/domain.md "Alarm management"): an alarm
+// that goes active chatterRaises or more times within chatterWindow.
+const (
+	chatterRaises = 3
+	chatterWindow = int64(time.Minute)
+)
+
+// noteRaise records a raise at t and returns how many raises of the
+// condition fall within the chatterWindow ending at t, this one included.
+func (c *cond) noteRaise(t int64) int {
+	keep := c.raises[:0]
+	for _, r := range c.raises {
+		if t-r <= chatterWindow && r <= t {
+			keep = append(keep, r)
+		}
+	}
+	c.raises = append(keep, t)
+	return len(c.raises)
 }
 
 func (s *sourceState) clear(c *cond, ev Event, out []Event) []Event {

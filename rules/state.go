@@ -51,6 +51,9 @@ type cond struct {
 
 	points []string // source conditions: the points in alarm
 	last   *Event   // the latest Raised/GradeChanged event while active
+	// raises: when the condition was raised within the last chatterWindow,
+	// oldest first; kept across clears to detect chattering.
+	raises []int64
 }
 
 func (c *cond) reset() {
