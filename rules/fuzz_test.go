@@ -23,6 +23,7 @@ var fuzzPoints = []string{"g1", "g2", "g3", "lvl", "ch4", "co"}
 type invariants struct {
 	t      *testing.T
 	active map[string]protocol.Grade // key → grade
+	source map[string]protocol.Grade // site/source → grade, as reported
 }
 
 func (iv *invariants) check(e *Engine, evs []Event) {
@@ -54,9 +55,10 @@ func (iv *invariants) check(e *Engine, evs []Event) {
 			}
 			delete(iv.active, ev.Key)
 		case SourceGradeChanged:
-			if !ev.Grade.Valid() || ev.Grade == ev.PrevGrade {
-				t.Fatalf("source %s grade %v → %v", ev.Key, ev.PrevGrade, ev.Grade)
+			if !ev.Grade.Valid() || ev.Grade == ev.PrevGrade || ev.PrevGrade != iv.source[ev.Key] {
+				t.Fatalf("source %s grade %v → %v, reported before %v", ev.Key, ev.PrevGrade, ev.Grade, iv.source[ev.Key])
 			}
+			iv.source[ev.Key] = ev.Grade
 		default:
 			t.Fatalf("unknown event type %d", ev.Type)
 		}
@@ -79,8 +81,8 @@ func (iv *invariants) check(e *Engine, evs []Event) {
 		top[k] = max(top[k], ev.Grade)
 	}
 	for _, src := range []string{"nh3", "face"} {
-		if g := e.SourceGrade("t", src); g != top["t/"+src] {
-			t.Fatalf("source %s grade %v, max of its active conditions %v", src, g, top["t/"+src])
+		if g := e.SourceGrade("t", src); g != top["t/"+src] || g != iv.source["t/"+src] {
+			t.Fatalf("source %s grade %v, max of its active conditions %v, reported %v", src, g, top["t/"+src], iv.source["t/"+src])
 		}
 	}
 }
@@ -89,6 +91,10 @@ func FuzzEngine(f *testing.F) {
 	f.Add([]byte{0, 0, 200, 0, 0, 200, 0, 0, 200, 1, 10, 0, 3, 4, 0, 0, 10})
 	f.Add([]byte{0, 1, 255, 0, 2, 255, 0, 1, 255, 0, 2, 255, 5, 0, 0, 1, 200, 0})
 	f.Add([]byte{2, 0, 1, 2, 2, 2, 1, 50, 0, 4, 0, 0, 3, 3, 3})
+	// g1 and g2 at HH (vote at second level), a restart, then on.
+	f.Add([]byte{0, 0, 240, 0, 1, 240, 16, 0, 240, 16, 1, 240, 16, 0, 240, 16, 1, 240, 6, 0, 0, 16, 0, 240, 24, 1, 0, 24, 1, 0, 27, 0, 0})
+	// Stale everywhere, a restart into the model without g2, ticks.
+	f.Add([]byte{3, 0, 0, 59, 0, 0, 6, 3, 0, 59, 0, 0, 8, 0, 100})
 	full := parseSite(f, fuzzSite)
 	noG2 := parseSite(f, strings.Replace(strings.Replace(strings.Replace(fuzzSite,
 		"      - {id: g2, name: 2#液氨储罐 NH3 检测器, kind: toxic_gas, gas: NH3, unit: ppm, range: [0, 100], modbus: {device: gds, address: 1}, limits: {h: 40, hh: 80}}\n", "", 1),
@@ -98,7 +104,8 @@ func FuzzEngine(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		iv := &invariants{t: t, active: map[string]protocol.Grade{}}
+		iv := &invariants{t: t, active: map[string]protocol.Grade{}, source: map[string]protocol.Grade{}}
+		model := full
 		now := t0
 		var out []Event
 		for i := 0; i+2 < len(data); i += 3 {
@@ -106,7 +113,7 @@ func FuzzEngine(f *testing.F) {
 			// Time mostly moves on, sometimes stands still or goes back.
 			now = now.Add(time.Duration(int(op>>3)-2) * 250 * time.Millisecond)
 			out = out[:0]
-			switch op % 6 {
+			switch op % 7 {
 			case 0, 1: // a good reading spread over each point's range
 				p := fuzzPoints[int(a)%len(fuzzPoints)]
 				span := 100.0
@@ -121,7 +128,7 @@ func FuzzEngine(f *testing.F) {
 			case 3, 4:
 				out = e.Tick(now, out)
 			case 5: // hot reload between the two models
-				model := full
+				model = full
 				if a%2 == 1 {
 					model = noG2
 				}
@@ -129,6 +136,18 @@ func FuzzEngine(f *testing.F) {
 				if err != nil {
 					t.Fatal(err)
 				}
+			case 6: // restart, maybe with the other model: the journal
+				// (Active) seeds a new engine; the invariants carry on.
+				if a%4 == 1 {
+					model = full
+				} else if a%4 == 3 {
+					model = noG2
+				}
+				journal := e.Active()
+				if e, err = New([]*site.Site{model}); err != nil {
+					t.Fatal(err)
+				}
+				out = e.Restore(journal, now, out)
 			}
 			iv.check(e, out)
 		}
