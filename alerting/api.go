@@ -91,6 +91,8 @@ func (s *Service) Handler() http.Handler {
 		st, err := s.OutboxStats(r.Context())
 		s.reply(w, st, err)
 	}))
+	mux.Handle("GET /api/floods", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Floods()) }))
+	mux.Handle("GET /api/deadletters", view(s.deadLetters))
 	mux.Handle("POST /api/alarms/{id}/ack", act(func(w http.ResponseWriter, r *http.Request, tok Token) {
 		s.action(w, r, tok, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
 			return s.Ack(r.Context(), r.PathValue("id"), officer, req.Comment)
@@ -258,6 +260,25 @@ func (s *Service) history(w http.ResponseWriter, r *http.Request) {
 	}
 	evs, err := s.History(r.Context(), hq)
 	s.reply(w, evs, err)
+}
+
+func (s *Service) deadLetters(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	receiver := q.Get("receiver")
+	if receiver != "" && !s.hasReceiver(receiver) {
+		httpError(w, http.StatusNotFound, fmt.Errorf("receiver %q is not configured", receiver))
+		return
+	}
+	limit := 1000
+	if l := q.Get("limit"); l != "" {
+		var err error
+		if limit, err = strconv.Atoi(l); err != nil || limit < 1 || limit > 10000 {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("limit %q: want 1 to 10000", l))
+			return
+		}
+	}
+	dl, err := s.DeadLetters(r.Context(), receiver, limit)
+	s.reply(w, dl, err)
 }
 
 func timeRange(r *http.Request) (from, to time.Time, err error) {

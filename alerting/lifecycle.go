@@ -42,6 +42,11 @@ type Alarm struct {
 	By     string    `json:"by,omitempty"`
 	Reason string    `json:"reason,omitempty"`
 	Until  time.Time `json:"until,omitzero"`
+	// Resends counts the escalated re-sends since the alarm last went
+	// unacknowledged, and ResentAt is when the last one was sent. They are
+	// journaled with every snapshot, so the schedule survives a restart.
+	Resends  int       `json:"resends,omitempty"`
+	ResentAt time.Time `json:"resent_at,omitzero"`
 }
 
 // Errors of officers' actions that the state does not allow.
@@ -233,6 +238,8 @@ func (a *Alarm) transition(typ protocol.AlarmEventType, now time.Time, from, to 
 	a.State, a.Changed = to, now
 	if to == protocol.StateUnacked && from != protocol.StateUnacked {
 		a.Annunciated = now
+		// A new annunciation starts a new escalation schedule.
+		a.Resends, a.ResentAt = 0, time.Time{}
 	}
 	ev := protocol.AlarmEvent{
 		V: protocol.Version, AlarmID: a.ID, Type: typ,
@@ -254,4 +261,50 @@ func finiteOrZero(v float64) float64 {
 		return 0
 	}
 	return v
+}
+
+// resendDue returns when the alarm's next escalated re-send falls due; ok
+// is false when it is not escalating: not unacknowledged (acknowledged,
+// shelved, out of service, returned to normal) or below minGrade. The next
+// re-send is one interval after the last (or after the annunciation), but
+// never later than the moment the alarm has been unacknowledged for
+// escalateAfter, so the escalation receivers hear of it on time.
+func (a *Alarm) resendDue(minGrade protocol.Grade, interval, escalateAfter time.Duration) (due time.Time, ok bool) {
+	if a.state() != protocol.StateUnacked || !a.Active || a.Grade < minGrade || a.Annunciated.IsZero() {
+		return time.Time{}, false
+	}
+	base := a.Annunciated
+	if a.ResentAt.After(base) {
+		base = a.ResentAt
+	}
+	due = base.Add(interval)
+	if limit := a.Annunciated.Add(escalateAfter); a.ResentAt.Before(limit) && limit.Before(due) {
+		due = limit
+	}
+	return due, true
+}
+
+// resend records an escalated re-send at now and returns its event; the
+// alarm's state does not change. escalated says the alarm has been
+// unacknowledged for the escalation limit, so the escalation receivers get
+// it too.
+func (a *Alarm) resend(now time.Time, escalated bool) protocol.AlarmEvent {
+	a.Resends++
+	a.ResentAt = now
+	minutes := int(now.Sub(a.Annunciated).Minutes())
+	msg := fmt.Sprintf("%s已 %d 分钟未确认，第 %d 次重发", a.Grade.Chinese(), minutes, a.Resends)
+	if escalated {
+		msg += "，已升级通知"
+	}
+	ev := protocol.AlarmEvent{
+		V: protocol.Version, AlarmID: a.ID, Type: protocol.AlarmEscalated,
+		Site: a.Site, Source: a.Source, Point: a.Point, Condition: a.Condition,
+		Grade: a.Grade, PrevGrade: a.Grade, State: a.state(), PrevState: a.state(),
+		Value: a.Value, Limit: a.Limit, TS: protocol.Time{Time: now},
+		Message: msg + "：" + a.Message, Points: slices.Clone(a.Points),
+	}
+	if !a.Since.IsZero() {
+		ev.Since = &protocol.Time{Time: a.Since}
+	}
+	return ev
 }

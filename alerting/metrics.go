@@ -17,6 +17,7 @@ type metrics struct {
 	deliveryFailures *prometheus.CounterVec
 	publishFailures  prometheus.Counter
 	invalidEvents    prometheus.Counter
+	held             prometheus.Counter
 }
 
 const ns, sub = "hazardwatch", "alerting"
@@ -38,12 +39,14 @@ func newMetrics(reg prometheus.Registerer, s *store, receivers []Receiver) *metr
 			Help: "Alarm events or source grades not published on MQTT."}),
 		invalidEvents: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "invalid_events_total",
 			Help: "Rules events refused as malformed."}),
+		held: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "flood_held_events_total",
+			Help: "Alarm events held back from webhook receivers during a flood (journaled, published, and summarised)."}),
 	}
 	for _, r := range receivers {
 		m.delivered.WithLabelValues(r.Name)
 		m.deliveryFailures.WithLabelValues(r.Name)
 	}
-	reg.MustRegister(m.active, m.timeToAck, m.events, m.delivered, m.deliveryFailures, m.publishFailures, m.invalidEvents,
+	reg.MustRegister(m.active, m.timeToAck, m.events, m.delivered, m.deliveryFailures, m.publishFailures, m.invalidEvents, m.held,
 		&outboxCollector{store: s, receivers: receivers})
 	return m
 }

@@ -51,6 +51,93 @@ type Config struct {
 	TickInterval time.Duration
 	// PublishTimeout bounds one MQTT publish (default 5 s).
 	PublishTimeout time.Duration
+
+	// Escalation: an alarm unacknowledged at EscalationMinGrade or above
+	// (default orange) is re-sent as an escalated event every
+	// ResendInterval (default 5 min; negative disables escalation) until
+	// it is acknowledged, shelved, out of service or cleared. Once it has
+	// been unacknowledged for EscalateAfter (default 15 min; negative:
+	// never) its re-sends also go to the escalation receivers.
+	EscalationMinGrade protocol.Grade
+	ResendInterval     time.Duration
+	EscalateAfter      time.Duration
+
+	// Flood control (ISA-18.2 / EEMUA 191): more than FloodThreshold
+	// (default 10; negative disables) raised alarms of one hazard source
+	// within FloodWindow (default 10 min) is a flood. During it, the
+	// source's events below its highest active grade (never red ones) are
+	// held back from the receivers and summarised at most once per
+	// FloodSummaryInterval (default 1 min). See docs/alerting.md.
+	FloodThreshold       int
+	FloodWindow          time.Duration
+	FloodSummaryInterval time.Duration
+}
+
+// Escalation and flood defaults.
+const (
+	DefaultEscalationMinGrade   = protocol.Orange
+	DefaultResendInterval       = 5 * time.Minute
+	DefaultEscalateAfter        = 15 * time.Minute
+	DefaultFloodThreshold       = 10 // ISA-18.2 / EEMUA 191
+	DefaultFloodWindow          = 10 * time.Minute
+	DefaultFloodSummaryInterval = time.Minute
+)
+
+func (c *Config) withDefaults() error {
+	if c.Logger == nil {
+		c.Logger = zap.NewNop()
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.TickInterval == 0 {
+		c.TickInterval = time.Second
+	}
+	if c.PublishTimeout <= 0 {
+		c.PublishTimeout = 5 * time.Second
+	}
+	if c.CloudEventSource == "" {
+		c.CloudEventSource = "/hazardwatch"
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	if !c.EscalationMinGrade.Valid() {
+		return fmt.Errorf("alerting config: invalid escalation minimum grade %d", c.EscalationMinGrade)
+	}
+	if c.EscalationMinGrade == protocol.None {
+		c.EscalationMinGrade = DefaultEscalationMinGrade
+	}
+	if c.ResendInterval == 0 {
+		c.ResendInterval = DefaultResendInterval
+	}
+	if c.EscalateAfter == 0 {
+		c.EscalateAfter = DefaultEscalateAfter
+	}
+	if c.FloodThreshold == 0 {
+		c.FloodThreshold = DefaultFloodThreshold
+	}
+	if c.FloodWindow == 0 {
+		c.FloodWindow = DefaultFloodWindow
+	}
+	if c.FloodWindow < 0 {
+		return fmt.Errorf("alerting config: negative flood window %s", c.FloodWindow)
+	}
+	if c.FloodSummaryInterval <= 0 {
+		c.FloodSummaryInterval = DefaultFloodSummaryInterval
+	}
+	return nil
+}
+
+func (c *Config) escalating() bool { return c.ResendInterval > 0 }
+func (c *Config) floodControl() bool { return c.FloodThreshold > 0 }
+
+// escalateAfter is the escalation limit; never when negative.
+func (c *Config) escalateAfter() time.Duration {
+	if c.EscalateAfter < 0 {
+		return time.Duration(math.MaxInt64)
+	}
+	return c.EscalateAfter
 }
 
 // Service is the alerting service. It implements the ingest service's
@@ -61,9 +148,10 @@ type Service struct {
 	store   *store
 	metrics *metrics
 
-	mu      sync.Mutex // alarms, sources, and journal order
+	mu      sync.Mutex // alarms, sources, floods, and journal order
 	alarms  map[string]*Alarm
 	sources map[string]protocol.SourceGrade
+	floods  map[string]*Flood // by site/source
 
 	deliverers []*deliverer
 	pubQueue   chan pubMsg
@@ -84,23 +172,8 @@ var ErrUnknownAlarm = errors.New("unknown alarm")
 // New opens the journal, rebuilds the alarms from it, and starts
 // publishing and delivering. Close stops it.
 func New(cfg Config) (*Service, error) {
-	if cfg.Logger == nil {
-		cfg.Logger = zap.NewNop()
-	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.TickInterval == 0 {
-		cfg.TickInterval = time.Second
-	}
-	if cfg.PublishTimeout <= 0 {
-		cfg.PublishTimeout = 5 * time.Second
-	}
-	if cfg.CloudEventSource == "" {
-		cfg.CloudEventSource = "/hazardwatch"
-	}
-	if cfg.Registerer == nil {
-		cfg.Registerer = prometheus.NewRegistry()
+	if err := cfg.withDefaults(); err != nil {
+		return nil, err
 	}
 	names := map[string]bool{}
 	cfg.Receivers = slices.Clone(cfg.Receivers)
@@ -121,9 +194,13 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger, store: st, alarms: map[string]*Alarm{}, sources: map[string]protocol.SourceGrade{},
-		pubQueue: make(chan pubMsg, 4096)}
-	alarms, sources, err := st.lastSnapshots(context.Background())
+		floods: map[string]*Flood{}, pubQueue: make(chan pubMsg, 4096)}
+	alarms, sources, floods, err := st.lastSnapshots(context.Background())
 	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := s.rebuildFloods(context.Background(), floods); err != nil {
 		st.Close()
 		return nil, err
 	}
@@ -178,6 +255,7 @@ func (s *Service) HandleEvents(ctx context.Context, events []rules.Event) error 
 	var recs []record
 	changed := map[string]*Alarm{}
 	changedSources := map[string]protocol.SourceGrade{}
+	changedFloods := map[string]*Flood{}
 	seen := map[string]bool{}
 	for _, ev := range events {
 		id := ruleEventID(ev)
@@ -216,9 +294,19 @@ func (s *Service) HandleEvents(ctx context.Context, events []rules.Event) error 
 			continue
 		}
 		rec.event.ID = id
+		if ev.Type == rules.SourceGradeChanged {
+			recs = append(recs, rec)
+			continue
+		}
+		s.group(&rec, changed, changedFloods)
 		recs = append(recs, rec)
+		if ev.Type == rules.Raised {
+			if start, ok := s.observeRaise(rec.event, changed, changedFloods); ok {
+				recs = append(recs, start)
+			}
+		}
 	}
-	if err := s.commit(ctx, recs, changed, changedSources); err != nil {
+	if err := s.commit(ctx, recs, changed, changedSources, changedFloods); err != nil {
 		s.mu.Unlock()
 		return errors.Join(append(errs, err)...)
 	}
@@ -262,18 +350,22 @@ func (s *Service) sourceRecord(ev rules.Event) (record, error) {
 
 // commit journals the records with their outbox rows and only then makes
 // the changes visible. Called with mu held.
-func (s *Service) commit(ctx context.Context, recs []record, changed map[string]*Alarm, sources map[string]protocol.SourceGrade) error {
+func (s *Service) commit(ctx context.Context, recs []record, changed map[string]*Alarm, sources map[string]protocol.SourceGrade, floods map[string]*Flood) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	now := time.Now()
 	for i := range recs {
 		e := recs[i].event
-		if silencedEvent(e) {
+		if silencedEvent(e) || recs[i].held {
 			continue // journaled, published, but not pushed to receivers
 		}
 		var body []byte
 		for _, r := range s.cfg.Receivers {
+			// Escalation receivers get only the re-sends past the limit.
+			if r.Escalation && !recs[i].escalate {
+				continue
+			}
 			if !r.wants(e) {
 				continue
 			}
@@ -303,8 +395,14 @@ func (s *Service) commit(ctx context.Context, recs []record, changed map[string]
 			s.sources[key] = g
 		}
 	}
+	for key, f := range floods {
+		s.floods[key] = f
+	}
 	for _, r := range recs {
 		s.metrics.events.WithLabelValues(string(r.event.Type)).Inc()
+		if r.held {
+			s.metrics.held.Inc()
+		}
 	}
 	s.metrics.setActive(s.alarms)
 	return nil
@@ -393,27 +491,52 @@ func (s *Service) runTicker(ctx context.Context) {
 	}
 }
 
-// Tick returns shelved alarms whose expiry has come.
+// Tick does what falls due with time: it returns shelved alarms whose
+// expiry has come, re-sends unacknowledged alarms (escalation), and sends
+// flood summaries and ends floods whose rate has fallen.
 func (s *Service) Tick(ctx context.Context) error {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	var recs []record
 	changed := map[string]*Alarm{}
-	for id, cur := range s.alarms {
-		a := *cur
-		ev, ok := a.Tick(now)
-		if !ok {
-			continue
+	floods := map[string]*Flood{}
+	ids := make([]string, 0, len(s.alarms))
+	for id := range s.alarms {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // a deterministic journal order
+	for _, id := range ids {
+		a := *s.alarms[id]
+		touched := false
+		if ev, ok := a.Tick(now); ok {
+			rec, err := s.actionRecord(&a, ev)
+			if err != nil {
+				s.mu.Unlock()
+				return err
+			}
+			touched = true
+			recs = append(recs, rec)
 		}
-		rec, err := s.actionRecord(&a, ev)
-		if err != nil {
+		if rec, ok, err := s.escalation(&a, now); err != nil {
 			s.mu.Unlock()
 			return err
+		} else if ok {
+			changed[id] = &a // group looks at this batch's alarms
+			s.group(&rec, changed, floods)
+			touched = true
+			recs = append(recs, rec)
 		}
-		changed[id] = &a
-		recs = append(recs, rec)
+		if touched {
+			changed[id] = &a
+		}
 	}
-	err := s.commit(ctx, recs, changed, nil)
+	floodRecs, err := s.tickFloods(now, changed, floods)
+	if err != nil {
+		s.mu.Unlock()
+		return err
+	}
+	recs = append(recs, floodRecs...)
+	err = s.commit(ctx, recs, changed, nil, floods)
 	s.mu.Unlock()
 	if err != nil {
 		return err
@@ -449,7 +572,7 @@ func (s *Service) act(ctx context.Context, id string, do func(a *Alarm, now time
 	}
 	rec, err := s.actionRecord(&a, ev)
 	if err == nil {
-		err = s.commit(ctx, []record{rec}, map[string]*Alarm{id: &a}, nil)
+		err = s.commit(ctx, []record{rec}, map[string]*Alarm{id: &a}, nil, nil)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -586,6 +709,16 @@ func (s *Service) OutboxStats(ctx context.Context) ([]OutboxStat, error) {
 		out = append(out, o)
 	}
 	return out, nil
+}
+
+// DeadLetters returns the events a receiver ("" for all) refused for good
+// with a 4xx answer, newest first, at most limit (default 1000).
+func (s *Service) DeadLetters(ctx context.Context, receiver string, limit int) ([]DeadLetter, error) {
+	return s.store.deadLetters(ctx, receiver, limit)
+}
+
+func (s *Service) hasReceiver(name string) bool {
+	return slices.ContainsFunc(s.cfg.Receivers, func(r Receiver) bool { return r.Name == name })
 }
 
 // ruleEventID names a rules event by its content, so the same event handed

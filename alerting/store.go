@@ -101,6 +101,11 @@ type record struct {
 	event    protocol.AlarmEvent
 	snapshot []byte
 	outbox   []outboxRow
+	// held: a flood holds this event back from the receivers.
+	held bool
+	// escalate: an escalated re-send past the limit, for the escalation
+	// receivers too.
+	escalate bool
 }
 
 type outboxRow struct {
@@ -162,37 +167,119 @@ func (s *store) append(ctx context.Context, recs []record) error {
 
 // lastSnapshots returns the newest snapshot of every alarm and source, the
 // state the service rebuilds on start.
-func (s *store) lastSnapshots(ctx context.Context) (alarms []Alarm, sources []protocol.SourceGrade, err error) {
+func (s *store) lastSnapshots(ctx context.Context) (alarms []Alarm, sources []protocol.SourceGrade, floods []Flood, err error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT j.type, j.snapshot FROM journal j
 		JOIN (SELECT MAX(seq) AS seq FROM journal GROUP BY alarm_id) last ON j.seq = last.seq ORDER BY j.seq`)
 	if err != nil {
-		return nil, nil, fmt.Errorf("read alarm states from %s: %w", s.path, err)
+		return nil, nil, nil, fmt.Errorf("read alarm states from %s: %w", s.path, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		var typ string
 		var snap []byte
 		if err := rows.Scan(&typ, &snap); err != nil {
-			return nil, nil, fmt.Errorf("read alarm state from %s: %w", s.path, err)
+			return nil, nil, nil, fmt.Errorf("read alarm state from %s: %w", s.path, err)
+		}
+		if protocol.AlarmEventType(typ) == protocol.AlarmFlood {
+			var f Flood
+			if err := json.Unmarshal(snap, &f); err != nil {
+				return nil, nil, nil, fmt.Errorf("flood snapshot in %s: %w", s.path, err)
+			}
+			floods = append(floods, f)
+			continue
 		}
 		if protocol.AlarmEventType(typ) == protocol.AlarmSourceGradeChanged {
 			var g protocol.SourceGrade
 			if err := json.Unmarshal(snap, &g); err != nil {
-				return nil, nil, fmt.Errorf("source grade snapshot in %s: %w", s.path, err)
+				return nil, nil, nil, fmt.Errorf("source grade snapshot in %s: %w", s.path, err)
 			}
 			sources = append(sources, g)
 			continue
 		}
 		var a Alarm
 		if err := json.Unmarshal(snap, &a); err != nil {
-			return nil, nil, fmt.Errorf("alarm snapshot in %s: %w", s.path, err)
+			return nil, nil, nil, fmt.Errorf("alarm snapshot in %s: %w", s.path, err)
 		}
 		alarms = append(alarms, a)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, nil, fmt.Errorf("read alarm states from %s: %w", s.path, err)
+		return nil, nil, nil, fmt.Errorf("read alarm states from %s: %w", s.path, err)
 	}
-	return alarms, sources, nil
+	return alarms, sources, floods, nil
+}
+
+// raise is a journaled raised event, for rebuilding flood windows.
+type raise struct {
+	site, source, alarmID string
+	at                    time.Time
+}
+
+// raisedSince returns the raised events stamped after from, in journal
+// order.
+func (s *store) raisedSince(ctx context.Context, from time.Time) ([]raise, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT site, source, alarm_id, ts FROM journal WHERE type = ? AND ts > ? ORDER BY seq`,
+		string(protocol.AlarmRaised), from.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("read recent raises from %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	var out []raise
+	for rows.Next() {
+		var r raise
+		var ts int64
+		if err := rows.Scan(&r.site, &r.source, &r.alarmID, &ts); err != nil {
+			return nil, fmt.Errorf("read recent raises from %s: %w", s.path, err)
+		}
+		r.at = time.UnixMilli(ts)
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DeadLetter is an event a receiver refused for good (a 4xx answer).
+type DeadLetter struct {
+	Seq      int64           `json:"seq"`
+	Receiver string          `json:"receiver"`
+	EventID  string          `json:"event_id"`
+	Failed   time.Time       `json:"failed"`
+	Error    string          `json:"error"`
+	Body     json.RawMessage `json:"body"` // the CloudEvents message as it was POSTed
+}
+
+// deadLetters returns a receiver's (or every receiver's, for "") dead
+// letters, newest first.
+func (s *store) deadLetters(ctx context.Context, receiver string, limit int) ([]DeadLetter, error) {
+	if limit <= 0 {
+		limit = 1000
+	}
+	query, args := `SELECT seq, receiver, event_id, body, failed, error FROM dead_letters`, []any{}
+	if receiver != "" {
+		query += ` WHERE receiver = ?`
+		args = append(args, receiver)
+	}
+	query += ` ORDER BY failed DESC, seq DESC LIMIT ?`
+	rows, err := s.db.QueryContext(ctx, query, append(args, limit)...)
+	if err != nil {
+		return nil, fmt.Errorf("read dead letters from %s: %w", s.path, err)
+	}
+	defer rows.Close()
+	out := []DeadLetter{}
+	for rows.Next() {
+		var d DeadLetter
+		var body []byte
+		var failed int64
+		if err := rows.Scan(&d.Seq, &d.Receiver, &d.EventID, &body, &failed, &d.Error); err != nil {
+			return nil, fmt.Errorf("read dead letters from %s: %w", s.path, err)
+		}
+		d.Failed = time.UnixMilli(failed).UTC()
+		if json.Valid(body) {
+			d.Body = body
+		} else {
+			d.Body, _ = json.Marshal(string(body)) // cannot fail for a string
+		}
+		out = append(out, d)
+	}
+	return out, rows.Err()
 }
 
 // HistoryQuery selects journaled events; empty fields match everything.

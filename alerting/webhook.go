@@ -41,6 +41,10 @@ type Receiver struct {
 	// 1 s and 1 min).
 	MinBackoff time.Duration `yaml:"min_backoff" json:"min_backoff"`
 	MaxBackoff time.Duration `yaml:"max_backoff" json:"max_backoff"`
+	// Escalation marks a receiver for escalations (e.g. the duty
+	// manager): it gets only escalated events of alarms unacknowledged
+	// for Config.EscalateAfter, and nothing else.
+	Escalation bool `yaml:"escalation" json:"escalation,omitempty"`
 }
 
 // Receiver defaults.
