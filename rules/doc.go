@@ -11,6 +11,9 @@
 // Every active condition is graded red/orange/yellow/blue by the source's
 // effective site.Policy; a source's grade is its most severe condition's.
 // When HH is active, H stays active too: one alarm per point and level, and
-// the point's grade is the most severe of them. docs/rules.md has the
+// the point's grade is the most severe of them. A raise that is a
+// condition's third within a minute is flagged as chattering (ISA-18.2).
+// After a restart, Restore takes over the alarm journal's active conditions
+// so that none is forgotten or raised anew. docs/rules.md has the
 // details and the defaults with their sources.
 package rules
