@@ -129,7 +129,7 @@ func (c *Config) withDefaults() error {
 	return nil
 }
 
-func (c *Config) escalating() bool { return c.ResendInterval > 0 }
+func (c *Config) escalating() bool   { return c.ResendInterval > 0 }
 func (c *Config) floodControl() bool { return c.FloodThreshold > 0 }
 
 // escalateAfter is the escalation limit; never when negative.
