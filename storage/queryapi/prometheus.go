@@ -444,30 +444,39 @@ func (p *promAPI) buildInfo(w http.ResponseWriter, _ *http.Request) {
 	}})
 }
 
-// promVersion is the Prometheus release whose engine evaluates queries:
-// library v0.316.0 is Prometheus 3.16.0. Grafana reads it to know which
-// PromQL features it may use.
+// promVersion is the Prometheus release whose engine evaluates queries;
+// Grafana reads it to know which PromQL features it may use.
 func promVersion() string {
-	const fallback = "3.0.0"
+	// go.mod's version, for binaries built without module information.
+	const fallback = "3.16.0"
 	info, ok := debug.ReadBuildInfo()
 	if !ok {
 		return fallback
 	}
 	for _, dep := range info.Deps {
-		if dep.Path != "github.com/prometheus/prometheus" {
-			continue
+		if dep.Path == "github.com/prometheus/prometheus" {
+			if v, ok := releaseOf(dep.Version); ok {
+				return v
+			}
 		}
-		parts := strings.Split(strings.TrimPrefix(dep.Version, "v"), ".")
-		if len(parts) < 3 || parts[0] != "0" || len(parts[1]) < 3 {
-			return fallback
-		}
-		minor, err := strconv.Atoi(parts[1][1:])
-		if err != nil {
-			return fallback
-		}
-		return fmt.Sprintf("%s.%d.%s", parts[1][:1], minor, strings.SplitN(parts[2], "-", 2)[0])
 	}
 	return fallback
+}
+
+// releaseOf turns the library's module version into the Prometheus release
+// it was cut from: v0.316.0 is Prometheus 3.16.0, v0.300.1 is 3.0.1.
+func releaseOf(module string) (string, bool) {
+	parts := strings.SplitN(strings.TrimPrefix(module, "v"), ".", 3)
+	if len(parts) != 3 || parts[0] != "0" || len(parts[1]) < 3 {
+		return "", false
+	}
+	major, err1 := strconv.Atoi(parts[1][:len(parts[1])-2])
+	minor, err2 := strconv.Atoi(parts[1][len(parts[1])-2:])
+	patch, err3 := strconv.Atoi(strings.SplitN(parts[2], "-", 2)[0])
+	if err1 != nil || err2 != nil || err3 != nil {
+		return "", false
+	}
+	return fmt.Sprintf("%d.%d.%d", major, minor, patch), true
 }
 
 // metadata describes HazardWatch's two metrics, for Grafana's metric
