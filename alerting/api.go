@@ -92,7 +92,7 @@ func (s *Service) Handler() http.Handler {
 		s.reply(w, st, err)
 	}))
 	mux.Handle("GET /api/floods", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Floods()) }))
-	mux.Handle("GET /api/deadletters", view(s.deadLetters))
+	mux.Handle("GET /api/deadletters/alerting", view(s.deadLetters))
 	mux.Handle("POST /api/alarms/{id}/ack", act(func(w http.ResponseWriter, r *http.Request, tok Token) {
 		s.action(w, r, tok, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
 			return s.Ack(r.Context(), r.PathValue("id"), officer, req.Comment)

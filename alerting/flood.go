@@ -168,13 +168,13 @@ func formatWindow(d time.Duration) string {
 // refills every source's window from the journal's recent raises, so a
 // restart neither forgets a flood nor starts a second one.
 func (s *Service) rebuildFloods(ctx context.Context, snaps []Flood) error {
+	if !s.cfg.floodControl() {
+		return nil
+	}
 	for _, f := range snaps {
 		if f.Active {
 			s.floods[f.Site+"/"+f.Source] = &f
 		}
-	}
-	if !s.cfg.floodControl() {
-		return nil
 	}
 	raises, err := s.store.raisedSince(ctx, s.cfg.Now().Add(-s.cfg.FloodWindow))
 	if err != nil {
@@ -281,7 +281,7 @@ func (s *Service) observeRaise(e protocol.AlarmEvent, changed map[string]*Alarm,
 
 // tickFloods sends due flood summaries and ends floods whose rate has
 // fallen below the threshold. Called with mu held.
-func (s *Service) tickFloods(now time.Time, changed map[string]*Alarm, floods map[string]*Flood) ([]record, error) {
+func (s *Service) tickFloods(now time.Time, changed map[string]*Alarm, floods map[string]*Flood) []record {
 	keys := make([]string, 0, len(s.floods))
 	for key, f := range s.floods {
 		if !f.Active {
@@ -312,7 +312,7 @@ func (s *Service) tickFloods(now time.Time, changed map[string]*Alarm, floods ma
 		}
 		recs = append(recs, s.floodRecord(f, ev))
 	}
-	return recs, nil
+	return recs
 }
 
 func (s *Service) floodRecord(f *Flood, ev protocol.AlarmEvent) record {

@@ -323,23 +323,23 @@ func TestDeadLettersAPI(t *testing.T) {
 	var dl []DeadLetter
 	eventually(t, "the refused event in the dead letters", func() bool {
 		var code int
-		code, dl = get("/api/deadletters?receiver=platform", viewerToken)
+		code, dl = get("/api/deadletters/alerting?receiver=platform", viewerToken)
 		return code == http.StatusOK && len(dl) == 1
 	})
 	d := dl[0]
 	if d.Receiver != "platform" || !strings.Contains(d.Error, "422") || d.Failed.IsZero() || !strings.Contains(string(d.Body), k) {
 		t.Fatalf("dead letter %+v", d)
 	}
-	if code, _ := get("/api/deadletters", ""); code != http.StatusUnauthorized {
+	if code, _ := get("/api/deadletters/alerting", ""); code != http.StatusUnauthorized {
 		t.Errorf("no token: %d", code)
 	}
-	if code, _ := get("/api/deadletters?receiver=nobody", viewerToken); code != http.StatusNotFound {
+	if code, _ := get("/api/deadletters/alerting?receiver=nobody", viewerToken); code != http.StatusNotFound {
 		t.Errorf("unknown receiver: %d", code)
 	}
-	if code, _ := get("/api/deadletters?limit=0", viewerToken); code != http.StatusBadRequest {
+	if code, _ := get("/api/deadletters/alerting?limit=0", viewerToken); code != http.StatusBadRequest {
 		t.Errorf("limit 0: %d", code)
 	}
-	if code, all := get("/api/deadletters", viewerToken); code != http.StatusOK || len(all) != 1 || all[0].EventID != d.EventID {
+	if code, all := get("/api/deadletters/alerting", viewerToken); code != http.StatusOK || len(all) != 1 || all[0].EventID != d.EventID {
 		t.Errorf("all dead letters: %d %+v", code, all)
 	}
 }

@@ -530,13 +530,10 @@ func (s *Service) Tick(ctx context.Context) error {
 			changed[id] = &a
 		}
 	}
-	floodRecs, err := s.tickFloods(now, changed, floods)
-	if err != nil {
-		s.mu.Unlock()
-		return err
+	if s.cfg.floodControl() {
+		recs = append(recs, s.tickFloods(now, changed, floods)...)
 	}
-	recs = append(recs, floodRecs...)
-	err = s.commit(ctx, recs, changed, nil, floods)
+	err := s.commit(ctx, recs, changed, nil, floods)
 	s.mu.Unlock()
 	if err != nil {
 		return err
