@@ -267,3 +267,19 @@ func TestReleaseOfLibraryVersion(t *testing.T) {
 		}
 	}
 }
+
+func TestPromNonFiniteResultsAndHugeBodies(t *testing.T) {
+	srv := promServer(t, newFixture(t))
+	var body promBody
+	if code := get(t, srv, "/api/v1/query?query="+url.QueryEscape("vector(0/0) or label_replace(vector(1/0), \"x\", \"y\", \"\", \"\")"), &body); code != http.StatusOK {
+		t.Fatalf("status %d %+v", code, body)
+	}
+	if !strings.Contains(string(body.Data), `"NaN"`) || !strings.Contains(string(body.Data), `"+Inf"`) {
+		t.Errorf("non-finite values not written as Prometheus does: %s", body.Data)
+	}
+
+	huge := url.Values{"query": {strings.Repeat("1+", 1<<20) + "1"}}
+	if code := postForm(t, srv, "/api/v1/query", huge, &body); code != http.StatusBadRequest || body.ErrorType != "bad_data" || !strings.Contains(body.Error, "form parameters") {
+		t.Errorf("huge POST: status %d %+v", code, body)
+	}
+}
