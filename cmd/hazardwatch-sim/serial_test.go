@@ -55,7 +55,9 @@ sources:
 	defer cancel()
 	var out, errs syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-site", path, "-no-noise", "-serial", "/dev/ttyHW0=pty"}, &out, &errs) }()
+	go func() {
+		done <- run(ctx, []string{"-site", path, "-no-noise", "-serial", "/dev/ttyHW0=pty"}, &out, &errs)
+	}()
 
 	served := regexp.MustCompile(`serving RTU bus /dev/ttyHW0 on (/dev/pts/\d+)`)
 	var pts string
