@@ -28,6 +28,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/storage"
 	"github.com/hazardwatch/hazardwatch/storage/embedded"
 	"github.com/hazardwatch/hazardwatch/storage/influx"
+	"github.com/hazardwatch/hazardwatch/storage/queryapi"
 )
 
 // Config sets up a Center. Sites, Broker and DataDir are required.
@@ -125,6 +126,9 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 	if cfg.WrapSink != nil {
 		sink = cfg.WrapSink(sink)
 	}
+	if err := c.restoreRules(ctx, sink); err != nil {
+		return nil, err
+	}
 	c.ingest, err = ingest.New(ingest.Config{
 		Sites: cfg.Sites, Broker: cfg.Broker, ClientID: clientID(cfg), Store: c.store,
 		Evaluator: c.engine, Sink: sink, Logger: cfg.Logger.Named("ingest"), Registry: c.reg,
@@ -133,6 +137,32 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// restoreRules hands the rules engine the conditions the alarm journal
+// holds active, so that after a restart a reading still past its limit
+// continues the alarm instead of raising it again, a first level held too
+// long counts from when it began, and an alarm whose point or limit left
+// the site files is cleared (its Cleared event goes to sink).
+func (c *Center) restoreRules(ctx context.Context, sink ingest.EventSink) error {
+	var active []rules.Event
+	for _, a := range c.alerts.ActiveAlarms() {
+		if !a.Active {
+			continue // returned to normal, waiting only for acknowledgement
+		}
+		active = append(active, rules.Event{Type: rules.Raised, Key: a.ID, Site: a.Site, Source: a.Source,
+			Point: a.Point, Condition: rules.Condition(a.Condition), Grade: a.Grade, Value: a.Value,
+			Limit: a.Limit, Since: a.Since, Points: a.Points, Time: a.Changed})
+	}
+	events := c.engine.Restore(active, time.Now(), nil)
+	c.log.Info("rules restored from the alarm journal", zap.Int("active_conditions", len(active)), zap.Int("events", len(events)))
+	if len(events) == 0 {
+		return nil
+	}
+	if err := sink.HandleEvents(ctx, events); err != nil {
+		return fmt.Errorf("restore rules: hand %d events to alerting: %w", len(events), err)
+	}
+	return nil
 }
 
 func clientID(cfg Config) string {
@@ -176,6 +206,13 @@ func (c *Center) Reload(sites []*site.Site) error {
 	return nil
 }
 
+// sites returns the site files in force.
+func (c *Center) sites() []*site.Site {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg.Sites
+}
+
 // Store is where readings are stored, for queries.
 func (c *Center) Store() storage.Store { return c.store }
 
@@ -213,10 +250,7 @@ func (c *Center) Status() Status {
 		grades[g.Site+"/"+g.Source] = g.Grade
 	}
 	st := Status{Alarms: c.alerts.ActiveAlarms(), Gateways: c.ingest.GatewayStates(), Rejected: c.ingest.DeadLetters(), Time: protocol.Time{Time: time.Now()}}
-	c.mu.Lock()
-	sites := c.cfg.Sites
-	c.mu.Unlock()
-	for _, s := range sites {
+	for _, s := range c.sites() {
 		for _, src := range s.Sources {
 			g := grades[s.ID+"/"+src.ID]
 			st.Sources = append(st.Sources, SourceStatus{Site: s.ID, SiteName: s.Name, Source: src.ID, Name: src.Name,
@@ -228,8 +262,10 @@ func (c *Center) Status() Status {
 }
 
 // Handler serves /metrics, /healthz, /readyz, /api/status, /api/gateways,
-// /api/deadletters, the alarm API (/api/alarms …, see docs/alerting.md) and
-// the status page at /.
+// /api/deadletters, the alarm API (/api/alarms …, see docs/alerting.md),
+// the readings API (/api/points/…) and, over the embedded store, the
+// Prometheus query API (/api/v1/…; see docs/query-api.md), and the status
+// page at /.
 func (c *Center) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}))
@@ -244,6 +280,11 @@ func (c *Center) Handler() http.Handler {
 	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.Status()) })
 	mux.HandleFunc("GET /api/gateways", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.ingest.GatewayStates()) })
 	mux.HandleFunc("GET /api/deadletters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.ingest.DeadLetters()) })
+	mux.Handle("/api/points/", queryapi.ReadingsOf(c.store, c.sites))
+	if c.embedded != nil {
+		// Grafana's Prometheus data source points at the centre itself.
+		mux.Handle("/api/v1/", queryapi.Prometheus(c.embedded.Queryable()))
+	}
 	mux.Handle("/api/", c.alerts.Handler())
 	mux.HandleFunc("GET /{$}", c.statusPage)
 	return mux
