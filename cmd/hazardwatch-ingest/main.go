@@ -89,6 +89,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		Sites: sites, Broker: *broker, ClientID: *clientID, DataDir: *dataDir,
 		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
 		Receivers: alertCfg.Receivers, Tokens: alertCfg.Tokens, Logger: log,
+		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood,
 	})
 	if err != nil {
 		return err

@@ -53,6 +53,9 @@ type Config struct {
 	Receivers []alerting.Receiver
 	// Tokens authorise the alarm API.
 	Tokens []alerting.Token
+	// Escalation and Flood tune the alerting service (zero: its defaults).
+	Escalation Escalation
+	Flood      Flood
 	// WrapSink, when set, wraps the alerting sink (the all-in-one command
 	// prints each event on the terminal this way).
 	WrapSink func(ingest.EventSink) ingest.EventSink
@@ -115,10 +118,13 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 	if err != nil {
 		return nil, err
 	}
-	c.alerts, err = alerting.New(alerting.Config{
+	alertCfg := alerting.Config{
 		DataDir: filepath.Join(cfg.DataDir, "alerting"), Publisher: c.publisher, Receivers: cfg.Receivers,
 		Tokens: cfg.Tokens, Logger: cfg.Logger.Named("alerting"), Registerer: c.reg,
-	})
+	}
+	cfg.Escalation.apply(&alertCfg)
+	cfg.Flood.apply(&alertCfg)
+	c.alerts, err = alerting.New(alertCfg)
 	if err != nil {
 		return nil, err
 	}

@@ -2,20 +2,84 @@ package center
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
 // AlertingFile is the alerting configuration of a centre: where warnings
 // are delivered and who may use the alarm API. An example with every option
 // is configs/alerting.yaml.
 type AlertingFile struct {
-	Receivers []alerting.Receiver `yaml:"receivers"`
-	Tokens    []alerting.Token    `yaml:"tokens"`
+	Receivers  []alerting.Receiver `yaml:"receivers"`
+	Tokens     []alerting.Token    `yaml:"tokens"`
+	Escalation Escalation          `yaml:"escalation"`
+	Flood      Flood               `yaml:"flood"`
+}
+
+// Escalation of unacknowledged warnings; zero values take the alerting
+// defaults (orange and above, re-sent every 5 min, to the escalation
+// receivers after 15 min).
+type Escalation struct {
+	Disabled       bool           `yaml:"disabled"`
+	MinGrade       protocol.Grade `yaml:"min_grade"`
+	ResendInterval time.Duration  `yaml:"resend_interval"`
+	EscalateAfter  time.Duration  `yaml:"escalate_after"`
+}
+
+// Flood control per hazard source; zero values take the ISA-18.2 defaults
+// (more than 10 alarms in 10 min, summarised once a minute).
+type Flood struct {
+	Disabled        bool          `yaml:"disabled"`
+	Threshold       int           `yaml:"threshold"`
+	Window          time.Duration `yaml:"window"`
+	SummaryInterval time.Duration `yaml:"summary_interval"`
+}
+
+func (e Escalation) validate() error {
+	var errs []error
+	if e.ResendInterval < 0 {
+		errs = append(errs, fmt.Errorf("escalation.resend_interval %s is negative (use disabled: true)", e.ResendInterval))
+	}
+	if e.EscalateAfter < 0 {
+		errs = append(errs, fmt.Errorf("escalation.escalate_after %s is negative", e.EscalateAfter))
+	}
+	return errors.Join(errs...)
+}
+
+func (f Flood) validate() error {
+	var errs []error
+	if f.Threshold < 0 {
+		errs = append(errs, fmt.Errorf("flood.threshold %d is negative (use disabled: true)", f.Threshold))
+	}
+	if f.Window < 0 {
+		errs = append(errs, fmt.Errorf("flood.window %s is negative", f.Window))
+	}
+	if f.SummaryInterval < 0 {
+		errs = append(errs, fmt.Errorf("flood.summary_interval %s is negative", f.SummaryInterval))
+	}
+	return errors.Join(errs...)
+}
+
+// apply sets the escalation and flood settings of an alerting config.
+func (e Escalation) apply(c *alerting.Config) {
+	c.EscalationMinGrade, c.ResendInterval, c.EscalateAfter = e.MinGrade, e.ResendInterval, e.EscalateAfter
+	if e.Disabled {
+		c.ResendInterval = -1
+	}
+}
+
+func (f Flood) apply(c *alerting.Config) {
+	c.FloodThreshold, c.FloodWindow, c.FloodSummaryInterval = f.Threshold, f.Window, f.SummaryInterval
+	if f.Disabled {
+		c.FloodThreshold = -1
+	}
 }
 
 // LoadAlertingFile reads an alerting configuration strictly: an unknown key
@@ -29,6 +93,9 @@ func LoadAlertingFile(path string) (AlertingFile, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	dec.KnownFields(true)
 	if err := dec.Decode(&f); err != nil {
+		return f, fmt.Errorf("alerting config %s: %w", path, err)
+	}
+	if err := errors.Join(f.Escalation.validate(), f.Flood.validate()); err != nil {
 		return f, fmt.Errorf("alerting config %s: %w", path, err)
 	}
 	return f, nil
