@@ -31,6 +31,23 @@ type Appender interface {
 	Append(ctx context.Context, samples []Sample) error
 }
 
+// Metric is one sample of one of the centre's own series — hazard source
+// grades, alarm counts, ingest health — kept in the store beside the
+// readings, so dashboards read everything from one data source.
+type Metric struct {
+	Name   string            // e.g. hazardwatch_source_grade
+	Labels map[string]string // e.g. site, source; never __name__
+	Time   time.Time
+	Value  float64
+}
+
+// MetricAppender stores the centre's own metrics. Like Append, it returns
+// once they are durable; a store lists the ones it refused in a
+// *RejectedError and keeps the others.
+type MetricAppender interface {
+	AppendMetrics(ctx context.Context, metrics []Metric) error
+}
+
 // Point names one stored series.
 type Point struct{ Site, Point string }
 

@@ -240,6 +240,13 @@ func (s *Store) Append(ctx context.Context, samples []storage.Sample) error {
 		lines = append(lines, line)
 		sampleOf = append(sampleOf, i)
 	}
+	return s.appendLines(ctx, lines, sampleOf, rejected, "samples")
+}
+
+// appendLines writes or spills encoded lines; sampleOf maps each line to
+// its index in the caller's input, rejected holds what encoding already
+// refused, and what names the input in errors.
+func (s *Store) appendLines(ctx context.Context, lines []string, sampleOf []int, rejected []storage.Rejected, what string) error {
 	if len(lines) > 0 {
 		toSpill := lines
 		spillFirst := !s.spill.empty()
@@ -253,7 +260,7 @@ func (s *Store) Append(ctx context.Context, samples []storage.Sample) error {
 				return rejectedError(rejected)
 			}
 			if ctx.Err() != nil {
-				return fmt.Errorf("influx: append %d samples: %w", len(samples), ctx.Err())
+				return fmt.Errorf("influx: append %d %s: %w", len(lines), what, ctx.Err())
 			}
 			s.log.Warn("influx write failed; spilling", zap.String("url", s.opts.URL), zap.Int("points", len(lines)), zap.Error(err))
 			toSpill = withoutRefused(lines, refused)
@@ -275,8 +282,8 @@ func (s *Store) Append(ctx context.Context, samples []storage.Sample) error {
 				kind = ErrKindSpillFull
 			}
 			s.m.writeErrors.WithLabelValues(kind).Inc()
-			s.log.Error("influx unavailable and samples cannot be spilled; refusing them", zap.Int("samples", len(samples)), zap.String("spill_dir", s.opts.SpillDir), zap.Error(err))
-			return fmt.Errorf("influx: append %d samples: InfluxDB unavailable and spill failed: %w", len(samples), err)
+			s.log.Error("influx unavailable and "+what+" cannot be spilled; refusing them", zap.Int("points", len(lines)), zap.String("spill_dir", s.opts.SpillDir), zap.Error(err))
+			return fmt.Errorf("influx: append %d %s: InfluxDB unavailable and spill failed: %w", len(lines), what, err)
 		}
 		s.m.spilledPoints.Add(float64(len(toSpill)))
 		s.kick()

@@ -54,6 +54,7 @@ func TestAgainstInfluxd(t *testing.T) {
 		{"RangeStepKeepsLastOfEachStep", testRangeStepKeepsLastOfEachStep},
 		{"InvalidSamplesRejectedOthersStored", testInvalidSamplesRejectedOthersStored},
 		{"QuotingKeepsIdsLiteral", testQuotingKeepsIdsLiteral},
+		{"AppendMetrics", testAppendMetrics},
 		{"SpillSurvivesKill", testSpillSurvivesKill},
 		{"BadDataDoesNotBlockSpill", testBadDataDoesNotBlockSpill},
 	} {
