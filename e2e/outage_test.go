@@ -28,26 +28,27 @@ import (
 	"github.com/hazardwatch/hazardwatch/storage"
 )
 
-// gatewayProcess is hazardwatch-gateway running as its own process, so the
-// test can kill -9 it as a power cut would.
-type gatewayProcess struct {
+// process is a HazardWatch command running as its own process, so the test
+// can kill -9 it as a power cut would.
+type process struct {
 	cmd  *exec.Cmd
 	log  string // its stderr, kept for the failure report
 	done chan struct{}
 }
 
-// buildGateway builds the gateway command once into a temp dir.
-func buildGateway(t *testing.T) string {
+// buildCommand builds cmd/name once into a temp dir.
+func buildCommand(t *testing.T, name string) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "hazardwatch-gateway")
-	build := exec.Command("go", "build", "-o", bin, "github.com/hazardwatch/hazardwatch/cmd/hazardwatch-gateway")
+	bin := filepath.Join(t.TempDir(), name)
+	build := exec.Command("go", "build", "-o", bin, "github.com/hazardwatch/hazardwatch/cmd/"+name)
 	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build hazardwatch-gateway: %v\n%s", err, out)
+		t.Fatalf("build %s: %v\n%s", name, err, out)
 	}
 	return bin
 }
 
-func startGateway(t *testing.T, bin, logFile string, args ...string) *gatewayProcess {
+// startProcess runs bin with args, its output appended to logFile.
+func startProcess(t *testing.T, bin, logFile string, args ...string) *process {
 	t.Helper()
 	f, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -57,9 +58,9 @@ func startGateway(t *testing.T, bin, logFile string, args ...string) *gatewayPro
 	cmd.Stdout, cmd.Stderr = f, f
 	if err := cmd.Start(); err != nil {
 		f.Close()
-		t.Fatalf("start hazardwatch-gateway: %v", err)
+		t.Fatalf("start %s: %v", filepath.Base(bin), err)
 	}
-	p := &gatewayProcess{cmd: cmd, log: logFile, done: make(chan struct{})}
+	p := &process{cmd: cmd, log: logFile, done: make(chan struct{})}
 	go func() {
 		_ = cmd.Wait()
 		f.Close()
@@ -70,7 +71,7 @@ func startGateway(t *testing.T, bin, logFile string, args ...string) *gatewayPro
 }
 
 // kill sends SIGKILL and waits for the process to be gone.
-func (p *gatewayProcess) kill(t *testing.T) {
+func (p *process) kill(t *testing.T) {
 	t.Helper()
 	select {
 	case <-p.done:
@@ -81,11 +82,11 @@ func (p *gatewayProcess) kill(t *testing.T) {
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
-		t.Errorf("gateway process %d did not die within 30s of SIGKILL", p.cmd.Process.Pid)
+		t.Errorf("%s (pid %d) did not die within 30s of SIGKILL", filepath.Base(p.cmd.Path), p.cmd.Process.Pid)
 	}
 }
 
-func (p *gatewayProcess) exited() bool {
+func (p *process) exited() bool {
 	select {
 	case <-p.done:
 		return true
@@ -226,7 +227,7 @@ func TestNoReadingLostAcrossBrokerOutageAndGatewayKill(t *testing.T) {
 		within              = 60 * time.Second
 	)
 	broker := testenv.Mosquitto(t)
-	bin := buildGateway(t)
+	bin := buildCommand(t, "hazardwatch-gateway")
 
 	// The example tank farm on free ports, polled every 200ms for more
 	// messages in the few seconds the test runs.
@@ -312,7 +313,7 @@ func TestNoReadingLostAcrossBrokerOutageAndGatewayKill(t *testing.T) {
 	}()
 
 	// Normal running.
-	gw := startGateway(t, bin, logFile, args...)
+	gw := startProcess(t, bin, logFile, args...)
 	eventually(t, "telemetry flowing before the outage", within, func() bool {
 		top, _ := w.highest()
 		return top >= 5
@@ -334,7 +335,7 @@ func TestNoReadingLostAcrossBrokerOutageAndGatewayKill(t *testing.T) {
 
 	// The gateway comes back on the same data dir, with its spool.
 	restart := time.Now()
-	gw = startGateway(t, bin, logFile, args...)
+	gw = startProcess(t, bin, logFile, args...)
 	var last uint64
 	eventually(t, "every seq from 1 delivered and live data after the backlog", within, func() bool {
 		top, complete := w.highest()
