@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"encoding/json"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -20,30 +19,15 @@ import (
 // (unix ms), and how many rows InfluxDB holds for it.
 func influxValues(t *testing.T, d *testenv.Influxd) (map[int64]float64, int) {
 	t.Helper()
-	body := d.Query(`SELECT "value" FROM "reading" WHERE "site" = 'jh-chem' AND "point" = 'nh3-gas-1' AND time >= 0`)
-	var ans struct {
-		Results []struct {
-			Series []struct {
-				Values [][]any `json:"values"`
-			} `json:"series"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal([]byte(body), &ans); err != nil {
-		t.Fatalf("parse InfluxDB answer %s: %v", body, err)
-	}
 	out, rows := map[int64]float64{}, 0
-	for _, r := range ans.Results {
-		for _, s := range r.Series {
-			for _, v := range s.Values {
-				at, err := time.Parse(time.RFC3339Nano, v[0].(string))
-				if err != nil {
-					t.Fatalf("InfluxDB time %v: %v", v[0], err)
-				}
-				f, _ := v[1].(float64)
-				out[at.UnixMilli()] = f
-				rows++
-			}
+	for _, v := range d.Rows(`SELECT "value" FROM "reading" WHERE "site" = 'jh-chem' AND "point" = 'nh3-gas-1' AND time >= 0`) {
+		at, err := time.Parse(time.RFC3339Nano, v[0].(string))
+		if err != nil {
+			t.Fatalf("InfluxDB time %v: %v", v[0], err)
 		}
+		f, _ := v[1].(float64)
+		out[at.UnixMilli()] = f
+		rows++
 	}
 	return out, rows
 }

@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -186,6 +187,40 @@ func (d *Influxd) Query(q string) string {
 		d.t.Fatalf("influxd query %q: status %d: %s", q, resp.StatusCode, body)
 	}
 	return string(body)
+}
+
+// Series runs an InfluxQL query and returns the rows of each series of its
+// first statement's answer (each row: time, then the selected columns).
+func (d *Influxd) Series(q string) [][][]any {
+	d.t.Helper()
+	body := d.Query(q)
+	var ans struct {
+		Results []struct {
+			Series []struct {
+				Values [][]any `json:"values"`
+			} `json:"series"`
+		} `json:"results"`
+	}
+	if err := json.Unmarshal([]byte(body), &ans); err != nil {
+		d.t.Fatalf("influxd query %q: parse answer %s: %v", q, body, err)
+	}
+	var out [][][]any
+	for _, r := range ans.Results {
+		for _, s := range r.Series {
+			out = append(out, s.Values)
+		}
+	}
+	return out
+}
+
+// Rows is Series with the rows of every series in one list.
+func (d *Influxd) Rows(q string) [][]any {
+	d.t.Helper()
+	var out [][]any
+	for _, s := range d.Series(q) {
+		out = append(out, s...)
+	}
+	return out
 }
 
 // WriteLines writes line protocol (ms precision) through the 1.x /write

@@ -2,7 +2,6 @@ package influx
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"testing"
@@ -42,21 +41,11 @@ func testAppendMetrics(t *testing.T, d *testenv.Influxd) {
 
 	// InfluxDB itself holds the two grades under the metric's name, tagged
 	// with its non-empty labels.
-	body := d.Query(`SELECT "value", "site", "node" FROM "hazardwatch_source_grade" WHERE "source" = 'nh3-tanks' AND time >= 0`)
-	var ans struct {
-		Results []struct {
-			Series []struct {
-				Values [][]any `json:"values"`
-			} `json:"series"`
-		} `json:"results"`
+	series := d.Series(`SELECT "value", "site", "node" FROM "hazardwatch_source_grade" WHERE "source" = 'nh3-tanks' AND time >= 0`)
+	if len(series) != 1 || len(series[0]) != 2 {
+		t.Fatalf("stored grades = %v, want one series of two points", series)
 	}
-	if err := json.Unmarshal([]byte(body), &ans); err != nil {
-		t.Fatalf("parse answer %s: %v", body, err)
-	}
-	if len(ans.Results) == 0 || len(ans.Results[0].Series) != 1 || len(ans.Results[0].Series[0].Values) != 2 {
-		t.Fatalf("stored grades = %s, want one series of two points", body)
-	}
-	rows := ans.Results[0].Series[0].Values
+	rows := series[0]
 	if rows[0][1] != 0.0 || rows[1][1] != 3.0 || rows[0][2] != "metrics-site" || rows[0][3] != nil {
 		t.Errorf("stored grades = %v, want values 0 and 3, site metrics-site, no node tag", rows)
 	}

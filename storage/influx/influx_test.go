@@ -3,7 +3,6 @@ package influx
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -93,49 +92,24 @@ func mustAppend(t testing.TB, s *Store, samples ...storage.Sample) {
 // (one per stored reading) measurement reading holds for a site.
 func count(t testing.TB, d *testenv.Influxd, site string) int {
 	t.Helper()
-	body := d.Query(fmt.Sprintf(`SELECT count("quality") FROM "reading" WHERE "site" = '%s'`, site))
-	var ans struct {
-		Results []struct {
-			Series []struct {
-				Values [][]any `json:"values"`
-			} `json:"series"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal([]byte(body), &ans); err != nil {
-		t.Fatalf("parse count answer %s: %v", body, err)
-	}
-	if len(ans.Results) == 0 || len(ans.Results[0].Series) == 0 {
+	rows := d.Rows(fmt.Sprintf(`SELECT count("quality") FROM "reading" WHERE "site" = '%s'`, site))
+	if len(rows) == 0 {
 		return 0
 	}
-	return int(ans.Results[0].Series[0].Values[0][1].(float64))
+	return int(rows[0][1].(float64))
 }
 
 // values returns site/point's stored values by time through InfluxQL.
 func values(t testing.TB, d *testenv.Influxd, site, point string) map[int64]float64 {
 	t.Helper()
-	body := d.Query(fmt.Sprintf(`SELECT "value" FROM "reading" WHERE "site" = '%s' AND "point" = '%s'`, site, point) + ` AND time >= 0`)
-	var ans struct {
-		Results []struct {
-			Series []struct {
-				Values [][]any `json:"values"`
-			} `json:"series"`
-		} `json:"results"`
-	}
-	if err := json.Unmarshal([]byte(body), &ans); err != nil {
-		t.Fatalf("parse values answer %s: %v", body, err)
-	}
 	out := make(map[int64]float64)
-	for _, r := range ans.Results {
-		for _, s := range r.Series {
-			for _, v := range s.Values {
-				at, err := time.Parse(time.RFC3339Nano, v[0].(string))
-				if err != nil {
-					t.Fatalf("parse time %v: %v", v[0], err)
-				}
-				if f, ok := v[1].(float64); ok {
-					out[at.UnixMilli()] = f
-				}
-			}
+	for _, v := range d.Rows(fmt.Sprintf(`SELECT "value" FROM "reading" WHERE "site" = '%s' AND "point" = '%s'`, site, point) + ` AND time >= 0`) {
+		at, err := time.Parse(time.RFC3339Nano, v[0].(string))
+		if err != nil {
+			t.Fatalf("parse time %v: %v", v[0], err)
+		}
+		if f, ok := v[1].(float64); ok {
+			out[at.UnixMilli()] = f
 		}
 	}
 	return out
