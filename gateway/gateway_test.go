@@ -61,8 +61,21 @@ sources:
     grade: 3
     points:
 `, time.Now().UnixNano(), plcAddr, gdsAddr)
+	writeTypesPoints(&b, want)
+	s, err := site.Parse("types.yaml", []byte(b.String()))
+	if err != nil {
+		t.Fatalf("test site: %v", err)
+	}
+	return s, want, b.String()
+}
+
+// writeTypesPoints appends the types sites' points to a site file's
+// points list and records each point's wanted value: one point per type ×
+// order on device "plc", bits and coils, and on "gds" a scaled gas reading,
+// current loops, a reading beyond its range and a faulty float.
+func writeTypesPoints(b *strings.Builder, want map[string]float64) {
 	point := func(id, modbus string, lo, hi, v float64) {
-		fmt.Fprintf(&b, "      - {id: %s, name: %s, kind: pressure, unit: kPa, range: [%g, %g], modbus: %s}\n", id, id, lo, hi, modbus)
+		fmt.Fprintf(b, "      - {id: %s, name: %s, kind: pressure, unit: kPa, range: [%g, %g], modbus: %s}\n", id, id, lo, hi, modbus)
 		want[id] = v
 	}
 	addr := 0
@@ -91,11 +104,27 @@ sources:
 	point("loop-broken", "{device: gds, table: input, address: 2, type: uint16, current_loop: {raw_at_4ma: 4000, raw_at_20ma: 20000}}", 0, 4, 1)
 	point("over", "{device: gds, table: input, address: 3, type: uint16, scale: 0.1}", 0, 100, 0)
 	point("float-fault", "{device: gds, table: input, address: 4, type: float32, order: CDAB}", 0, 100, 0)
-	s, err := site.Parse("types.yaml", []byte(b.String()))
-	if err != nil {
-		t.Fatalf("test site: %v", err)
+}
+
+// setTypesValues sets every point of a types site to its wanted value and
+// the faults the tests expect: a broken current loop, a detector fault and
+// 150 ppm on a 0–100 ppm detector.
+func setTypesValues(t *testing.T, sim *simulators.Sim, want map[string]float64) {
+	t.Helper()
+	for id, v := range want {
+		if err := sim.Set(id, v); err != nil {
+			t.Fatal(err)
+		}
 	}
-	return s, want, b.String()
+	if err := sim.SetFault("loop-broken", simulators.BrokenLoop); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetFault("float-fault", simulators.DetectorFault); err != nil {
+		t.Fatal(err)
+	}
+	if err := sim.SetRaw("gds", site.InputRegisters, 3, 1500); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func startSim(t *testing.T, s *site.Site, opts ...simulators.Option) *simulators.Sim {
@@ -114,21 +143,7 @@ func startSim(t *testing.T, s *site.Site, opts ...simulators.Option) *simulators
 func TestPollOnceDecodesEveryTypeAndOrder(t *testing.T) {
 	s, want, _ := typesSite(t, freeAddr(t), freeAddr(t))
 	sim := startSim(t, s)
-	for id, v := range want {
-		if err := sim.Set(id, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := sim.SetFault("loop-broken", simulators.BrokenLoop); err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.SetFault("float-fault", simulators.DetectorFault); err != nil {
-		t.Fatal(err)
-	}
-	// 150.0 ppm on a 0–100 ppm detector: beyond the range.
-	if err := sim.SetRaw("gds", site.InputRegisters, 3, 1500); err != nil {
-		t.Fatal(err)
-	}
+	setTypesValues(t, sim, want)
 
 	reg := prometheus.NewRegistry()
 	g, err := gateway.New(gateway.Config{Site: s, GatewayID: "gw1", DataDir: t.TempDir(), Registry: reg})

@@ -38,36 +38,7 @@ gateways:
     grade: 3
     points:
 `, time.Now().UnixNano(), port, extraDevices)
-	point := func(id, modbus string, lo, hi, v float64) {
-		fmt.Fprintf(&b, "      - {id: %s, name: %s, kind: pressure, unit: kPa, range: [%g, %g], modbus: %s}\n", id, id, lo, hi, modbus)
-		want[id] = v
-	}
-	addr := 0
-	for _, typ := range allTypes {
-		for _, order := range allOrders {
-			lo, v := -500.0, -123.0
-			if strings.HasPrefix(string(typ), "uint") {
-				lo, v = 0, 321
-			}
-			scale := "0.5"
-			if strings.HasPrefix(string(typ), "float") {
-				scale, v = "1", -12.375
-			}
-			point(fmt.Sprintf("p-%s-%s", typ, strings.ToLower(string(order))),
-				fmt.Sprintf("{device: plc, table: holding, address: %d, type: %s, order: %s, scale: %s, offset: 2}", addr, typ, order, scale), lo, 1000, v)
-			addr += typ.Registers() + 1
-		}
-	}
-	point("coil-on", "{device: plc, table: coil, address: 3}", 0, 1, 1)
-	point("coil-off", "{device: plc, table: coil, address: 4}", 0, 1, 0)
-	point("di-on", "{device: plc, table: discrete_input, address: 2000}", 0, 1, 1)
-	point("bit-5", "{device: plc, table: holding, address: 500, type: bool, bit: 5}", 0, 1, 1)
-	point("bit-6", "{device: plc, table: holding, address: 500, type: bool, bit: 6}", 0, 1, 0)
-	point("nh3", "{device: gds, table: input, address: 0, type: uint16, scale: 0.1}", 0, 100, 41.5)
-	point("loop-ch4", "{device: gds, table: input, address: 1, type: uint16, current_loop: {raw_at_4ma: 4000, raw_at_20ma: 20000}}", 0, 4, 1.25)
-	point("loop-broken", "{device: gds, table: input, address: 2, type: uint16, current_loop: {raw_at_4ma: 4000, raw_at_20ma: 20000}}", 0, 4, 1)
-	point("over", "{device: gds, table: input, address: 3, type: uint16, scale: 0.1}", 0, 100, 0)
-	point("float-fault", "{device: gds, table: input, address: 4, type: float32, order: CDAB}", 0, 100, 0)
+	writeTypesPoints(&b, want)
 	b.WriteString(extraPoints)
 	s, err := site.Parse("rtu-types.yaml", []byte(b.String()))
 	if err != nil {
@@ -96,20 +67,7 @@ func startRTUSim(t *testing.T) (*simulators.Sim, string, map[string]float64) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { sim.Close() })
-	for id, v := range want {
-		if err := sim.Set(id, v); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := sim.SetFault("loop-broken", simulators.BrokenLoop); err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.SetFault("float-fault", simulators.DetectorFault); err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.SetRaw("gds", site.InputRegisters, 3, 1500); err != nil {
-		t.Fatal(err)
-	}
+	setTypesValues(t, sim, want)
 	return sim, port, want
 }
 
