@@ -257,26 +257,50 @@ func execErrorKind(err error) (int, string) {
 	return http.StatusUnprocessableEntity, errExecution
 }
 
-func (p *promAPI) series(w http.ResponseWriter, r *http.Request) {
+// metaRequest is a parsed series or labels request with its querier open;
+// close releases both.
+type metaRequest struct {
+	ctx        context.Context
+	q          promstorage.Querier
+	matchers   [][]*labels.Matcher
+	start, end int64
+	limit      int
+	close      func()
+}
+
+// openMeta parses a series or labels request (match[] required when
+// needMatch) and opens a querier over its time range; on a bad request it
+// has answered already and returns false.
+func (p *promAPI) openMeta(w http.ResponseWriter, r *http.Request, needMatch bool) (metaRequest, bool) {
 	if !parseForm(w, r) {
-		return
+		return metaRequest{}, false
 	}
-	matchers, ok := p.matcherSets(w, r, true)
+	matchers, ok := p.matcherSets(w, r, needMatch)
 	if !ok {
-		return
+		return metaRequest{}, false
 	}
 	start, end, limit, ok := metaParams(w, r)
 	if !ok {
-		return
+		return metaRequest{}, false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), PromQueryTimeout)
-	defer cancel()
 	q, err := p.q.Querier(start, end)
 	if err != nil {
+		cancel()
 		promError(w, http.StatusInternalServerError, errInternal, fmt.Errorf("open querier: %w", err))
+		return metaRequest{}, false
+	}
+	return metaRequest{ctx: ctx, q: q, matchers: matchers, start: start, end: end, limit: limit,
+		close: func() { _ = q.Close(); cancel() }}, true
+}
+
+func (p *promAPI) series(w http.ResponseWriter, r *http.Request) {
+	m, ok := p.openMeta(w, r, true)
+	if !ok {
 		return
 	}
-	defer q.Close()
+	defer m.close()
+	ctx, q, matchers, start, end, limit := m.ctx, m.q, m.matchers, m.start, m.end, m.limit
 	hints := &promstorage.SelectHints{Start: start, End: end, Func: "series", Limit: limit}
 	sets := make([]promstorage.SeriesSet, 0, len(matchers))
 	for _, ms := range matchers {
@@ -319,25 +343,12 @@ type labelFunc func(context.Context, promstorage.Querier, *promstorage.LabelHint
 // labelQuery answers a label names or values request: the union over the
 // match[] sets, or over every series without them.
 func (p *promAPI) labelQuery(w http.ResponseWriter, r *http.Request, list labelFunc) {
-	if !parseForm(w, r) {
-		return
-	}
-	matchers, ok := p.matcherSets(w, r, false)
+	m, ok := p.openMeta(w, r, false)
 	if !ok {
 		return
 	}
-	start, end, limit, ok := metaParams(w, r)
-	if !ok {
-		return
-	}
-	ctx, cancel := context.WithTimeout(r.Context(), PromQueryTimeout)
-	defer cancel()
-	q, err := p.q.Querier(start, end)
-	if err != nil {
-		promError(w, http.StatusInternalServerError, errInternal, fmt.Errorf("open querier: %w", err))
-		return
-	}
-	defer q.Close()
+	defer m.close()
+	ctx, q, matchers, limit := m.ctx, m.q, m.matchers, m.limit
 	if len(matchers) == 0 {
 		matchers = [][]*labels.Matcher{nil}
 	}
