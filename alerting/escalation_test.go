@@ -137,12 +137,15 @@ func TestEscalationResendsUntilAck(t *testing.T) {
 }
 
 func TestEscalationScheduleSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
+	eachJournal(t, testEscalationScheduleSurvivesRestart)
+}
+
+func testEscalationScheduleSurvivesRestart(t *testing.T, j journal) {
 	c := newClock()
 	start := c.Now()
 	open := func() *Service {
 		t.Helper()
-		svc, err := New(Config{DataDir: dir, Now: c.Now, TickInterval: -1})
+		svc, err := New(j.with(Config{Now: c.Now, TickInterval: -1}))
 		if err != nil {
 			t.Fatal(err)
 		}

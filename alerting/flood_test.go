@@ -236,12 +236,13 @@ func mustHistory(t *testing.T, svc *Service) []protocol.AlarmEvent {
 	return hist
 }
 
-func TestFloodSurvivesRestart(t *testing.T) {
-	dir := t.TempDir()
+func TestFloodSurvivesRestart(t *testing.T) { eachJournal(t, testFloodSurvivesRestart) }
+
+func testFloodSurvivesRestart(t *testing.T, j journal) {
 	c := newClock()
 	start := c.Now()
 	open := func() *Service {
-		svc, err := New(Config{DataDir: dir, Now: c.Now, TickInterval: -1})
+		svc, err := New(j.with(Config{Now: c.Now, TickInterval: -1}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -283,14 +284,16 @@ func TestFloodSurvivesRestart(t *testing.T) {
 	}
 }
 
-func TestDeadLettersAPI(t *testing.T) {
+func TestDeadLettersAPI(t *testing.T) { eachJournal(t, testDeadLettersAPI) }
+
+func testDeadLettersAPI(t *testing.T, j journal) {
 	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "unknown alarm schema", http.StatusUnprocessableEntity)
 	}))
 	defer refusing.Close()
 	r := testReceiver(refusing.URL)
 	r.Name = "platform"
-	svc, err := New(Config{Receivers: []Receiver{r}, Tokens: []Token{{Token: viewerToken, Role: RoleViewer}}})
+	svc, err := New(j.with(Config{Receivers: []Receiver{r}, Tokens: []Token{{Token: viewerToken, Role: RoleViewer}}}))
 	if err != nil {
 		t.Fatal(err)
 	}

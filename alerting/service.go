@@ -1,8 +1,9 @@
 // Package alerting turns the rules engine's events into alarms that officers
 // handle: it keeps each alarm's ISA-18.2 lifecycle, journals every event in
-// SQLite, publishes events on MQTT, delivers them to webhook receivers (the
-// emergency command platform) through a durable outbox, and serves the
-// alarm API officers acknowledge and shelve through.
+// SQLite (or in PostgreSQL shared by several ingest nodes), publishes
+// events on MQTT, delivers them to webhook receivers (the emergency command
+// platform) through a durable outbox, and serves the alarm API officers
+// acknowledge and shelve through.
 package alerting
 
 import (
@@ -30,8 +31,21 @@ import (
 // Config configures a Service.
 type Config struct {
 	// DataDir holds the SQLite journal and outbox; empty keeps them in
-	// memory (nothing survives a restart).
+	// memory (nothing survives a restart). Unused with JournalDSN.
 	DataDir string
+	// JournalDSN, a postgres:// URL, keeps the journal, outbox and dead
+	// letters in PostgreSQL instead, so that several ingest nodes can
+	// share one database (docs/scale-out.md). Its password is never
+	// logged; better still, leave it out and use PGPASSWORD or ~/.pgpass.
+	JournalDSN string
+	// Node names this node in a shared journal: its outbox rows carry the
+	// name, and it delivers only those. Keep it unique and stable (the
+	// centre uses the ingest client id).
+	Node string
+	// OwnsSite tells the sites this node owns: on start it rebuilds only
+	// their alarms, source grades and floods from a shared journal. nil
+	// owns every site (a single node).
+	OwnsSite func(site string) bool
 	// Publisher sends events on MQTT; nil publishes nothing.
 	Publisher Publisher
 	// Receivers get every event they want by HTTP POST.
@@ -152,6 +166,7 @@ type Service struct {
 	alarms  map[string]*Alarm
 	sources map[string]protocol.SourceGrade
 	floods  map[string]*Flood // by site/source
+	subs    subscribers       // live listeners (the console), fed by commit
 
 	deliverers []*deliverer
 	pubQueue   chan pubMsg
@@ -189,7 +204,7 @@ func New(cfg Config) (*Service, error) {
 	if err := checkTokens(cfg.Tokens); err != nil {
 		return nil, err
 	}
-	st, err := openStore(cfg.DataDir)
+	st, err := openStore(cfg.DataDir, cfg.JournalDSN, cfg.Node, cfg.OwnsSite)
 	if err != nil {
 		return nil, err
 	}
@@ -229,7 +244,8 @@ func New(cfg Config) (*Service, error) {
 	if cfg.TickInterval > 0 {
 		s.wg.Go(func() { s.runTicker(ctx) })
 	}
-	s.log.Info("alerting started", zap.String("data", st.path), zap.Int("active_alarms", len(s.alarms)), zap.Int("receivers", len(cfg.Receivers)))
+	s.log.Info("alerting started", zap.String("journal", st.path), zap.String("node", cfg.Node),
+		zap.Int("active_alarms", len(s.alarms)), zap.Int("receivers", len(cfg.Receivers)))
 	return s, nil
 }
 
@@ -405,6 +421,7 @@ func (s *Service) commit(ctx context.Context, recs []record, changed map[string]
 		}
 	}
 	s.metrics.setActive(s.alarms)
+	s.subs.publish(recs)
 	return nil
 }
 
@@ -674,7 +691,9 @@ func (s *Service) SourceGrades() []protocol.SourceGrade {
 	return out
 }
 
-// Timeline returns every journaled event of an alarm, oldest first.
+// Timeline returns every journaled event of an alarm, oldest first. Here and
+// in History and OfficerActions, a shared journal answers for every node's
+// sites.
 func (s *Service) Timeline(ctx context.Context, id string) ([]protocol.AlarmEvent, error) {
 	return s.store.history(ctx, HistoryQuery{AlarmID: id, Limit: 10000})
 }
@@ -693,7 +712,8 @@ func (s *Service) OfficerActions(ctx context.Context, officer string, from, to t
 	return s.store.history(ctx, HistoryQuery{Actor: officer, From: from, To: to})
 }
 
-// OutboxStats returns each receiver's undelivered events.
+// OutboxStats returns each receiver's undelivered events queued by this
+// node.
 func (s *Service) OutboxStats(ctx context.Context) ([]OutboxStat, error) {
 	st, err := s.store.outboxStats(ctx)
 	if err != nil {
@@ -709,7 +729,8 @@ func (s *Service) OutboxStats(ctx context.Context) ([]OutboxStat, error) {
 }
 
 // DeadLetters returns the events a receiver ("" for all) refused for good
-// with a 4xx answer, newest first, at most limit (default 1000).
+// with a 4xx answer, newest first, at most limit (default 1000); a shared
+// journal's of every node.
 func (s *Service) DeadLetters(ctx context.Context, receiver string, limit int) ([]DeadLetter, error) {
 	return s.store.deadLetters(ctx, receiver, limit)
 }

@@ -205,12 +205,14 @@ func TestThinPathMQTTAndWebhook(t *testing.T) {
 	mu.Unlock()
 }
 
-func TestDeliveryWhileReceiverDown(t *testing.T) {
+func TestDeliveryWhileReceiverDown(t *testing.T) { eachJournal(t, testDeliveryWhileReceiverDown) }
+
+func testDeliveryWhileReceiverDown(t *testing.T, j journal) {
 	rcv := newReceiver(t)
 	rcv.mu.Lock()
 	rcv.fail5xx = 2 // a busy receiver first
 	rcv.mu.Unlock()
-	svc, err := New(Config{Receivers: []Receiver{testReceiver(rcv.URL())}})
+	svc, err := New(j.with(Config{Receivers: []Receiver{testReceiver(rcv.URL())}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -295,8 +297,9 @@ func TestDeliveryWhileReceiverDown(t *testing.T) {
 	}
 }
 
-func TestRestartKeepsStatesAndOutbox(t *testing.T) {
-	dir := t.TempDir()
+func TestRestartKeepsStatesAndOutbox(t *testing.T) { eachJournal(t, testRestartKeepsStatesAndOutbox) }
+
+func testRestartKeepsStatesAndOutbox(t *testing.T, j journal) {
 	rcv := newReceiver(t)
 	rcv.stop() // down during the first run
 	ctx := context.Background()
@@ -304,7 +307,7 @@ func TestRestartKeepsStatesAndOutbox(t *testing.T) {
 	active := "jh-chem/nh3-tanks/nh3-gas-1/HH"
 	gone := "jh-chem/nh3-tanks/nh3-gas-2/H"
 	rtn := "jh-chem/nh3-tanks/nh3-gas-3/H"
-	svc, err := New(Config{DataDir: dir, Receivers: []Receiver{testReceiver(rcv.URL())}})
+	svc, err := New(j.with(Config{Receivers: []Receiver{testReceiver(rcv.URL())}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -329,7 +332,7 @@ func TestRestartKeepsStatesAndOutbox(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	svc, err = New(Config{DataDir: dir, Receivers: []Receiver{testReceiver(rcv.URL())}})
+	svc, err = New(j.with(Config{Receivers: []Receiver{testReceiver(rcv.URL())}}))
 	if err != nil {
 		t.Fatal(err)
 	}

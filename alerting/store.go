@@ -6,12 +6,15 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	_ "modernc.org/sqlite"             // database/sql driver "sqlite"
 
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
@@ -20,22 +23,72 @@ import (
 const DBFile = "alerting.db"
 
 // store is the durable side: the journal of every event, with the alarm's
-// state after it, and the outbox of webhook deliveries.
+// state after it, and the outbox of webhook deliveries. It is SQLite in the
+// data dir, or PostgreSQL shared by several ingest nodes.
 type store struct {
-	db   *sql.DB
+	db      *sql.DB
+	dialect dialect
+	// path names the database in logs and errors: the SQLite file, or the
+	// PostgreSQL URL without its password.
 	path string
+	// node tags the outbox rows this node queues; it delivers only those.
+	node string
+	// owns selects the sites whose state this node rebuilds on start.
+	owns func(site string) bool
 }
 
+// dialect is what differs between the SQLite and the PostgreSQL journal.
+// Every query is written once, with ? placeholders and the upserts both
+// understand (INSERT … ON CONFLICT); no query has a ? inside a literal.
+type dialect struct {
+	driver  string
+	serial  string // an auto-numbered 64-bit primary key
+	integer string // a 64-bit integer
+	blob    string
+	// numbered: $1, $2 … placeholders instead of ?.
+	numbered bool
+	// schemaLock is run in the schema's transaction so that nodes starting
+	// together do not race to create the same tables.
+	schemaLock string
+}
+
+var (
+	sqliteDialect = dialect{driver: "sqlite", serial: "INTEGER PRIMARY KEY AUTOINCREMENT", integer: "INTEGER", blob: "BLOB"}
+	// 0x4857_4a4e: "HWJN", the advisory lock of the journal's schema.
+	postgresDialect = dialect{driver: "pgx", serial: "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY", integer: "BIGINT", blob: "BYTEA",
+		numbered: true, schemaLock: "SELECT pg_advisory_xact_lock(1213680206)"}
+)
+
+// bind writes a query's placeholders the way the database wants them.
+func (d dialect) bind(query string) string {
+	if !d.numbered {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for _, r := range query {
+		if r != '?' {
+			b.WriteRune(r)
+			continue
+		}
+		n++
+		b.WriteString("$" + strconv.Itoa(n))
+	}
+	return b.String()
+}
+
+// schema is written for both databases: {serial}, {integer} and {blob}
+// are the dialect's types.
 const schema = `
 CREATE TABLE IF NOT EXISTS journal (
-	seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+	seq      {serial},
 	id       TEXT NOT NULL UNIQUE,
 	alarm_id TEXT NOT NULL,
 	type     TEXT NOT NULL,
 	site     TEXT NOT NULL,
 	source   TEXT NOT NULL,
 	point    TEXT NOT NULL,
-	ts       INTEGER NOT NULL, -- unix milliseconds
+	ts       {integer} NOT NULL, -- unix milliseconds
 	actor    TEXT NOT NULL,
 	event    TEXT NOT NULL,    -- protocol.AlarmEvent JSON
 	snapshot TEXT NOT NULL     -- the alarm (or source grade) after the event, JSON
@@ -44,56 +97,187 @@ CREATE INDEX IF NOT EXISTS journal_alarm ON journal(alarm_id, seq);
 CREATE INDEX IF NOT EXISTS journal_site_ts ON journal(site, ts);
 CREATE INDEX IF NOT EXISTS journal_actor_ts ON journal(actor, ts);
 CREATE TABLE IF NOT EXISTS outbox (
-	seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+	seq        {serial},
 	receiver   TEXT NOT NULL,
 	event_id   TEXT NOT NULL,
 	alarm_id   TEXT NOT NULL,
-	body       BLOB NOT NULL,    -- the CloudEvents message
-	created    INTEGER NOT NULL, -- unix milliseconds
+	body       {blob} NOT NULL,    -- the CloudEvents message
+	created    {integer} NOT NULL, -- unix milliseconds
 	attempts   INTEGER NOT NULL DEFAULT 0,
-	next_try   INTEGER NOT NULL,
+	next_try   {integer} NOT NULL,
 	last_error TEXT NOT NULL DEFAULT '',
+	node       TEXT NOT NULL DEFAULT '', -- the node that queued the row and delivers it
 	UNIQUE(receiver, event_id)
 );
-CREATE INDEX IF NOT EXISTS outbox_receiver ON outbox(receiver, seq);
 CREATE TABLE IF NOT EXISTS dead_letters (
-	seq      INTEGER PRIMARY KEY,
+	seq      {integer} PRIMARY KEY,
 	receiver TEXT NOT NULL,
 	event_id TEXT NOT NULL,
-	body     BLOB NOT NULL,
-	failed   INTEGER NOT NULL,
+	body     {blob} NOT NULL,
+	failed   {integer} NOT NULL,
 	error    TEXT NOT NULL
 );
 `
 
-// openStore opens (creating) the database in dir; dir "" keeps it in memory.
-func openStore(dir string) (*store, error) {
+// indexes come after migrate, which adds the columns they cover.
+const indexes = `
+CREATE INDEX IF NOT EXISTS outbox_node ON outbox(node, receiver, seq);
+`
+
+// openStore opens (creating) the journal: in PostgreSQL when dsn is set,
+// else in SQLite in dir, where "" keeps it in memory. node names this node
+// in a shared journal and owns selects its sites (nil: every site).
+func openStore(dir, dsn, node string, owns func(site string) bool) (*store, error) {
+	if owns == nil {
+		owns = func(string) bool { return true }
+	}
+	s := &store{node: node, owns: owns}
+	var err error
+	if dsn != "" {
+		err = s.openPostgres(dsn)
+	} else {
+		err = s.openSQLite(dir)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := s.createSchema(); err != nil {
+		s.db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *store) openSQLite(dir string) error {
 	const common = "_pragma=busy_timeout(5000)"
 	dsn, path := "file::memory:?"+common, ":memory:"
 	if dir != "" {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("alerting data dir %s: %w", dir, err)
+			return fmt.Errorf("alerting data dir %s: %w", dir, err)
 		}
 		path = filepath.Join(dir, DBFile)
 		dsn = "file:" + path + "?_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&" + common
 	}
-	db, err := sql.Open("sqlite", dsn)
+	db, err := sql.Open(sqliteDialect.driver, dsn)
 	if err != nil {
-		return nil, fmt.Errorf("open alerting database %s: %w", path, err)
+		return fmt.Errorf("open alerting database %s: %w", path, err)
 	}
 	// One connection: writes are serialised anyway, and an in-memory
 	// database lives in its connection.
 	db.SetMaxOpenConns(1)
 	db.SetConnMaxLifetime(0)
 	db.SetConnMaxIdleTime(0)
-	if _, err := db.Exec(schema); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("create alerting schema in %s: %w", path, err)
+	s.db, s.dialect, s.path = db, sqliteDialect, path
+	return nil
+}
+
+func (s *store) openPostgres(dsn string) error {
+	path, err := redactDSN(dsn)
+	if err != nil {
+		return err
 	}
-	return &store{db: db, path: path}, nil
+	db, err := sql.Open(postgresDialect.driver, dsn)
+	if err != nil {
+		return fmt.Errorf("open alerting journal %s: %w", path, err)
+	}
+	// The deliverers read and write beside the journal writer; a few
+	// connections are plenty for one node.
+	db.SetMaxOpenConns(8)
+	db.SetMaxIdleConns(4)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return fmt.Errorf("connect to alerting journal %s: %w", path, err)
+	}
+	s.db, s.dialect, s.path = db, postgresDialect, path
+	return nil
+}
+
+// redactDSN checks that a journal DSN is a postgres:// URL and returns it
+// without its password and parameters, fit for logs and errors.
+func redactDSN(dsn string) (string, error) {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		// url's errors quote the URL, password and all.
+		return "", errors.New("alerting journal DSN is not a valid URL (is a character of the password not %-escaped?)")
+	}
+	if u.Scheme != "postgres" && u.Scheme != "postgresql" {
+		return "", fmt.Errorf("alerting journal DSN: scheme %q, want a postgres:// URL", u.Scheme)
+	}
+	r := url.URL{Scheme: u.Scheme, Host: u.Host, Path: u.Path}
+	if u.User != nil {
+		r.User = url.User(u.User.Username())
+	}
+	return r.String(), nil
+}
+
+// createSchema creates what is missing, in one transaction.
+func (s *store) createSchema() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("begin alerting schema in %s: %w", s.path, err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	if s.dialect.schemaLock != "" {
+		if _, err := tx.ExecContext(ctx, s.dialect.schemaLock); err != nil {
+			return fmt.Errorf("lock alerting schema in %s: %w", s.path, err)
+		}
+	}
+	d := s.dialect
+	ddl := strings.NewReplacer("{serial}", d.serial, "{integer}", d.integer, "{blob}", d.blob).Replace(schema)
+	if _, err := tx.ExecContext(ctx, ddl); err != nil {
+		return fmt.Errorf("create alerting schema in %s: %w", s.path, err)
+	}
+	if err := s.migrate(ctx, tx); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, indexes); err != nil {
+		return fmt.Errorf("create alerting indexes in %s: %w", s.path, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit alerting schema in %s: %w", s.path, err)
+	}
+	return nil
+}
+
+// migrate brings a SQLite journal of an earlier version up to date and
+// gives this node every outbox row in it: a SQLite journal is the node's
+// own, whatever the node was called before. In the PostgreSQL journal,
+// newer than every change, rows stay with the nodes that queued them.
+func (s *store) migrate(ctx context.Context, tx *sql.Tx) error {
+	if s.dialect.numbered {
+		return nil
+	}
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'node'`).Scan(&n); err != nil {
+		return fmt.Errorf("read outbox columns in %s: %w", s.path, err)
+	}
+	if n == 0 {
+		if _, err := tx.ExecContext(ctx, `ALTER TABLE outbox ADD COLUMN node TEXT NOT NULL DEFAULT '';
+			DROP INDEX IF EXISTS outbox_receiver;`); err != nil {
+			return fmt.Errorf("add the node column to the outbox in %s: %w", s.path, err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET node = ? WHERE node <> ?`, s.node, s.node); err != nil {
+		return fmt.Errorf("take over the outbox in %s: %w", s.path, err)
+	}
+	return nil
 }
 
 func (s *store) Close() error { return s.db.Close() }
+
+// q is a query in the store's dialect.
+func (s *store) q(query string) string { return s.dialect.bind(query) }
+
+// text makes an error message storable: PostgreSQL's TEXT takes neither
+// NUL nor invalid UTF-8, and a receiver's answer may hold either.
+func text(s string) string {
+	return strings.ToValidUTF8(strings.ReplaceAll(s, "\x00", ""), "\uFFFD")
+}
 
 // record is one event to journal with the state after it and the outbox
 // rows it makes.
@@ -122,7 +306,7 @@ type outboxRow struct {
 // seen reports whether an event id is already in the journal.
 func (s *store) seen(ctx context.Context, id string) (bool, error) {
 	var one int
-	err := s.db.QueryRowContext(ctx, `SELECT 1 FROM journal WHERE id = ?`, id).Scan(&one)
+	err := s.db.QueryRowContext(ctx, s.q(`SELECT 1 FROM journal WHERE id = ?`), id).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return false, nil
 	}
@@ -148,13 +332,13 @@ func (s *store) append(ctx context.Context, recs []record) error {
 			return fmt.Errorf("encode event %s of %s: %w", r.event.ID, r.event.AlarmID, err)
 		}
 		e := r.event
-		if _, err := tx.ExecContext(ctx, `INSERT INTO journal(id, alarm_id, type, site, source, point, ts, actor, event, snapshot)
-			VALUES(?,?,?,?,?,?,?,?,?,?)`, e.ID, e.AlarmID, string(e.Type), e.Site, e.Source, e.Point, e.TS.UnixMilli(), e.Actor, body, r.snapshot); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO journal(id, alarm_id, type, site, source, point, ts, actor, event, snapshot)
+			VALUES(?,?,?,?,?,?,?,?,?,?)`), e.ID, e.AlarmID, string(e.Type), e.Site, e.Source, e.Point, e.TS.UnixMilli(), e.Actor, body, r.snapshot); err != nil {
 			return fmt.Errorf("journal event %s of %s: %w", e.ID, e.AlarmID, err)
 		}
 		for _, o := range r.outbox {
-			if _, err := tx.ExecContext(ctx, `INSERT OR IGNORE INTO outbox(receiver, event_id, alarm_id, body, created, next_try)
-				VALUES(?,?,?,?,?,?)`, o.Receiver, o.EventID, o.AlarmID, o.Body, o.Created.UnixMilli(), o.Created.UnixMilli()); err != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO outbox(receiver, event_id, alarm_id, body, created, next_try, node)
+				VALUES(?,?,?,?,?,?,?) ON CONFLICT DO NOTHING`), o.Receiver, o.EventID, o.AlarmID, o.Body, o.Created.UnixMilli(), o.Created.UnixMilli(), s.node); err != nil {
 				return fmt.Errorf("queue event %s for receiver %s: %w", e.ID, o.Receiver, err)
 			}
 		}
@@ -165,20 +349,26 @@ func (s *store) append(ctx context.Context, recs []record) error {
 	return nil
 }
 
-// lastSnapshots returns the newest snapshot of every alarm and source, the
-// state the service rebuilds on start.
+// lastSnapshots returns the newest snapshot of every alarm, source and
+// flood of the sites this node owns, the state the service rebuilds on
+// start. A shared journal holds other nodes' sites too; the newest
+// snapshot counts whichever node wrote it, so a site that moves to another
+// node takes its alarms along.
 func (s *store) lastSnapshots(ctx context.Context) (alarms []Alarm, sources []protocol.SourceGrade, floods []Flood, err error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT j.type, j.snapshot FROM journal j
+	rows, err := s.db.QueryContext(ctx, `SELECT j.site, j.type, j.snapshot FROM journal j
 		JOIN (SELECT MAX(seq) AS seq FROM journal GROUP BY alarm_id) last ON j.seq = last.seq ORDER BY j.seq`)
 	if err != nil {
 		return nil, nil, nil, fmt.Errorf("read alarm states from %s: %w", s.path, err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var typ string
+		var site, typ string
 		var snap []byte
-		if err := rows.Scan(&typ, &snap); err != nil {
+		if err := rows.Scan(&site, &typ, &snap); err != nil {
 			return nil, nil, nil, fmt.Errorf("read alarm state from %s: %w", s.path, err)
+		}
+		if !s.owns(site) {
+			continue
 		}
 		if protocol.AlarmEventType(typ) == protocol.AlarmFlood {
 			var f Flood
@@ -214,10 +404,10 @@ type raise struct {
 	at                    time.Time
 }
 
-// raisedSince returns the raised events stamped after from, in journal
-// order.
+// raisedSince returns the raised events of this node's sites stamped after
+// from, in journal order.
 func (s *store) raisedSince(ctx context.Context, from time.Time) ([]raise, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT site, source, alarm_id, ts FROM journal WHERE type = ? AND ts > ? ORDER BY seq`,
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT site, source, alarm_id, ts FROM journal WHERE type = ? AND ts > ? ORDER BY seq`),
 		string(protocol.AlarmRaised), from.UnixMilli())
 	if err != nil {
 		return nil, fmt.Errorf("read recent raises from %s: %w", s.path, err)
@@ -229,6 +419,9 @@ func (s *store) raisedSince(ctx context.Context, from time.Time) ([]raise, error
 		var ts int64
 		if err := rows.Scan(&r.site, &r.source, &r.alarmID, &ts); err != nil {
 			return nil, fmt.Errorf("read recent raises from %s: %w", s.path, err)
+		}
+		if !s.owns(r.site) {
+			continue
 		}
 		r.at = time.UnixMilli(ts)
 		out = append(out, r)
@@ -258,7 +451,7 @@ func (s *store) deadLetters(ctx context.Context, receiver string, limit int) ([]
 		args = append(args, receiver)
 	}
 	query += ` ORDER BY failed DESC, seq DESC LIMIT ?`
-	rows, err := s.db.QueryContext(ctx, query, append(args, limit)...)
+	rows, err := s.db.QueryContext(ctx, s.q(query), append(args, limit)...)
 	if err != nil {
 		return nil, fmt.Errorf("read dead letters from %s: %w", s.path, err)
 	}
@@ -327,7 +520,7 @@ func (s *store) history(ctx context.Context, q HistoryQuery) ([]protocol.AlarmEv
 	}
 	query += " ORDER BY seq LIMIT ?"
 	args = append(args, limit)
-	rows, err := s.db.QueryContext(ctx, query, args...)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query history in %s: %w", s.path, err)
 	}
@@ -349,8 +542,8 @@ func (s *store) history(ctx context.Context, q HistoryQuery) ([]protocol.AlarmEv
 
 // pending returns a receiver's oldest undelivered rows, in order.
 func (s *store) pending(ctx context.Context, receiver string, limit int) ([]outboxRow, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT seq, event_id, alarm_id, body, created, attempts, next_try
-		FROM outbox WHERE receiver = ? ORDER BY seq LIMIT ?`, receiver, limit)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT seq, event_id, alarm_id, body, created, attempts, next_try
+		FROM outbox WHERE node = ? AND receiver = ? ORDER BY seq LIMIT ?`), s.node, receiver, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read outbox of %s in %s: %w", receiver, s.path, err)
 	}
@@ -369,15 +562,15 @@ func (s *store) pending(ctx context.Context, receiver string, limit int) ([]outb
 }
 
 func (s *store) delivered(ctx context.Context, seq int64) error {
-	if _, err := s.db.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ?`, seq); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q(`DELETE FROM outbox WHERE seq = ?`), seq); err != nil {
 		return fmt.Errorf("remove delivered outbox row %d in %s: %w", seq, s.path, err)
 	}
 	return nil
 }
 
 func (s *store) retryLater(ctx context.Context, seq int64, attempts int, next time.Time, cause string) error {
-	if _, err := s.db.ExecContext(ctx, `UPDATE outbox SET attempts = ?, next_try = ?, last_error = ? WHERE seq = ?`,
-		attempts, next.UnixMilli(), cause, seq); err != nil {
+	if _, err := s.db.ExecContext(ctx, s.q(`UPDATE outbox SET attempts = ?, next_try = ?, last_error = ? WHERE seq = ?`),
+		attempts, next.UnixMilli(), text(cause), seq); err != nil {
 		return fmt.Errorf("reschedule outbox row %d in %s: %w", seq, s.path, err)
 	}
 	return nil
@@ -390,11 +583,13 @@ func (s *store) giveUp(ctx context.Context, o outboxRow, now time.Time, cause st
 		return fmt.Errorf("begin dead letter in %s: %w", s.path, err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	if _, err := tx.ExecContext(ctx, `INSERT OR REPLACE INTO dead_letters(seq, receiver, event_id, body, failed, error) VALUES(?,?,?,?,?,?)`,
-		o.Seq, o.Receiver, o.EventID, o.Body, now.UnixMilli(), cause); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO dead_letters(seq, receiver, event_id, body, failed, error) VALUES(?,?,?,?,?,?)
+		ON CONFLICT(seq) DO UPDATE SET receiver = excluded.receiver, event_id = excluded.event_id, body = excluded.body,
+			failed = excluded.failed, error = excluded.error`),
+		o.Seq, o.Receiver, o.EventID, o.Body, now.UnixMilli(), text(cause)); err != nil {
 		return fmt.Errorf("dead letter %s for %s: %w", o.EventID, o.Receiver, err)
 	}
-	if _, err := tx.ExecContext(ctx, `DELETE FROM outbox WHERE seq = ?`, o.Seq); err != nil {
+	if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM outbox WHERE seq = ?`), o.Seq); err != nil {
 		return fmt.Errorf("dead letter %s for %s: %w", o.EventID, o.Receiver, err)
 	}
 	return tx.Commit()
@@ -408,7 +603,7 @@ type OutboxStat struct {
 }
 
 func (s *store) outboxStats(ctx context.Context) (map[string]OutboxStat, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT receiver, COUNT(*), MIN(created) FROM outbox GROUP BY receiver`)
+	rows, err := s.db.QueryContext(ctx, s.q(`SELECT receiver, COUNT(*), MIN(created) FROM outbox WHERE node = ? GROUP BY receiver`), s.node)
 	if err != nil {
 		return nil, fmt.Errorf("outbox stats in %s: %w", s.path, err)
 	}

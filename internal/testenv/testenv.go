@@ -1,6 +1,7 @@
 // Package testenv starts the real external parts that HazardWatch's tests
-// talk to — a Mosquitto broker on a free port, for now — and fails a test
-// with the install step when a tool is missing, instead of skipping it.
+// talk to — a Mosquitto broker on a free port, an InfluxDB server, a fresh
+// database on the machine's PostgreSQL — and fails a test with the install
+// step when a tool or server is missing, instead of skipping it.
 package testenv
 
 import (
