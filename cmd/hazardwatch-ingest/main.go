@@ -46,6 +46,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	broker := fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
 	clientID := fs.String("client-id", ingest.DefaultClientID, "MQTT client id; keep it stable so the broker keeps the session")
 	dataDir := fs.String("data", "data", "directory of the store (tsdb/) and the alarm journal (alerting/)")
+	journalDSN := fs.String("journal-dsn", "", "keep the alarm journal in PostgreSQL at this URL, e.g. postgres://hazardwatch@db:5432/hazardwatch, shared by every ingest node, instead of in -data; leave the password out and use PGPASSWORD or ~/.pgpass")
 	alertingFile := fs.String("alerting", "", "alerting configuration: webhook receivers and API tokens (see configs/alerting.yaml)")
 	httpAddr := fs.String("http", ":8080", "address of the status page, alarm API, /metrics, /healthz and /readyz")
 	retention := fs.Duration("retention", embedded.DefaultRetention, "how long readings are kept (AQ 3035: at least 30 days)")
@@ -55,7 +56,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	fs.StringVar(&ix.Token, "influx-token", "", "InfluxDB token (1.8: user:password, or empty)")
 	fs.StringVar(&ix.Org, "influx-org", "", "InfluxDB organisation (2.x/3.x)")
 	fs.StringVar(&ix.Bucket, "influx-bucket", "hazardwatch", "InfluxDB bucket (1.8: database/retention-policy)")
-	shardFlag := fs.String("shard", "", "k/n: this is node k of n ingest nodes sharing the sites (by a hash of the site id); give each node its own -client-id and a shared store")
+	shardFlag := fs.String("shard", "", "k/n: this is node k of n ingest nodes sharing the sites (by a hash of the site id); give each node its own -client-id, a shared store and a shared -journal-dsn")
 	debug := fs.Bool("debug", false, "log at debug level")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -86,7 +87,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		}
 	}
 	c, err := center.Open(ctx, center.Config{
-		Sites: sites, Broker: *broker, ClientID: *clientID, DataDir: *dataDir,
+		Sites: sites, Broker: *broker, ClientID: *clientID, DataDir: *dataDir, JournalDSN: *journalDSN, Shard: shard,
 		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
 		Receivers: alertCfg.Receivers, Tokens: alertCfg.Tokens, Logger: log,
 		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood,

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -191,4 +194,101 @@ func TestStoresInInflux(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("run: %v", err)
 	}
+}
+
+// TestJournalInPostgres runs the command with -journal-dsn against a fresh
+// PostgreSQL database: the alarm a reading raises is journaled there, and
+// the DSN's password is in no log line.
+func TestJournalInPostgres(t *testing.T) {
+	const pw = "hunter2-ingest-secret"
+	u, err := url.Parse(testenv.Postgres(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.User = url.UserPassword(u.User.Username(), pw) // the test server trusts 127.0.0.1
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	id := "pg" + hex.EncodeToString(b[:])
+	src, err := os.ReadFile("../../configs/sites/tank-farm.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sitesDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(sitesDir, "site.yaml"), bytes.Replace(src, []byte("\nid: jh-chem\n"), []byte("\nid: "+id+"\n"), 1), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"-sites", sitesDir, "-data", t.TempDir(), "-http", "127.0.0.1:0", "-client-id", "ingest-" + id,
+			"-journal-dsn", u.String()}, &logs, ready)
+	}()
+	select {
+	case <-ready:
+	case err := <-done:
+		t.Fatalf("run: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("not serving within 30s")
+	}
+	db, err := sql.Open("pgx", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://127.0.0.1:1883").SetClientID("pub-" + id))
+	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
+		t.Fatalf("publisher: %v", tok.Error())
+	}
+	defer pub.Disconnect(100)
+	var seq uint64
+	// 86 ppm over HH 80 for longer than the on-delay raises the alarm.
+	eventually(t, "the raised alarm in the PostgreSQL journal", func() bool {
+		seq++
+		msg, err := protocol.Telemetry{V: 1, Site: id, Gateway: "gw-tank", Seq: seq, TS: protocol.Time{Time: time.Now()},
+			Readings: []protocol.Reading{{Point: "nh3-gas-1", Value: protocol.F(86)}}}.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub.Publish(protocol.TelemetryTopic(id, "gw-tank"), 1, false, msg).WaitTimeout(5 * time.Second)
+		time.Sleep(200 * time.Millisecond)
+		var n int
+		err = db.QueryRow(`SELECT COUNT(*) FROM journal WHERE site = $1 AND alarm_id = $2 AND type = 'raised'`, id, id+"/nh3-tanks/nh3-gas-1/HH").Scan(&n)
+		return err == nil && n == 1
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("run did not stop within 30s")
+	}
+	if !strings.Contains(logs.String(), u.Host) {
+		t.Errorf("the log does not name the journal's server %s:\n%s", u.Host, logs.String())
+	}
+	if strings.Contains(logs.String(), pw) {
+		t.Errorf("the log shows the journal's password:\n%s", logs.String())
+	}
+}
+
+// syncBuffer is a log sink the command and the test share.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -42,6 +42,13 @@ type Config struct {
 	// DataDir holds the time-series store (tsdb/) and the alarm journal
 	// (alerting/).
 	DataDir string
+	// JournalDSN, a postgres:// URL, keeps the alarm journal in PostgreSQL
+	// instead of DataDir/alerting, so several ingest nodes can share it
+	// (docs/scale-out.md).
+	JournalDSN string
+	// Shard is this node's share of the sites: from a shared journal it
+	// rebuilds the alarms of the sites it owns. The zero value owns all.
+	Shard ingest.Shard
 	// Retention and OutOfOrderWindow of the embedded store; defaults 30
 	// days and 24 hours.
 	Retention, OutOfOrderWindow time.Duration
@@ -121,6 +128,7 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 	alertCfg := alerting.Config{
 		DataDir: filepath.Join(cfg.DataDir, "alerting"), Publisher: c.publisher, Receivers: cfg.Receivers,
 		Tokens: cfg.Tokens, Logger: cfg.Logger.Named("alerting"), Registerer: c.reg,
+		JournalDSN: cfg.JournalDSN, Node: clientID(cfg), OwnsSite: cfg.Shard.Owns,
 	}
 	cfg.Escalation.apply(&alertCfg)
 	cfg.Flood.apply(&alertCfg)
