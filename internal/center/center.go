@@ -63,6 +63,10 @@ type Config struct {
 	// Escalation and Flood tune the alerting service (zero: its defaults).
 	Escalation Escalation
 	Flood      Flood
+	// RecordInterval is how often the centre's own metrics (source grades,
+	// alarm counts, ingest health) are recorded into the store for
+	// dashboards; default 5s, negative: never.
+	RecordInterval time.Duration
 	// WrapSink, when set, wraps the alerting sink (the all-in-one command
 	// prints each event on the terminal this way).
 	WrapSink func(ingest.EventSink) ingest.EventSink
@@ -81,6 +85,7 @@ type Center struct {
 	alerts    *alerting.Service
 	publisher *alerting.MQTTPublisher
 	ingest    *ingest.Service
+	rec       *recorder // nil when metrics are not recorded
 }
 
 // Open builds every part; nothing is received until Run.
@@ -136,7 +141,7 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 	if err != nil {
 		return nil, err
 	}
-	var sink ingest.EventSink = c.alerts
+	sink := c.setUpRecording(c.alerts)
 	if cfg.WrapSink != nil {
 		sink = cfg.WrapSink(sink)
 	}
@@ -188,7 +193,10 @@ func clientID(cfg Config) string {
 
 // Run receives and evaluates until ctx is done, then drains to the
 // alerting service.
-func (c *Center) Run(ctx context.Context) error { return c.ingest.Run(ctx) }
+func (c *Center) Run(ctx context.Context) error {
+	defer c.recordMetrics(ctx)()
+	return c.ingest.Run(ctx)
+}
 
 // Close closes every part that Open built, in reverse order.
 func (c *Center) Close() {
