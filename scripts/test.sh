@@ -39,6 +39,30 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null; then
   mosquitto -d -c /tmp/hazardwatch-mosquitto.conf
   for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/1883) 2>/dev/null && break; sleep 0.1; done
 fi
+# The alerting journal tests create a database each on the machine's
+# PostgreSQL on 127.0.0.1:5432 (internal/testenv.Postgres): start it, after
+# installing it if need be, when it does not answer.
+if ! pg_isready -q -h 127.0.0.1 2>/dev/null; then
+  if [ ! -d /etc/postgresql ]; then
+    echo "installing postgresql"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq postgresql >/dev/null
+  fi
+  pg_version=$(ls /etc/postgresql | sort -V | tail -1)
+  echo "starting PostgreSQL $pg_version on 127.0.0.1:5432"
+  $sudo pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start || echo "pg_ctlcluster failed; the PostgreSQL tests will say why"
+  for _ in $(seq 100); do pg_isready -q -h 127.0.0.1 && break; sleep 0.1; done
+fi
+# Where 127.0.0.1 is not trusted (Debian asks for a password), the tests
+# log in as a role of their own that may only create databases.
+if [ -z "${HAZARDWATCH_TEST_POSTGRES:-}" ] && ! psql -h 127.0.0.1 -U postgres -d postgres -w -Atc 'SELECT 1' >/dev/null 2>&1; then
+  echo "creating the PostgreSQL role hazardwatch_test"
+  $sudo runuser -u postgres -- psql -q -c "DO \$\$ BEGIN
+    IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'hazardwatch_test') THEN
+      CREATE ROLE hazardwatch_test LOGIN CREATEDB PASSWORD 'hazardwatch_test';
+    END IF; END \$\$"
+  export HAZARDWATCH_TEST_POSTGRES=postgres://hazardwatch_test:hazardwatch_test@127.0.0.1:5432/postgres
+fi
 echo "go: $(go version); mosquitto: $(mosquitto -h 2>/dev/null | head -1); $(staticcheck -version); influxd: $(influxd version 2>/dev/null)"
 
 step "gofmt"
