@@ -4,6 +4,7 @@
 //
 //	hazardwatch [run] [flags]          the all-in-one demo (default)
 //	hazardwatch validate FILE_OR_DIR…  list every problem of site files
+//	hazardwatch grafana -out DIR FILE_OR_DIR…  write Grafana dashboards of site files
 package main
 
 import (
@@ -26,6 +27,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return run(args, stdout, stderr)
 	case "validate":
 		return validate(args, stdout, stderr)
+	case "grafana":
+		return grafanaCmd(args, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -37,4 +40,6 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 
 const usage = `usage:
   hazardwatch [run] [flags]           run everything in one process (try -h)
-  hazardwatch validate FILE_OR_DIR... check site files, listing every problem`
+  hazardwatch validate FILE_OR_DIR... check site files, listing every problem
+  hazardwatch grafana [-datasource prometheus|influx] -out DIR FILE_OR_DIR...
+                                      write a Grafana wall display per site file`
