@@ -21,6 +21,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/console"
 	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
@@ -85,6 +86,7 @@ type Center struct {
 	alerts    *alerting.Service
 	publisher *alerting.MQTTPublisher
 	ingest    *ingest.Service
+	console   *console.Console
 	rec       *recorder // nil when metrics are not recorded
 }
 
@@ -152,6 +154,11 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 		Sites: cfg.Sites, Broker: cfg.Broker, ClientID: clientID(cfg), Store: c.store,
 		Evaluator: c.engine, Sink: sink, Logger: cfg.Logger.Named("ingest"), Registry: c.reg,
 	})
+	if err != nil {
+		return nil, err
+	}
+	c.console, err = console.New(console.Config{Sites: c.sites, Alarms: c.alerts, Gateways: c.ingest.GatewayStates,
+		Readings: c.store, Registerer: c.reg, Logger: cfg.Logger.Named("console")})
 	if err != nil {
 		return nil, err
 	}
@@ -286,8 +293,9 @@ func (c *Center) Status() Status {
 // Handler serves /metrics, /healthz, /readyz, /api/status, /api/gateways,
 // /api/deadletters, the alarm API (/api/alarms …, see docs/alerting.md),
 // the readings API (/api/points/…) and, over the embedded store, the
-// Prometheus query API (/api/v1/…; see docs/query-api.md), and the status
-// page at /.
+// Prometheus query API (/api/v1/…; see docs/query-api.md), the officers'
+// console at / with its event stream /api/stream (docs/console.md), and the
+// plain self-refreshing status page at /status.
 func (c *Center) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}))
@@ -308,7 +316,12 @@ func (c *Center) Handler() http.Handler {
 		mux.Handle("/api/v1/", queryapi.Prometheus(c.embedded.Queryable()))
 	}
 	mux.Handle("/api/", c.alerts.Handler())
-	mux.HandleFunc("GET /{$}", c.statusPage)
+	con := c.console.Handler()
+	mux.Handle("GET /{$}", con)
+	mux.Handle("GET /console/", con)
+	mux.Handle("/api/stream", con)
+	mux.Handle("/api/stream/", con)
+	mux.HandleFunc("GET /status", c.statusPage)
 	return mux
 }
 

@@ -1,0 +1,814 @@
+// HazardWatch officers' console. Plain JavaScript, no build step and
+// nothing from elsewhere: the command centre's network is closed.
+//
+// Data comes from one server-sent events stream, /api/stream (a snapshot,
+// then changes); actions go to the alarm API with the bearer token. The
+// board and the alarm list are built once per snapshot and then patched
+// element by element, so 1,000 sources and 200 alarms stay light.
+'use strict';
+
+(() => {
+  const $ = (id) => document.getElementById(id);
+  const GRADES = ['none', 'blue', 'yellow', 'orange', 'red'];
+  const rank = (g) => Math.max(0, GRADES.indexOf(g));
+
+  // --- language: every label comes from i18n.json ---------------------
+  let dict = { zh: {}, en: {} };
+  let lang = localStorage.getItem('hazardwatch.lang') === 'en' ? 'en' : 'zh';
+  function t(key, vars) {
+    let s = (dict[lang] && dict[lang][key]) || dict.zh[key] || key;
+    if (vars) {
+      s = s.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m));
+    }
+    return s;
+  }
+  function applyLanguage() {
+    document.documentElement.lang = lang === 'en' ? 'en' : 'zh-CN';
+    for (const el of document.querySelectorAll('[data-i18n]')) el.textContent = t(el.dataset.i18n);
+    for (const el of document.querySelectorAll('[data-i18n-placeholder]')) el.placeholder = t(el.dataset.i18nPlaceholder);
+    document.title = t('title');
+    $('mute').textContent = muted ? t('soundOff') : t('soundOn');
+    setConn(connState);
+    showWho();
+    // Relabel what is on screen; a language switch is rare, so a full pass is fine.
+    for (const e of sources.values()) paintTile(e);
+    for (const e of alarms.values()) paintRow(e);
+    for (const e of gateways.values()) paintGateway(e);
+    for (const s of sites.values()) s.dirty = true;
+    scheduleCounts();
+  }
+
+  // --- state ----------------------------------------------------------
+  const session = {
+    token: sessionStorage.getItem('hazardwatch.token') || '',
+    officer: sessionStorage.getItem('hazardwatch.officer') || '',
+    role: sessionStorage.getItem('hazardwatch.role') || '',
+    bound: sessionStorage.getItem('hazardwatch.bound') || '',
+  };
+  const sites = new Map(); // id → {site, el, count, tiles, dirty}
+  const sources = new Map(); // site/source → {src, el}
+  const alarms = new Map(); // id → {a, el}
+  const gateways = new Map(); // site/gateway → {g, el}
+  let es = null;
+  let connState = 'connecting';
+
+  // --- time -----------------------------------------------------------
+  const pad = (n) => String(n).padStart(2, '0');
+  function clock(d) { return pad(d.getHours()) + ':' + pad(d.getMinutes()) + ':' + pad(d.getSeconds()); }
+  function when(iso) {
+    if (!iso) return '';
+    const d = new Date(iso);
+    if (isNaN(d)) return '';
+    const now = new Date();
+    if (d.toDateString() === now.toDateString()) return clock(d);
+    return pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + clock(d);
+  }
+  function fullTime(iso) {
+    const d = new Date(iso);
+    return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + clock(d);
+  }
+  function tickClock() { $('clock').textContent = fullTime(new Date()); }
+
+  // --- sound: a short beep pattern for new red and orange warnings -----
+  let audio = null;
+  let muted = localStorage.getItem('hazardwatch.mute') === '1';
+  function unlockAudio() {
+    // Browsers let a page play sound only after the user did something.
+    if (!audio && window.AudioContext) {
+      try { audio = new AudioContext(); } catch (e) { audio = null; }
+    }
+    if (audio && audio.state === 'suspended') audio.resume();
+  }
+  function beep(grade) {
+    if (muted || !audio) return;
+    const red = grade === 'red';
+    const t0 = audio.currentTime + 0.02;
+    for (let i = 0; i < (red ? 3 : 2); i++) {
+      const osc = audio.createOscillator();
+      const gain = audio.createGain();
+      osc.frequency.value = red ? 1250 : 880;
+      osc.type = 'square';
+      gain.gain.value = 0.08;
+      osc.connect(gain).connect(audio.destination);
+      osc.start(t0 + i * 0.28);
+      osc.stop(t0 + i * 0.28 + 0.16);
+    }
+  }
+
+  // --- connection -----------------------------------------------------
+  function setConn(state) {
+    connState = state;
+    const el = $('conn');
+    el.dataset.state = state;
+    el.textContent = t(state === 'live' ? 'connLive' : state === 'down' ? 'connDown' : 'connConnecting');
+    $('banner').hidden = state !== 'down';
+  }
+
+  function connect() {
+    if (es) es.close();
+    setConn('connecting');
+    es = new EventSource('/api/stream');
+    es.addEventListener('snapshot', (ev) => applySnapshot(JSON.parse(ev.data)));
+    es.addEventListener('alarm', (ev) => applyAlarm(JSON.parse(ev.data)));
+    es.addEventListener('source', (ev) => applySource(JSON.parse(ev.data)));
+    es.addEventListener('gateway', (ev) => applyGateway(JSON.parse(ev.data)));
+    es.onopen = () => setConn('live');
+    es.onerror = () => {
+      setConn('down');
+      // The browser retries by itself unless the answer was not a stream
+      // (the centre restarting, or the session cookie gone): log in again.
+      if (es.readyState === EventSource.CLOSED) setTimeout(resume, 3000);
+    };
+  }
+
+  async function startSession(token) {
+    const r = await fetch('/api/stream/session', { method: 'POST', headers: { Authorization: 'Bearer ' + token } });
+    if (r.status === 401) return null;
+    if (!r.ok) throw new Error(r.status + ' ' + r.statusText);
+    return r.json();
+  }
+
+  async function resume() {
+    try {
+      const tok = await startSession(session.token);
+      if (!tok) { showLogin(t('badToken')); return; }
+      connect();
+    } catch (e) {
+      setTimeout(resume, 3000);
+    }
+  }
+
+  // --- login ----------------------------------------------------------
+  function showLogin(error) {
+    if (es) { es.close(); es = null; }
+    const err = $('login-error');
+    err.hidden = !error;
+    err.textContent = error || '';
+    $('login-officer').value = session.officer;
+    const d = $('login-dialog');
+    if (!d.open) d.showModal();
+    $(session.token || $('login-token').value ? 'login-officer' : 'login-token').focus();
+  }
+
+  async function onLogin(ev) {
+    ev.preventDefault();
+    unlockAudio();
+    const token = $('login-token').value.trim();
+    const officer = $('login-officer').value.trim();
+    const err = $('login-error');
+    err.hidden = true;
+    let tok;
+    try {
+      tok = await startSession(token);
+    } catch (e) {
+      err.textContent = t('serverError', { error: e.message });
+      err.hidden = false;
+      return;
+    }
+    if (!tok) {
+      err.textContent = t('badToken');
+      err.hidden = false;
+      return;
+    }
+    const name = tok.officer || officer;
+    if (tok.role === 'officer' && !name) {
+      err.textContent = t('nameRequired');
+      err.hidden = false;
+      $('login-officer').focus();
+      return;
+    }
+    Object.assign(session, { token, officer: name, role: tok.role, bound: tok.officer || '' });
+    for (const k of ['token', 'officer', 'role', 'bound']) sessionStorage.setItem('hazardwatch.' + k, session[k]);
+    $('login-dialog').close();
+    showWho();
+    connect();
+  }
+
+  function showWho() {
+    document.body.classList.toggle('viewer', session.role !== 'officer');
+    $('who').textContent = session.role
+      ? (session.officer || '') + ' · ' + t(session.role === 'officer' ? 'roleOfficer' : 'roleViewer')
+      : '';
+  }
+
+  async function logout() {
+    if (es) { es.close(); es = null; }
+    await fetch('/api/stream/session', { method: 'DELETE' }).catch(() => {});
+    for (const k of ['token', 'role', 'bound']) sessionStorage.removeItem('hazardwatch.' + k);
+    Object.assign(session, { token: '', role: '', bound: '' });
+    $('login-token').value = '';
+    showWho();
+    showLogin();
+  }
+
+  // --- the board ------------------------------------------------------
+  function makeTile(src) {
+    const el = document.createElement('button');
+    el.type = 'button';
+    el.className = 'tile';
+    el.dataset.key = src.site + '/' + src.source;
+    el.append(span('name'), span('label'), span('meta'));
+    el.firstChild.textContent = src.name;
+    el.title = src.name;
+    return el;
+  }
+  function span(cls) {
+    const s = document.createElement('span');
+    s.className = cls;
+    return s;
+  }
+
+  // paintTile shows a source's grade by colour and text; grey when it has
+  // no data and nothing above blue (stale data is itself graded blue).
+  function paintTile(e) {
+    const s = e.src;
+    const grey = !s.data && rank(s.grade) <= 1;
+    e.el.className = 'tile g-' + s.grade + (grey ? ' nodata' : '') + (!s.data ? ' stale-data' : '');
+    e.el.dataset.grade = s.grade;
+    e.el.dataset.data = s.data ? 'yes' : 'no';
+    let label = t('grade_' + s.grade);
+    if (!s.data) label = s.grade === 'none' ? t('noData') : label + ' · ' + t('noData');
+    e.el.children[1].textContent = label;
+    e.el.children[2].textContent = t('gb18218', { grade: s.gb18218_grade });
+    e.el.hidden = !visible(s);
+  }
+
+  function visible(s) {
+    const q = $('filter').value.trim().toLowerCase();
+    if (q && !s.name.toLowerCase().includes(q) && !s.source.toLowerCase().includes(q)) return false;
+    if ($('only-warn').checked && s.grade === 'none' && s.data) return false;
+    return true;
+  }
+  function refilter() {
+    for (const e of sources.values()) e.el.hidden = !visible(e.src);
+  }
+
+  function buildBoard(snap) {
+    const board = $('board');
+    sites.clear();
+    sources.clear();
+    const frag = document.createDocumentFragment();
+    for (const site of snap.sites) {
+      const sec = document.createElement('section');
+      sec.className = 'site';
+      sec.dataset.site = site.id;
+      const h = document.createElement('h3');
+      h.append(document.createTextNode(site.name), document.createElement('small'));
+      const tiles = document.createElement('div');
+      tiles.className = 'tiles';
+      sec.append(h, tiles);
+      frag.append(sec);
+      sites.set(site.id, { site, el: sec, count: h.lastChild, tiles, dirty: true });
+    }
+    for (const src of snap.sources) addSource(src);
+    board.replaceChildren(frag);
+    scheduleCounts();
+  }
+
+  function addSource(src) {
+    let s = sites.get(src.site);
+    if (!s) return; // a site added by a reload arrives with the next snapshot
+    const e = { src, el: makeTile(src) };
+    sources.set(e.el.dataset.key, e);
+    paintTile(e);
+    s.tiles.append(e.el);
+  }
+
+  function applySource(src) {
+    const e = sources.get(src.site + '/' + src.source);
+    if (!e) { addSource(src); return; }
+    const s = sites.get(src.site);
+    if (s) s.dirty = true;
+    e.src = src;
+    paintTile(e);
+    scheduleCounts();
+  }
+
+  // Counts per grade, overall and per site, at most once per frame.
+  let countsQueued = false;
+  function scheduleCounts() {
+    if (countsQueued) return;
+    countsQueued = true;
+    requestAnimationFrame(() => { countsQueued = false; paintCounts(); });
+  }
+  function tally(list) {
+    const n = { red: 0, orange: 0, yellow: 0, blue: 0, none: 0, nodata: 0 };
+    for (const s of list) {
+      if (!s.data && rank(s.grade) <= 1) n.nodata++;
+      else n[s.grade]++;
+    }
+    return n;
+  }
+  function chips(n, el) {
+    const frag = document.createDocumentFragment();
+    for (const g of ['red', 'orange', 'yellow', 'blue', 'none', 'nodata']) {
+      if (!n[g] && el.id !== 'summary') continue; // a site shows only what it has
+      const c = document.createElement('span');
+      c.className = 'chip ' + (g === 'nodata' ? 'nodata' : 'g-' + g);
+      c.dataset.grade = g;
+      c.textContent = (g === 'nodata' ? t('noData') : t('grade_' + g)) + ' ' + n[g];
+      frag.append(c);
+    }
+    el.replaceChildren(frag);
+  }
+  function paintCounts() {
+    const all = [];
+    const bySite = new Map();
+    for (const e of sources.values()) {
+      all.push(e.src);
+      if (!bySite.has(e.src.site)) bySite.set(e.src.site, []);
+      bySite.get(e.src.site).push(e.src);
+    }
+    chips(tally(all), $('summary'));
+    for (const [id, s] of sites) {
+      if (!s.dirty) continue;
+      s.dirty = false;
+      chips(tally(bySite.get(id) || []), s.count);
+    }
+  }
+
+  // --- the alarm list -------------------------------------------------
+  const ACTIONS = [
+    ['ack', 'act_ack', (a) => a.state === 'unacked' || a.state === 'rtn_unacked'],
+    ['shelve', 'act_shelve', (a) => a.state !== 'shelved' && a.state !== 'out_of_service'],
+    ['unshelve', 'act_unshelve', (a) => a.state === 'shelved'],
+    ['rts', 'act_rts', (a) => a.state === 'out_of_service'],
+  ];
+
+  function makeRow(id) {
+    const tr = document.createElement('tr');
+    tr.dataset.id = id;
+    tr.innerHTML = '<td class="grade"><span class="chip"></span><div class="state"></div></td><td class="time"></td>' +
+      '<td class="what"><div class="src"></div><div class="msg"></div><div class="note"></div><div class="acts"></div></td>';
+    const acts = tr.querySelector('.acts');
+    for (const [kind] of ACTIONS) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'act ' + kind;
+      b.dataset.action = kind;
+      acts.append(b);
+    }
+    for (const kind of ['timeline', 'trend']) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = kind;
+      b.dataset.action = kind;
+      acts.append(b);
+    }
+    return tr;
+  }
+
+  function paintRow(e) {
+    const a = e.a;
+    const tr = e.el;
+    const c = tr.children;
+    tr.dataset.state = a.state;
+    tr.dataset.grade = a.grade;
+    tr.className = 'g-' + a.grade + '-row' + (a.state === 'unacked' && rank(a.grade) >= 3 ? ' blink' : '');
+    const chip = c[0].firstChild;
+    chip.className = 'chip g-' + a.grade;
+    chip.textContent = t('grade_' + a.grade);
+    c[0].lastChild.textContent = t('state_' + a.state);
+    c[1].textContent = when(a.changed);
+    c[1].title = a.changed ? fullTime(a.changed) : '';
+    const what = c[2].children;
+    const src = sources.get(a.site + '/' + a.source);
+    what[0].textContent = src ? src.src.name : a.site + '/' + a.source;
+    what[1].textContent = a.message;
+    let note = '';
+    if (a.state === 'shelved') note = t('shelvedBy', { officer: a.by, until: when(a.until), reason: a.reason });
+    if (a.state === 'out_of_service') note = t('outOfServiceBy', { officer: a.by, reason: a.reason });
+    what[2].textContent = note;
+    for (const b of what[3].children) {
+      const act = ACTIONS.find((x) => x[0] === b.dataset.action);
+      b.textContent = t(act ? act[1] : 'act_' + b.dataset.action);
+      if (act) b.hidden = !act[2](a);
+    }
+  }
+
+  // Most severe first; within a grade, the ones still to acknowledge, then
+  // the newest.
+  function before(a, b) {
+    if (rank(a.grade) !== rank(b.grade)) return rank(a.grade) > rank(b.grade);
+    const ua = a.state === 'unacked' || a.state === 'rtn_unacked';
+    const ub = b.state === 'unacked' || b.state === 'rtn_unacked';
+    if (ua !== ub) return ua;
+    if (a.changed !== b.changed) return a.changed > b.changed;
+    return a.id < b.id;
+  }
+  function sortKey(a) { return a.grade + '|' + a.state + '|' + a.changed; }
+
+  function place(e) {
+    const body = $('alarm-rows');
+    let at = null;
+    for (const tr of body.children) {
+      if (tr === e.el) continue;
+      const other = alarms.get(tr.dataset.id);
+      if (other && before(e.a, other.a)) { at = tr; break; }
+    }
+    if (e.el.nextSibling !== at || !e.el.isConnected) body.insertBefore(e.el, at);
+  }
+
+  function upsertAlarm(a) {
+    let e = alarms.get(a.id);
+    const isNew = !e;
+    if (isNew) {
+      e = { a, el: makeRow(a.id) };
+      alarms.set(a.id, e);
+    }
+    const moved = isNew || sortKey(e.a) !== sortKey(a);
+    e.a = a;
+    paintRow(e);
+    if (moved) place(e);
+  }
+
+  function removeAlarm(id) {
+    const e = alarms.get(id);
+    if (!e) return;
+    e.el.remove();
+    alarms.delete(id);
+  }
+
+  function alarmCount() {
+    $('alarm-count').textContent = alarms.size;
+    $('no-alarms').hidden = alarms.size > 0;
+  }
+
+  function applyAlarm(ch) {
+    if (ch.alarm) upsertAlarm(ch.alarm);
+    else removeAlarm(ch.event.alarm_id);
+    alarmCount();
+    const ev = ch.event;
+    const a = ch.alarm;
+    const annunciate = ev.type === 'raised' || ev.type === 'grade_changed' || ev.type === 'escalated' ||
+      ev.type === 'unshelved' || ev.type === 'shelve_expired' || ev.type === 'returned_to_service';
+    if (a && annunciate && a.state === 'unacked' && rank(a.grade) >= 3) beep(a.grade);
+  }
+
+  function buildAlarms(list) {
+    alarms.clear();
+    const rows = list.slice().sort((a, b) => (before(a, b) ? -1 : before(b, a) ? 1 : 0));
+    const frag = document.createDocumentFragment();
+    for (const a of rows) {
+      const e = { a, el: makeRow(a.id) };
+      alarms.set(a.id, e);
+      paintRow(e);
+      frag.append(e.el);
+    }
+    $('alarm-rows').replaceChildren(frag);
+    alarmCount();
+  }
+
+  // --- gateways -------------------------------------------------------
+  function paintGateway(e) {
+    const g = e.g;
+    const site = sites.get(g.site);
+    const st = g.state === 'online' || g.state === 'offline' ? g.state : 'unknown';
+    e.el.dataset.state = st;
+    e.el.children[0].className = 'chip gw-state ' + st;
+    e.el.children[0].textContent = st === 'unknown' ? t('unknownState') : t(st);
+    e.el.children[1].textContent = (site ? site.site.name : g.site) + ' · ' + g.gateway;
+    e.el.children[2].textContent = st === 'online' && g.since ? t('onlineSince', { since: when(g.since) }) : when(g.updated);
+  }
+  function applyGateway(g) {
+    const key = g.site + '/' + g.gateway;
+    let e = gateways.get(key);
+    if (!e) {
+      const li = document.createElement('li');
+      li.dataset.key = key;
+      li.append(span('chip'), span('name'), document.createElement('small'));
+      e = { g, el: li };
+      gateways.set(key, e);
+      $('gateways').append(li);
+    }
+    e.g = g;
+    paintGateway(e);
+    $('no-gateways').hidden = gateways.size > 0;
+  }
+
+  function applySnapshot(snap) {
+    buildBoard(snap);
+    buildAlarms(snap.alarms || []);
+    gateways.clear();
+    $('gateways').replaceChildren();
+    for (const g of snap.gateways || []) applyGateway(g);
+    $('no-gateways').hidden = gateways.size > 0;
+    document.body.classList.remove('loading');
+    document.body.dataset.snapshot = snap.time;
+  }
+
+  // --- actions --------------------------------------------------------
+  let pending = null; // {kind, id}
+  const PATHS = { ack: 'ack', shelve: 'shelve', unshelve: 'unshelve', rts: 'return-to-service' };
+
+  function authHeaders(extra) {
+    return Object.assign({ Authorization: 'Bearer ' + session.token }, extra || {});
+  }
+
+  function openAction(kind, id) {
+    const e = alarms.get(id);
+    if (!e) return;
+    pending = { kind, id };
+    $('action-title').textContent = t('actionTitle_' + kind);
+    $('action-alarm').textContent = t('grade_' + e.a.grade) + ' · ' + e.a.message;
+    const officer = $('action-officer');
+    officer.value = session.bound || session.officer;
+    officer.readOnly = !!session.bound;
+    $('action-minutes-label').hidden = kind !== 'shelve';
+    $('action-comment-label').textContent = t(kind === 'shelve' ? 'reason' : 'comment');
+    const comment = $('action-comment');
+    comment.value = '';
+    comment.required = kind === 'shelve';
+    $('action-error').hidden = true;
+    $('action-dialog').showModal();
+    (officer.value ? comment : officer).focus();
+  }
+
+  async function onAction(ev) {
+    ev.preventDefault();
+    if (!pending) return;
+    const { kind, id } = pending;
+    const officer = $('action-officer').value.trim();
+    const text = $('action-comment').value.trim();
+    const err = $('action-error');
+    if (!officer) {
+      err.textContent = t('nameRequired');
+      err.hidden = false;
+      return;
+    }
+    const body = kind === 'shelve'
+      ? { officer, reason: text, minutes: Number($('action-minutes').value) }
+      : { officer, comment: text };
+    let r;
+    try {
+      r = await fetch('/api/alarms/' + encodeURIComponent(id) + '/' + PATHS[kind], {
+        method: 'POST', headers: authHeaders({ 'Content-Type': 'application/json' }), body: JSON.stringify(body),
+      });
+    } catch (e) {
+      err.textContent = t('serverError', { error: e.message });
+      err.hidden = false;
+      return;
+    }
+    if (!r.ok) {
+      let msg = r.status + ' ' + r.statusText;
+      try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
+      err.textContent = msg;
+      err.hidden = false;
+      return;
+    }
+    if (!session.bound) {
+      session.officer = officer;
+      sessionStorage.setItem('hazardwatch.officer', officer);
+      showWho();
+    }
+    pending = null;
+    $('action-dialog').close();
+    // The row changes when the stream brings the event.
+  }
+
+  // --- timeline -------------------------------------------------------
+  async function openTimeline(id) {
+    $('timeline-id').textContent = id;
+    const rows = $('timeline-rows');
+    rows.replaceChildren();
+    const err = $('timeline-error');
+    err.hidden = true;
+    $('timeline-dialog').showModal();
+    try {
+      const r = await fetch('/api/alarms/' + encodeURIComponent(id) + '/timeline', { headers: authHeaders() });
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.error || r.statusText);
+      const frag = document.createDocumentFragment();
+      for (const ev of body) {
+        const tr = document.createElement('tr');
+        tr.dataset.type = ev.type;
+        const cells = [fullTime(ev.ts), t('ev_' + ev.type), t('grade_' + ev.grade), ev.state ? t('state_' + ev.state) : '',
+          ev.actor || '', [ev.comment, ev.message].filter(Boolean).join(' — ')];
+        for (const text of cells) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          tr.append(td);
+        }
+        frag.append(tr);
+      }
+      rows.replaceChildren(frag);
+    } catch (e) {
+      err.textContent = t('serverError', { error: e.message });
+      err.hidden = false;
+    }
+  }
+
+  // --- a source's points and a point's trend ---------------------------
+  // num shows a reading with at most four significant digits (registers
+  // hold float32: 0.9 arrives as 0.8999999761581421).
+  function num(v) { return Math.abs(v) >= 10000 ? v.toFixed(0) : String(+v.toPrecision(4)); }
+
+  let trend = { site: '', point: '', range: 3600 };
+
+  async function openSource(key, point) {
+    const e = sources.get(key);
+    const [site, source] = key.split('/');
+    $('source-title').textContent = e ? e.src.name + ' · ' + (sites.get(site) || { site: { name: site } }).site.name : key;
+    const rows = $('point-rows');
+    rows.replaceChildren();
+    $('trend').replaceChildren();
+    $('trend-title').textContent = t('pickPoint');
+    $('source-error').hidden = true;
+    trend = { site, point: '', range: trend.range };
+    $('source-dialog').showModal();
+    try {
+      const r = await fetch('/api/points/latest?site=' + encodeURIComponent(site), { headers: authHeaders() });
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.error || r.statusText);
+      const frag = document.createDocumentFragment();
+      for (const p of body.points.filter((p) => p.source === source)) {
+        const tr = document.createElement('tr');
+        tr.dataset.point = p.point;
+        tr.dataset.name = p.name;
+        const lim = p.limits || {};
+        const limits = ['ll', 'l', 'h', 'hh'].filter((k) => lim[k] !== undefined).map((k) => k.toUpperCase() + ' ' + lim[k]).join(' / ');
+        const value = p.value !== undefined ? num(p.value) + ' ' + (p.unit || '') : p.quality ? t('noValue', { quality: p.quality }) : '';
+        for (const text of [p.name, value, limits, p.time ? when(p.time) : '']) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          tr.append(td);
+        }
+        frag.append(tr);
+      }
+      rows.replaceChildren(frag);
+      const first = point ? rows.querySelector('tr[data-point="' + CSS.escape(point) + '"]') : null;
+      if (first) showTrend(first);
+    } catch (e) {
+      $('source-error').textContent = t('serverError', { error: e.message });
+      $('source-error').hidden = false;
+    }
+  }
+
+  function showTrend(tr) {
+    for (const r of $('point-rows').children) r.classList.toggle('selected', r === tr);
+    trend.point = tr.dataset.point;
+    $('trend-title').textContent = tr.dataset.name;
+    loadTrend();
+  }
+
+  async function loadTrend() {
+    for (const b of document.querySelectorAll('.range')) b.classList.toggle('selected', Number(b.dataset.range) === trend.range);
+    if (!trend.point) return;
+    const box = $('trend');
+    const to = new Date();
+    const from = new Date(to.getTime() - trend.range * 1000);
+    const want = trend.site + '/' + trend.point + '/' + trend.range;
+    box.dataset.loading = want;
+    try {
+      const r = await fetch('/api/points/' + encodeURIComponent(trend.site) + '/' + encodeURIComponent(trend.point) +
+        '/history?from=' + from.toISOString() + '&to=' + to.toISOString(), { headers: authHeaders() });
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.error || r.statusText);
+      if (box.dataset.loading !== want) return; // another point or range was picked meanwhile
+      drawTrend(box, body, from, to);
+    } catch (e) {
+      $('source-error').textContent = t('serverError', { error: e.message });
+      $('source-error').hidden = false;
+    }
+  }
+
+  // drawTrend draws the readings as an SVG line with the alarm limits
+  // dashed; a reading without a value breaks the line.
+  function drawTrend(box, h, from, to) {
+    const NS = 'http://www.w3.org/2000/svg';
+    // Drawn at the box's own size, so text is not stretched.
+    const W = box.clientWidth || 900;
+    const H = box.clientHeight || 260;
+    const L = 56;
+    const R = 40;
+    const T = 12;
+    const B = 26;
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
+    const add = (name, attrs, text) => {
+      const el = document.createElementNS(NS, name);
+      for (const k in attrs) el.setAttribute(k, attrs[k]);
+      if (text !== undefined) el.textContent = text;
+      svg.append(el);
+      return el;
+    };
+    const samples = (h.samples || []).filter((s) => s.value !== undefined);
+    const lim = h.limits || {};
+    const limits = ['hh', 'h', 'l', 'll'].filter((k) => lim[k] !== undefined).map((k) => [k, lim[k]]);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const s of samples) { lo = Math.min(lo, s.value); hi = Math.max(hi, s.value); }
+    for (const [, v] of limits) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
+    if (!isFinite(lo)) { lo = h.range ? h.range.min : 0; hi = h.range ? h.range.max : 1; }
+    if (hi === lo) { hi += 1; lo -= 1; }
+    const padY = (hi - lo) * 0.08;
+    lo -= padY;
+    hi += padY;
+    const x = (ms) => L + ((ms - from.getTime()) / (to.getTime() - from.getTime())) * (W - L - R);
+    const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
+    for (let i = 0; i <= 4; i++) {
+      const v = lo + ((hi - lo) * i) / 4;
+      add('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) });
+      add('text', { class: 'tick', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, +v.toPrecision(3));
+    }
+    for (let i = 0; i <= 4; i++) {
+      const ms = from.getTime() + ((to.getTime() - from.getTime()) * i) / 4;
+      const d = new Date(ms);
+      add('text', { class: 'tick', x: x(ms), y: H - 8, 'text-anchor': 'middle' },
+        trend.range > 6 * 3600 ? pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + pad(d.getHours()) + ':' + pad(d.getMinutes()) : pad(d.getHours()) + ':' + pad(d.getMinutes()));
+    }
+    add('line', { class: 'axis', x1: L, x2: L, y1: T, y2: H - B });
+    add('line', { class: 'axis', x1: L, x2: W - R, y1: H - B, y2: H - B });
+    for (const [k, v] of limits) {
+      add('line', { class: 'limit ' + k, x1: L, x2: W - R, y1: y(v), y2: y(v) });
+      add('text', { class: 'limit-label', x: W - R + 4, y: y(v) + 4 }, k.toUpperCase());
+    }
+    let path = '';
+    let pen = false;
+    for (const s of h.samples || []) {
+      if (s.value === undefined) { pen = false; continue; }
+      path += (pen ? 'L' : 'M') + x(Date.parse(s.time)).toFixed(1) + ' ' + y(s.value).toFixed(1);
+      pen = true;
+    }
+    if (path) add('path', { class: 'series', d: path });
+    else add('text', { class: 'message', x: W / 2, y: H / 2, 'text-anchor': 'middle' }, t('noSamples'));
+    if (samples.length < 60) {
+      // Few readings (a point just started): mark each one, or a short line is hard to see.
+      for (const s of samples) add('circle', { class: 'dot', cx: x(Date.parse(s.time)), cy: y(s.value), r: 2.5 });
+    }
+    if (h.unit) add('text', { class: 'tick', x: 4, y: T + 4 }, h.unit);
+    box.dataset.samples = String(samples.length);
+    box.replaceChildren(svg);
+  }
+
+  // --- wiring ---------------------------------------------------------
+  function onRowClick(ev) {
+    const b = ev.target.closest('button[data-action]');
+    if (!b) return;
+    const id = b.closest('tr').dataset.id;
+    const kind = b.dataset.action;
+    if (kind === 'timeline') { openTimeline(id); return; }
+    if (kind === 'trend') {
+      const e = alarms.get(id);
+      if (e) openSource(e.a.site + '/' + e.a.source, e.a.point || (e.a.points || [])[0]);
+      return;
+    }
+    openAction(kind, id);
+  }
+
+  async function start() {
+    try {
+      const r = await fetch('/console/i18n.json');
+      dict = await r.json();
+    } catch (e) {
+      // Without the dictionary the keys show; the console still works.
+    }
+    applyLanguage();
+    tickClock();
+    setInterval(tickClock, 1000);
+    document.addEventListener('click', unlockAudio);
+    $('login-form').addEventListener('submit', onLogin);
+    $('action-form').addEventListener('submit', onAction);
+    $('action-cancel').addEventListener('click', () => { pending = null; $('action-dialog').close(); });
+    for (const b of document.querySelectorAll('dialog .close')) b.addEventListener('click', () => b.closest('dialog').close());
+    $('alarm-rows').addEventListener('click', onRowClick);
+    $('board').addEventListener('click', (ev) => {
+      const tile = ev.target.closest('.tile');
+      if (tile) openSource(tile.dataset.key);
+    });
+    $('point-rows').addEventListener('click', (ev) => {
+      const tr = ev.target.closest('tr');
+      if (tr) showTrend(tr);
+    });
+    for (const b of document.querySelectorAll('.range')) {
+      b.addEventListener('click', () => { trend.range = Number(b.dataset.range); loadTrend(); });
+    }
+    $('filter').addEventListener('input', refilter);
+    $('only-warn').addEventListener('change', refilter);
+    $('lang').addEventListener('click', () => {
+      lang = lang === 'zh' ? 'en' : 'zh';
+      localStorage.setItem('hazardwatch.lang', lang);
+      applyLanguage();
+    });
+    $('mute').addEventListener('click', () => {
+      muted = !muted;
+      localStorage.setItem('hazardwatch.mute', muted ? '1' : '0');
+      $('mute').textContent = muted ? t('soundOff') : t('soundOn');
+    });
+    $('logout').addEventListener('click', logout);
+    // The login dialog is the way in: Escape must not leave a blank console.
+    $('login-dialog').addEventListener('cancel', (ev) => ev.preventDefault());
+
+    // A link of the form /#token=… (the all-in-one demo prints one) fills
+    // in the token; the fragment never reaches a server, and is removed.
+    const m = /[#&]token=([^&]+)/.exec(location.hash);
+    if (m) {
+      $('login-token').value = decodeURIComponent(m[1]);
+      history.replaceState(null, '', location.pathname);
+    }
+    if (session.token && !m) resume();
+    else showLogin();
+  }
+
+  start();
+})();

@@ -1,0 +1,375 @@
+package console
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hazardwatch/hazardwatch/protocol"
+)
+
+// streamCookie carries the API token to GET /api/stream.
+//
+// A browser's EventSource cannot send an Authorization header, so the
+// stream also takes the token from a cookie that POST /api/stream/session
+// sets after checking the bearer token. A cookie rather than a query
+// parameter, because a URL with the token would end up in proxies' access
+// logs and the browser's history. The cookie is HttpOnly, SameSite=Strict,
+// limited to /api/stream and gone when the browser closes; the alarm API's
+// actions never read it (they take only the Authorization header), so
+// another site cannot act through it.
+const streamCookie = "hazardwatch_stream"
+
+// eventBuffer is how far the hub may fall behind the alerting service
+// before it re-reads the state for everyone.
+const eventBuffer = 4096
+
+// token returns the request's token: the bearer token, else the cookie.
+func token(r *http.Request) string {
+	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return t
+	}
+	if ck, err := r.Cookie(streamCookie); err == nil {
+		return ck.Value
+	}
+	return ""
+}
+
+// authorised lets through requests with a known token of either role.
+func (c *Console) authorised(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := c.cfg.Alarms.LookupToken(token(r)); !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="hazardwatch"`)
+			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the event stream needs an API token: Authorization: Bearer <token>, or the cookie set by POST /api/stream/session"})
+			return
+		}
+		h(w, r)
+	}
+}
+
+// login checks the bearer token and sets the stream's cookie. It answers
+// the token's role and, for a token bound to one officer, the name.
+func (c *Console) login(w http.ResponseWriter, r *http.Request) {
+	given, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	tok, ok := c.cfg.Alarms.LookupToken(given)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="hazardwatch"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unknown token"})
+		return
+	}
+	http.SetCookie(w, &http.Cookie{Name: streamCookie, Value: given, Path: "/api/stream", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
+	writeJSON(w, http.StatusOK, tok)
+}
+
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	http.SetCookie(w, &http.Cookie{Name: streamCookie, Value: "", Path: "/api/stream", HttpOnly: true,
+		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1})
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// client is one connected console.
+type client struct {
+	out    chan []byte   // encoded frames, in order
+	resync chan struct{} // set when out overflowed: send a snapshot
+}
+
+// stream serves the server-sent events: a snapshot, then changes.
+func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
+	if srv, ok := r.Context().Value(http.ServerContextKey).(*http.Server); ok {
+		c.closeOnShutdown(srv)
+	}
+	c.mu.Lock()
+	closed := c.closed
+	c.mu.Unlock()
+	if closed {
+		http.Error(w, "the centre is shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h.Set("Content-Type", "text/event-stream; charset=utf-8")
+	h.Set("Cache-Control", "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: pass events on at once
+	w.WriteHeader(http.StatusOK)
+
+	cl := &client{out: make(chan []byte, c.cfg.ClientBuffer), resync: make(chan struct{}, 1)}
+	// Registered before the snapshot is taken, so no change falls between
+	// the two; a change seen twice is harmless, each carries the state.
+	c.hub.register(cl)
+	defer c.hub.unregister(cl)
+	c.streams.Inc()
+	defer c.streams.Dec()
+
+	write := func(b []byte) bool {
+		// A browser that stopped reading must not hold the goroutine.
+		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := w.Write(b); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	first := append([]byte("retry: 3000\n\n"), frame("snapshot", c.snapshot(r.Context(), false))...)
+	if !write(first) {
+		return
+	}
+	heartbeat := time.NewTicker(c.cfg.Heartbeat)
+	defer heartbeat.Stop()
+	for {
+		var b []byte
+		select {
+		case <-r.Context().Done():
+			return
+		case <-c.done:
+			return
+		case <-heartbeat.C:
+			b = []byte(": ping\n\n")
+		case <-cl.resync:
+			for len(cl.out) > 0 {
+				<-cl.out
+			}
+			c.resyncs.Inc()
+			b = frame("snapshot", c.snapshot(r.Context(), true))
+		case f := <-cl.out:
+			// Write what is queued in one go.
+			b = f
+			for more := true; more && len(b) < 64<<10; {
+				select {
+				case f := <-cl.out:
+					b = append(b, f...)
+				default:
+					more = false
+				}
+			}
+		}
+		if !write(b) {
+			return
+		}
+	}
+}
+
+// closeOnShutdown ends the streams when the HTTP server serving them shuts
+// down: a stream never goes idle, so a graceful shutdown would otherwise
+// wait for it until its deadline.
+func (c *Console) closeOnShutdown(srv *http.Server) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.servers == nil {
+		c.servers = map[*http.Server]bool{}
+	}
+	if !c.servers[srv] {
+		c.servers[srv] = true
+		srv.RegisterOnShutdown(c.Close)
+	}
+}
+
+// frame encodes one server-sent event.
+func frame(event string, v any) []byte {
+	data, err := json.Marshal(v)
+	if err != nil {
+		// Every type sent is plain data; this is a bug, not an input.
+		panic("console: encode " + event + ": " + err.Error())
+	}
+	var b bytes.Buffer
+	b.Grow(len(data) + len(event) + 16)
+	b.WriteString("event: ")
+	b.WriteString(event)
+	b.WriteString("\ndata: ")
+	b.Write(data) // JSON has no raw newlines
+	b.WriteString("\n\n")
+	return b.Bytes()
+}
+
+// hub fans the alerting service's events, and the gateway and data changes
+// it notices, out to the connected consoles. It runs only while at least
+// one is connected.
+type hub struct {
+	c       *Console
+	mu      sync.Mutex
+	clients map[*client]struct{}
+	stop    context.CancelFunc
+}
+
+func (h *hub) register(cl *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.clients[cl] = struct{}{}
+	if h.stop == nil {
+		events, cancel := h.c.cfg.Alarms.Subscribe(eventBuffer)
+		ctx, stop := context.WithCancel(context.Background())
+		h.stop = stop
+		go h.run(ctx, events, cancel)
+	}
+}
+
+func (h *hub) unregister(cl *client) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	delete(h.clients, cl)
+	if len(h.clients) == 0 && h.stop != nil {
+		h.stop()
+		h.stop = nil
+	}
+}
+
+// broadcast queues a frame for every console; one whose queue is full is
+// marked for a fresh snapshot instead of blocking the others.
+func (h *hub) broadcast(b []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for cl := range h.clients {
+		select {
+		case cl.out <- b:
+			h.c.frames.Inc()
+		default:
+			select {
+			case cl.resync <- struct{}{}:
+			default:
+			}
+		}
+	}
+}
+
+func (h *hub) resyncAll() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for cl := range h.clients {
+		select {
+		case cl.resync <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run follows the alerting service's events and compares the gateways'
+// states (every Poll) and the sources' data (every second Poll) with what
+// it last sent.
+func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, cancel func()) {
+	defer func() { cancel() }()
+	c := h.c
+	srcs := newSourceView(ctx, c)
+	gws := map[[2]string]Gateway{}
+	for _, g := range gateways(c.cfg.Gateways()) {
+		gws[[2]string{g.Site, g.Gateway}] = g
+	}
+	tick := time.NewTicker(c.cfg.Poll)
+	defer tick.Stop()
+	for n := 0; ; {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				// Fallen behind: start again from the state, for everyone.
+				c.log.Warn("console: fell behind the alarm events; sending every console a fresh snapshot")
+				events, cancel = c.cfg.Alarms.Subscribe(eventBuffer)
+				srcs = newSourceView(ctx, c)
+				h.resyncAll()
+				continue
+			}
+			if ev.Type == protocol.AlarmSourceGradeChanged {
+				if s, changed := srcs.grade(ev); changed {
+					h.broadcast(frame("source", s))
+				}
+				continue
+			}
+			ch := AlarmChange{Event: ev}
+			if a, ok := c.cfg.Alarms.Alarm(ev.AlarmID); ok {
+				ch.Alarm = &a
+			}
+			h.broadcast(frame("alarm", ch))
+		case <-tick.C:
+			n++
+			for _, g := range gateways(c.cfg.Gateways()) {
+				k := [2]string{g.Site, g.Gateway}
+				if old, ok := gws[k]; !ok || old.State != g.State || !old.Since.Equal(g.Since) {
+					gws[k] = g
+					h.broadcast(frame("gateway", g))
+				}
+			}
+			if n%2 == 0 {
+				for _, s := range srcs.data(ctx) {
+					h.broadcast(frame("source", s))
+				}
+			}
+		}
+	}
+}
+
+// sourceView is the hub's picture of every source, to send only changes.
+type sourceView struct {
+	c       *Console
+	sources map[string]Source
+}
+
+func newSourceView(ctx context.Context, c *Console) *sourceView {
+	v := &sourceView{c: c, sources: map[string]Source{}}
+	snap := c.snapshot(ctx, false)
+	for _, s := range snap.Sources {
+		v.sources[s.Site+"/"+s.Source] = s
+	}
+	return v
+}
+
+// grade applies a source grade event.
+func (v *sourceView) grade(ev protocol.AlarmEvent) (Source, bool) {
+	key := ev.Site + "/" + ev.Source
+	s, ok := v.sources[key]
+	if !ok {
+		// A source added by a reload: take it from the site files.
+		if s, ok = v.lookup(key); !ok {
+			return Source{}, false
+		}
+	}
+	s.Grade, s.Since = ev.Grade, ev.TS.Time
+	if ev.Grade == protocol.None {
+		s.Since = time.Time{}
+	}
+	v.sources[key] = s
+	return s, true
+}
+
+func (v *sourceView) lookup(key string) (Source, bool) {
+	for _, st := range v.c.cfg.Sites() {
+		for i := range st.Sources {
+			if st.ID+"/"+st.Sources[i].ID == key {
+				return sourceOf(st, &st.Sources[i], nil, nil), true
+			}
+		}
+	}
+	return Source{}, false
+}
+
+// data returns the sources whose data state changed.
+func (v *sourceView) data(ctx context.Context) []Source {
+	fresh := v.c.freshness(ctx, v.c.cfg.Sites())
+	if fresh == nil {
+		return nil
+	}
+	var out []Source
+	for key, has := range fresh {
+		s, ok := v.sources[key]
+		if !ok {
+			if s, ok = v.lookup(key); !ok {
+				continue
+			}
+			s.Data = !has // sent below as a change
+		}
+		if s.Data != has {
+			s.Data = has
+			v.sources[key] = s
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
