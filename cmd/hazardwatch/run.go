@@ -74,7 +74,8 @@ func printBanner(w io.Writer, info allinone.Info, logPath string) {
 	for _, s := range info.Sites {
 		fmt.Fprintf(w, "  site %-8s %s: %d hazard source(s), simulated Modbus devices polled by %d gateway(s)\n", s.ID, s.Name, len(s.Sources), len(s.Gateways))
 	}
-	fmt.Fprintf(w, "  status page:      %s/\n", info.HTTP)
+	fmt.Fprintf(w, "  console:          %s (officers' console, demo officer token)\n", info.Console)
+	fmt.Fprintf(w, "  status page:      %s/status\n", info.HTTP)
 	fmt.Fprintf(w, "  alarms (JSON):    %s/api/status\n", info.HTTP)
 	fmt.Fprintf(w, "  metrics:          %s/metrics\n", info.HTTP)
 	fmt.Fprintf(w, "  MQTT broker:      %s (alarms on hazardwatch/v1/+/alarms)\n", info.Broker)

@@ -72,7 +72,8 @@ type Config struct {
 // Info says where to look once the system runs.
 type Info struct {
 	Broker         string // MQTT broker URL
-	HTTP           string // base URL of the status page and APIs
+	HTTP           string // base URL of the console, status page and APIs
+	Console        string // the officers' console, logged in with DemoOfficerToken
 	CommandWebhook string // the demo command-platform receiver's URL
 	Sites          []*site.Site
 	Scenario       string
@@ -82,6 +83,12 @@ type Info struct {
 
 // demoSecret signs deliveries to the built-in demo receiver.
 const demoSecret = "hazardwatch-demo"
+
+// DemoOfficerToken is the demo's officer token for the console and the
+// alarm API. It is a shared console's token, bound to no officer: each
+// action records the name the officer types. The demo listens on
+// 127.0.0.1 only by default.
+const DemoOfficerToken = "hazardwatch-demo-officer"
 
 func (c *Config) defaults() {
 	if c.SitesDir == "" {
@@ -158,7 +165,7 @@ func Run(ctx context.Context, cfg Config) error {
 
 	c, err := center.Open(ctx, center.Config{
 		Sites: sites, Broker: broker, DataDir: filepath.Join(cfg.DataDir, "center"), Receivers: receivers,
-		Logger: log,
+		Tokens: []alerting.Token{{Token: DemoOfficerToken, Role: alerting.RoleOfficer}}, Logger: log,
 		WrapSink: func(next ingest.EventSink) ingest.EventSink {
 			if cfg.Out == nil {
 				return next
@@ -221,7 +228,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Ready != nil {
-		cfg.Ready(Info{Broker: broker, HTTP: base, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
+		cfg.Ready(Info{Broker: broker, HTTP: base, Console: base + "/#token=" + DemoOfficerToken, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
 	}
 
 	<-ctx.Done()
