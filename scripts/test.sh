@@ -15,6 +15,8 @@ sudo=""
 [ "$(id -u)" -eq 0 ] || sudo="sudo"
 need_apt=()
 command -v mosquitto >/dev/null || need_apt+=(mosquitto)
+# Debian's docker-compose checks docker-compose.yml without a Docker engine.
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 if ((${#need_apt[@]})); then
   echo "installing Debian packages: ${need_apt[*]}"
   $sudo apt-get update -qq
@@ -76,6 +78,11 @@ go vet ./...
 
 step "staticcheck"
 staticcheck ./...
+
+step "docker-compose config"
+# docker-compose.yml parses, its anchors and variables resolve, and every
+# service's settings are valid (no engine needed).
+docker-compose config -q
 
 step "go test"
 go test -count=1 -timeout 20m "$@" ./...

@@ -5,6 +5,7 @@
 //	hazardwatch [run] [flags]          the all-in-one demo (default)
 //	hazardwatch validate FILE_OR_DIR…  list every problem of site files
 //	hazardwatch grafana -out DIR FILE_OR_DIR…  write Grafana dashboards of site files
+//	hazardwatch healthcheck URL        exit 0 if URL answers 2xx (container healthchecks)
 package main
 
 import (
@@ -29,6 +30,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return validate(args, stdout, stderr)
 	case "grafana":
 		return grafanaCmd(args, stdout, stderr)
+	case "healthcheck":
+		return healthcheck(args, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -42,4 +45,5 @@ const usage = `usage:
   hazardwatch [run] [flags]           run everything in one process (try -h)
   hazardwatch validate FILE_OR_DIR... check site files, listing every problem
   hazardwatch grafana [-datasource prometheus|influx] -out DIR FILE_OR_DIR...
-                                      write a Grafana wall display per site file`
+                                      write a Grafana wall display per site file
+  hazardwatch healthcheck URL         exit 0 if URL answers 2xx (container healthchecks)`
