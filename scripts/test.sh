@@ -17,6 +17,10 @@ need_apt=()
 command -v mosquitto >/dev/null || need_apt+=(mosquitto)
 # Debian's docker-compose checks docker-compose.yml without a Docker engine.
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+# Debian's chromium runs the officers' console's browser tests (e2e), with
+# a CJK font so that the Chinese labels show in their screenshots.
+[ -x /usr/bin/chromium ] || need_apt+=(chromium)
+[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || need_apt+=(fonts-wqy-microhei)
 if ((${#need_apt[@]})); then
   echo "installing Debian packages: ${need_apt[*]}"
   $sudo apt-get update -qq
