@@ -175,14 +175,15 @@ func (f fluxQueries) grade(siteID, source string, instant bool) query {
 }
 
 func (f fluxQueries) value(siteID string, pt *site.Point, fresh time.Duration) query {
-	// The newest reading within the window, shown only if it has a value
-	// (a bad or comm_fail reading has none).
+	// The newest reading within the window, shown only if it is good or
+	// over_range: a bad or comm_fail reading has no value, and some Flux
+	// versions read the pivoted gap as 0 rather than null.
 	return query{f.from(fresh, measurement(influx.Measurement), eq("site", siteID), eq("point", pt.ID)) + `
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> group()
   |> sort(columns: ["_time"])
   |> last(column: "quality")
-  |> filter(fn: (r) => exists r.value)
+  |> filter(fn: (r) => (r.quality == "good" or r.quality == "over_range") and exists r.value)
   |> keep(columns: ["_time", "value"])`, true}
 }
 
