@@ -142,13 +142,14 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// TestStoresInInflux runs the command with -influx-url against a real
-// InfluxDB 1.8 and finds the reading there.
-func TestStoresInInflux(t *testing.T) {
-	db := testenv.NewInfluxd(t, "hazardwatch")
+// runOnTankFarm runs the command on a copy of the tank-farm site under a
+// fresh site id (prefix + random), with extra flags, until stop, which
+// cancels and waits for it to return.
+func runOnTankFarm(t *testing.T, prefix string, logs io.Writer, extra ...string) (id string, stop func()) {
+	t.Helper()
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	id := "ix" + hex.EncodeToString(b[:])
+	id = prefix + hex.EncodeToString(b[:])
 	src, err := os.ReadFile("../../configs/sites/tank-farm.yaml")
 	if err != nil {
 		t.Fatal(err)
@@ -158,42 +159,72 @@ func TestStoresInInflux(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-sites", sitesDir, "-data", t.TempDir(), "-http", "127.0.0.1:0", "-client-id", "ingest-" + id,
-			"-influx-url", db.URL(), "-influx-bucket", db.Bucket()}, io.Discard, ready)
-	}()
+	args := append([]string{"-sites", sitesDir, "-data", t.TempDir(), "-http", "127.0.0.1:0", "-client-id", "ingest-" + id}, extra...)
+	go func() { done <- run(ctx, args, logs, ready) }()
 	select {
 	case <-ready:
 	case err := <-done:
+		cancel()
 		t.Fatalf("run: %v", err)
 	case <-time.After(30 * time.Second):
+		cancel()
 		t.Fatal("not serving within 30s")
 	}
+	stopped := false
+	stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Error("run did not stop within 30s")
+		}
+	}
+	t.Cleanup(stop)
+	return id, stop
+}
+
+// publishUntil publishes a reading of nh3-gas-1 at ppm, taken at at(),
+// from the site's gateway every 200 ms until ok.
+func publishUntil(t *testing.T, id, what string, ppm float64, at func() time.Time, ok func() bool) {
+	t.Helper()
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://127.0.0.1:1883").SetClientID("pub-" + id))
 	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
 		t.Fatalf("publisher: %v", tok.Error())
 	}
 	defer pub.Disconnect(100)
-	at := time.Now().Truncate(time.Millisecond)
 	var seq uint64
-	eventually(t, "reading in InfluxDB", func() bool {
+	eventually(t, what, func() bool {
 		seq++
-		msg, err := protocol.Telemetry{V: 1, Site: id, Gateway: "gw-tank", Seq: seq, TS: protocol.Time{Time: at},
-			Readings: []protocol.Reading{{Point: "nh3-gas-1", Value: protocol.F(42.5)}}}.Encode()
+		msg, err := protocol.Telemetry{V: 1, Site: id, Gateway: "gw-tank", Seq: seq, TS: protocol.Time{Time: at()},
+			Readings: []protocol.Reading{{Point: "nh3-gas-1", Value: protocol.F(ppm)}}}.Encode()
 		if err != nil {
 			t.Fatal(err)
 		}
 		pub.Publish(protocol.TelemetryTopic(id, "gw-tank"), 1, false, msg).WaitTimeout(5 * time.Second)
 		time.Sleep(200 * time.Millisecond)
+		return ok()
+	})
+}
+
+// TestStoresInInflux runs the command with -influx-url against a real
+// InfluxDB 1.8 and finds the reading there.
+func TestStoresInInflux(t *testing.T) {
+	db := testenv.NewInfluxd(t, "hazardwatch")
+	id, stop := runOnTankFarm(t, "ix", io.Discard, "-influx-url", db.URL(), "-influx-bucket", db.Bucket())
+	at := time.Now().Truncate(time.Millisecond)
+	publishUntil(t, id, "reading in InfluxDB", 42.5, func() time.Time { return at }, func() bool {
 		return strings.Contains(db.Query(`SELECT "value" FROM "reading" WHERE "site" = '`+id+`'`), "42.5")
 	})
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("run: %v", err)
-	}
+	stop()
 }
 
 // TestJournalInPostgres runs the command with -journal-dsn against a fresh
@@ -206,67 +237,20 @@ func TestJournalInPostgres(t *testing.T) {
 		t.Fatal(err)
 	}
 	u.User = url.UserPassword(u.User.Username(), pw) // the test server trusts 127.0.0.1
-	var b [6]byte
-	_, _ = rand.Read(b[:])
-	id := "pg" + hex.EncodeToString(b[:])
-	src, err := os.ReadFile("../../configs/sites/tank-farm.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sitesDir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(sitesDir, "site.yaml"), bytes.Replace(src, []byte("\nid: jh-chem\n"), []byte("\nid: "+id+"\n"), 1), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var logs syncBuffer
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan string, 1)
-	done := make(chan error, 1)
-	go func() {
-		done <- run(ctx, []string{"-sites", sitesDir, "-data", t.TempDir(), "-http", "127.0.0.1:0", "-client-id", "ingest-" + id,
-			"-journal-dsn", u.String()}, &logs, ready)
-	}()
-	select {
-	case <-ready:
-	case err := <-done:
-		t.Fatalf("run: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("not serving within 30s")
-	}
 	db, err := sql.Open("pgx", u.String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://127.0.0.1:1883").SetClientID("pub-" + id))
-	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
-		t.Fatalf("publisher: %v", tok.Error())
-	}
-	defer pub.Disconnect(100)
-	var seq uint64
+	var logs syncBuffer
+	id, stop := runOnTankFarm(t, "pg", &logs, "-journal-dsn", u.String())
 	// 86 ppm over HH 80 for longer than the on-delay raises the alarm.
-	eventually(t, "the raised alarm in the PostgreSQL journal", func() bool {
-		seq++
-		msg, err := protocol.Telemetry{V: 1, Site: id, Gateway: "gw-tank", Seq: seq, TS: protocol.Time{Time: time.Now()},
-			Readings: []protocol.Reading{{Point: "nh3-gas-1", Value: protocol.F(86)}}}.Encode()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pub.Publish(protocol.TelemetryTopic(id, "gw-tank"), 1, false, msg).WaitTimeout(5 * time.Second)
-		time.Sleep(200 * time.Millisecond)
+	publishUntil(t, id, "the raised alarm in the PostgreSQL journal", 86, time.Now, func() bool {
 		var n int
-		err = db.QueryRow(`SELECT COUNT(*) FROM journal WHERE site = $1 AND alarm_id = $2 AND type = 'raised'`, id, id+"/nh3-tanks/nh3-gas-1/HH").Scan(&n)
+		err := db.QueryRow(`SELECT COUNT(*) FROM journal WHERE site = $1 AND alarm_id = $2 AND type = 'raised'`, id, id+"/nh3-tanks/nh3-gas-1/HH").Scan(&n)
 		return err == nil && n == 1
 	})
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("run: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("run did not stop within 30s")
-	}
+	stop()
 	if !strings.Contains(logs.String(), u.Host) {
 		t.Errorf("the log does not name the journal's server %s:\n%s", u.Host, logs.String())
 	}
