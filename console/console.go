@@ -128,7 +128,7 @@ func New(cfg Config) (*Console, error) {
 			return nil, fmt.Errorf("console metrics: %w", err)
 		}
 	}
-	c.hub = &hub{c: c, clients: map[*client]struct{}{}}
+	c.hub = &hub{c: c, clients: map[*client]struct{}{}, reload: make(chan struct{}, 1)}
 	return c, nil
 }
 

@@ -534,6 +534,28 @@ func TestHeartbeatAndShutdown(t *testing.T) {
 	}
 }
 
+// TestSitesChangedResyncs: after a reload of the site files every console
+// gets a fresh snapshot with the sources now in force.
+func TestSitesChangedResyncs(t *testing.T) {
+	var mu sync.Mutex
+	sites := tankFarm(t)
+	f := newFixture(t, nil, func(c *Config) {
+		c.Sites = func() []*site.Site { mu.Lock(); defer mu.Unlock(); return sites }
+	})
+	s := openStream(t, f.streamRequest(t, viewerToken))
+	if snap := expect(s, "snapshot", func(Snapshot) bool { return true }); len(snap.Sources) != 2 {
+		t.Fatalf("first snapshot has %d sources, want the tank farm's 2", len(snap.Sources))
+	}
+	mu.Lock()
+	sites = append(slices.Clone(sites), manySites(t, 1, 3)...)
+	mu.Unlock()
+	f.con.SitesChanged()
+	snap := expect(s, "snapshot", func(Snapshot) bool { return true })
+	if !snap.Resync || len(snap.Sites) != 2 || len(snap.Sources) != 5 {
+		t.Errorf("snapshot after the reload: resync %v, %d sites, %d sources; want a resync with 2 sites, 5 sources", snap.Resync, len(snap.Sites), len(snap.Sources))
+	}
+}
+
 // manySites generates sites × perSite hazard sources with one gas point
 // each.
 func manySites(t testing.TB, sites, perSite int) []*site.Site {

@@ -192,6 +192,8 @@ type hub struct {
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	stop    context.CancelFunc
+	// reload tells the running hub that the site files changed.
+	reload chan struct{}
 }
 
 func (h *hub) register(cl *client) {
@@ -199,6 +201,10 @@ func (h *hub) register(cl *client) {
 	defer h.mu.Unlock()
 	h.clients[cl] = struct{}{}
 	if h.stop == nil {
+		select {
+		case <-h.reload: // the hub reads the site files as it starts
+		default:
+		}
 		events, cancel := h.c.cfg.Alarms.Subscribe(eventBuffer)
 		ctx, stop := context.WithCancel(context.Background())
 		h.stop = stop
@@ -234,6 +240,15 @@ func (h *hub) broadcast(b []byte) {
 	}
 }
 
+// SitesChanged sends every console a fresh snapshot: the site files in
+// force changed (a reload), so sources came or went.
+func (c *Console) SitesChanged() {
+	select {
+	case c.hub.reload <- struct{}{}:
+	default: // one is pending already
+	}
+}
+
 func (h *hub) resyncAll() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -262,6 +277,9 @@ func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, cancel
 		select {
 		case <-ctx.Done():
 			return
+		case <-h.reload:
+			srcs = newSourceView(ctx, c)
+			h.resyncAll()
 		case ev, ok := <-events:
 			if !ok {
 				// Fallen behind: start again from the state, for everyone.

@@ -232,6 +232,7 @@ func (c *Center) Reload(sites []*site.Site) error {
 	c.mu.Lock()
 	c.cfg.Sites = sites
 	c.mu.Unlock()
+	c.console.SitesChanged()
 	return nil
 }
 
