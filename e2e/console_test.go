@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
@@ -259,6 +261,16 @@ func startConsoleCentre(t *testing.T) *consoleCentre {
 func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 	cc := startConsoleCentre(t)
 	b := newBrowser(t)
+	// Count the console's beeps: every tone is one oscillator.
+	b.run("count beeps", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: `
+			window.hwBeeps = 0;
+			if (window.AudioContext) {
+				const make = AudioContext.prototype.createOscillator;
+				AudioContext.prototype.createOscillator = function () { window.hwBeeps++; return make.call(this); };
+			}`})
+		return err
+	}))
 	const officer = "张明"
 	b.login(cc.srv.URL, consoleOfficerToken, officer)
 
@@ -276,6 +288,12 @@ func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 		new MutationObserver(() => { const g = `+tile+`.dataset.grade; if (hwSeen[hwSeen.length-1] !== g) hwSeen.push(g); })
 			.observe(document.getElementById('board'), {subtree: true, attributes: true, attributeFilter: ['data-grade']}); true`, nil)
 
+	var beeps int
+	b.eval(`hwBeeps`, &beeps)
+	if beeps != 0 {
+		t.Errorf("%d beeps before any warning", beeps)
+	}
+
 	// The leak: detector 1 far past HH first.
 	if err := cc.sim.Set("nh3-gas-1", 90); err != nil {
 		t.Fatal(err)
@@ -284,6 +302,8 @@ func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 	hh := "jh-chem/nh3-tanks/nh3-gas-1/HH"
 	row := func(id string) string { return `document.querySelector('#alarm-rows tr[data-id="` + id + `"]')` }
 	b.waitFor("the HH warning blinking in the alarm list", row(hh)+` && `+row(hh)+`.dataset.state === 'unacked' && `+row(hh)+`.classList.contains('blink')`, 10*time.Second)
+	b.waitFor("two beeps for the orange warning", `hwBeeps >= 2`, 10*time.Second)
+	b.eval(`hwBeeps`, &beeps)
 	// Then detector 2 past its first level: two of three heads agree.
 	if err := cc.sim.Set("nh3-gas-2", 50); err != nil {
 		t.Fatal(err)
@@ -292,6 +312,7 @@ func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 	vote := "jh-chem/nh3-tanks/nh3-leak/vote_first"
 	b.waitFor("the red vote warning at the top of the alarm list", `document.querySelector('#alarm-rows tr').dataset.id === '`+vote+`' && `+row(vote)+`.dataset.grade === 'red'`, 10*time.Second)
 
+	b.waitFor("three more beeps for the red warning", fmt.Sprintf(`hwBeeps >= %d`, beeps+3), 10*time.Second)
 	var seen []string
 	var load string
 	b.eval(`hwSeen`, &seen)
