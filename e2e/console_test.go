@@ -184,6 +184,12 @@ func (b *browser) login(base, token, officer string) {
 	b.t.Helper()
 	b.run("open the console", chromedp.Navigate(base+"/#token="+url.QueryEscape(token)))
 	b.waitFor("the login dialog", `document.getElementById('login-dialog').open && document.getElementById('login-token').value !== ''`, 30*time.Second)
+	var hash string
+	b.eval(`location.hash`, &hash)
+	if hash != "" {
+		b.t.Errorf("the token stays in the address bar: %q", hash)
+	}
+	b.screenshot("console-login.png")
 	b.run("log in",
 		chromedp.SendKeys(chromedp.CSS("#login-officer"), officer),
 		chromedp.Click(chromedp.CSS("#login-submit")),
