@@ -70,6 +70,7 @@ if [ -z "${HAZARDWATCH_TEST_POSTGRES:-}" ] && ! psql -h 127.0.0.1 -U postgres -d
   export HAZARDWATCH_TEST_POSTGRES=postgres://hazardwatch_test:hazardwatch_test@127.0.0.1:5432/postgres
 fi
 echo "go: $(go version); mosquitto: $(mosquitto -h 2>/dev/null | head -1); $(staticcheck -version); influxd: $(influxd version 2>/dev/null)"
+echo "$(chromium --version 2>/dev/null); $(docker-compose version --short 2>/dev/null | sed 's/^/docker-compose /'); $(psql --version); server: $(pg_isready -h 127.0.0.1)"
 
 step "gofmt"
 unformatted=$(gofmt -l $(git ls-files '*.go'))
@@ -90,5 +91,7 @@ docker-compose config -q
 
 step "go test"
 go test -count=1 -timeout 20m "$@" ./...
+
+echo "screenshots of the officers' console: ${HAZARDWATCH_ARTIFACTS:-$PWD/test-artifacts}/console/"
 
 step "done"
