@@ -5,8 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/hazardwatch/hazardwatch/site"
 )
@@ -26,21 +24,10 @@ func validate(args []string, stdout, stderr io.Writer) int {
 		fs.Usage()
 		return 2
 	}
-	var files []string
-	for _, arg := range fs.Args() {
-		st, err := os.Stat(arg)
-		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", arg, err)
-			return 1
-		}
-		if !st.IsDir() {
-			files = append(files, arg)
-			continue
-		}
-		for _, pat := range []string{"*.yaml", "*.yml"} {
-			m, _ := filepath.Glob(filepath.Join(arg, pat)) // pattern is constant and valid
-			files = append(files, m...)
-		}
+	files, err := siteFiles(fs.Args())
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return 1
 	}
 	sites, err := site.LoadFiles(files...)
 	var ps site.Problems
