@@ -22,6 +22,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -547,34 +548,13 @@ func TestSitesChangedResyncs(t *testing.T) {
 		t.Fatalf("first snapshot has %d sources, want the tank farm's 2", len(snap.Sources))
 	}
 	mu.Lock()
-	sites = append(slices.Clone(sites), manySites(t, 1, 3)...)
+	sites = append(slices.Clone(sites), testenv.ManySites(t, 1, 3)...)
 	mu.Unlock()
 	f.con.SitesChanged()
 	snap := expect(s, "snapshot", func(Snapshot) bool { return true })
 	if !snap.Resync || len(snap.Sites) != 2 || len(snap.Sources) != 5 {
 		t.Errorf("snapshot after the reload: resync %v, %d sites, %d sources; want a resync with 2 sites, 5 sources", snap.Resync, len(snap.Sites), len(snap.Sources))
 	}
-}
-
-// manySites generates sites × perSite hazard sources with one gas point
-// each.
-func manySites(t testing.TB, sites, perSite int) []*site.Site {
-	t.Helper()
-	var out []*site.Site
-	for i := range sites {
-		var b strings.Builder
-		fmt.Fprintf(&b, "id: load-%02d\nname: 负载测试企业 %02d\ngateways:\n  - id: gw\n    devices:\n      - {id: gds, address: \"127.0.0.1:1\"}\nsources:\n", i, i)
-		for j := range perSite {
-			fmt.Fprintf(&b, "  - id: src-%03d\n    name: 储罐区 %02d-%03d\n    type: tank_farm\n    grade: %d\n    points:\n", j, i, j, 1+j%4)
-			fmt.Fprintf(&b, "      - {id: gas-%03d, name: 可燃气体 %03d, kind: combustible_gas, gas: LPG, unit: \"%%LEL\", range: [0, 100], modbus: {device: gds, table: input, address: %d, type: uint16, scale: 0.1}, limits: {h: 25, hh: 50}}\n", j, j, j)
-		}
-		s, err := site.Parse(fmt.Sprintf("load-%02d.yaml", i), []byte(b.String()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
 }
 
 // bigPlant loads 1,000 sources with 200 active alarms and their grades.
@@ -597,7 +577,7 @@ func bigPlant(t testing.TB, f *fixture) {
 // TestSnapshotAt1000Sources: the snapshot of 1,000 hazard sources and 200
 // alarms is served whole.
 func TestSnapshotAt1000Sources(t *testing.T) {
-	f := newFixture(t, manySites(t, 10, 100), nil)
+	f := newFixture(t, testenv.ManySites(t, 10, 100), nil)
 	bigPlant(t, f)
 	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/api/stream/snapshot", nil)
 	req.Header.Set("Authorization", "Bearer "+viewerToken)
@@ -638,7 +618,7 @@ func BenchmarkSnapshot1000Sources(b *testing.B) {
 
 func benchFixture(b *testing.B) *fixture {
 	b.Helper()
-	sites := manySites(b, 10, 100)
+	sites := testenv.ManySites(b, 10, 100)
 	svc, err := alerting.New(alerting.Config{TickInterval: -1, ResendInterval: -1, FloodThreshold: -1})
 	if err != nil {
 		b.Fatal(err)

@@ -411,32 +411,11 @@ func indexOf(list []string, s string) int {
 	return -1
 }
 
-// manySites generates sites × perSite hazard sources, one gas point each,
-// polled by no gateway.
-func manySites(t *testing.T, sites, perSite int) []*site.Site {
-	t.Helper()
-	var out []*site.Site
-	for i := range sites {
-		var b strings.Builder
-		fmt.Fprintf(&b, "id: load-%02d\nname: 负载测试企业 %02d\ngateways:\n  - id: gw\n    devices:\n      - {id: gds, address: \"127.0.0.1:1\"}\nsources:\n", i, i)
-		for j := range perSite {
-			fmt.Fprintf(&b, "  - id: src-%03d\n    name: 储罐区 %02d-%03d\n    type: tank_farm\n    grade: %d\n    points:\n", j, i, j, 1+j%4)
-			fmt.Fprintf(&b, "      - {id: gas-%03d, name: 可燃气体 %03d, kind: combustible_gas, gas: LPG, unit: \"%%LEL\", range: [0, 100], modbus: {device: gds, table: input, address: %d, type: uint16, scale: 0.1}, limits: {h: 25, hh: 50}}\n", j, j, j)
-		}
-		s, err := site.Parse(fmt.Sprintf("load-%02d.yaml", i), []byte(b.String()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, s)
-	}
-	return out
-}
-
 // TestConsoleBoardAt1000Sources: the console loads a board of 1,000 hazard
 // sources with 200 active alarms, then follows new events on it.
 func TestConsoleBoardAt1000Sources(t *testing.T) {
 	broker := testenv.Mosquitto(t)
-	sites := manySites(t, 10, 100)
+	sites := testenv.ManySites(t, 10, 100)
 	ctx := context.Background()
 	c, err := center.Open(ctx, center.Config{Sites: sites, Broker: broker.URL(), ClientID: "e2e-console-1000", DataDir: t.TempDir(),
 		Tokens: []alerting.Token{{Token: consoleOfficerToken, Role: alerting.RoleOfficer}}})
