@@ -27,7 +27,8 @@ const (
 const storeTimeout = 10 * time.Second
 
 // Handle processes one MQTT message. It returns an error only when the
-// message's readings could not be stored, and the message must then not be
+// message's readings could not be stored, or (while Run runs) the events
+// they raised did not reach the sink, and the message must then not be
 // acknowledged; every refusal of bad input is counted, logged and kept as
 // a dead letter, and returns nil (the message is settled).
 func (s *Service) Handle(topic string, payload []byte) error {
@@ -177,7 +178,14 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 		s.metrics.lag.Observe(storedAt.Sub(sm.Time).Seconds())
 	}
 	s.metrics.readings.Add(float64(len(stored)))
-	s.evaluate(stored)
+	if handled := s.evaluate(stored); handled != nil {
+		// The message is acknowledged only once alerting has journaled
+		// the events its readings raised: a crash before that gets the
+		// message again, and so the events (alerting drops repeats by id).
+		if err := <-handled; err != nil {
+			return fmt.Errorf("events of site %s gateway %s seq %d: %w", msg.Site, msg.Gateway, msg.Seq, err)
+		}
+	}
 	return nil
 }
 
@@ -246,10 +254,12 @@ func (s *Service) store(samples []storage.Sample, rj rejection) ([]storage.Sampl
 
 // evaluate feeds stored readings to the evaluator in time order, leaving
 // out those older than what it has already seen of their point: late data
-// is kept but does not disturb alarm state.
-func (s *Service) evaluate(samples []storage.Sample) {
+// is kept but does not disturb alarm state. When they raised events and
+// the sink runs, the returned channel tells when the sink took them (nil)
+// or gave up at shutdown.
+func (s *Service) evaluate(samples []storage.Sample) <-chan error {
 	if s.cfg.Evaluator == nil || len(samples) == 0 {
-		return
+		return nil
 	}
 	sorted := make([]storage.Sample, len(samples))
 	copy(sorted, samples)
@@ -273,11 +283,21 @@ func (s *Service) evaluate(samples []storage.Sample) {
 	}
 	// Queued under evalMu, so batches reach the sink in the order the
 	// engine produced them.
-	s.dispatch(events)
+	var handled chan error
+	if len(events) > 0 && s.cfg.Sink != nil && s.sinkRunning.Load() {
+		handled = make(chan error, 1)
+	}
+	if !s.dispatch(eventBatch{events: events, handled: handled}) {
+		handled = nil
+	}
 	s.evalMu.Unlock()
 	if late > 0 {
 		s.metrics.late.Add(float64(late))
 	}
+	if handled == nil {
+		return nil
+	}
+	return handled
 }
 
 // runTicks calls the evaluator's Tick every TickInterval, so time-driven
@@ -295,38 +315,51 @@ func (s *Service) runTicks(ctx context.Context, done chan<- struct{}) {
 			return
 		case <-tk.C:
 			s.evalMu.Lock()
-			s.dispatch(s.cfg.Evaluator.Tick(s.cfg.Clock(), nil))
+			s.dispatch(eventBatch{events: s.cfg.Evaluator.Tick(s.cfg.Clock(), nil)})
 			s.evalMu.Unlock()
 		}
 	}
 }
 
-// dispatch queues an event batch for the sink. Events are never dropped:
-// when the sink falls behind, dispatch waits, which holds back the MQTT
-// callback and so the acknowledgements; the broker keeps the messages.
-func (s *Service) dispatch(events []rules.Event) {
-	if len(events) == 0 {
-		return
+// eventBatch is what the evaluator produced at once; handled, when not
+// nil, hears whether the sink took the batch.
+type eventBatch struct {
+	events  []rules.Event
+	handled chan error
+}
+
+// errSinkGaveUp is what a batch's handled hears when shutdown ended the
+// sink's retries before it took the batch.
+var errSinkGaveUp = errors.New("alerting did not take the events before shutdown")
+
+// dispatch queues an event batch for the sink and reports whether it did.
+// Events are never dropped: when the sink falls behind, dispatch waits,
+// which holds back the MQTT callback and so the acknowledgements; the
+// broker keeps the messages.
+func (s *Service) dispatch(b eventBatch) bool {
+	if len(b.events) == 0 {
+		return false
 	}
-	s.metrics.events.Add(float64(len(events)))
+	s.metrics.events.Add(float64(len(b.events)))
 	s.queueMu.RLock()
 	defer s.queueMu.RUnlock()
 	if s.queueClosed {
 		// Only ticks racing shutdown get here; the engine re-derives
 		// time-driven conditions at the next start.
-		s.metrics.dropped.Add(float64(len(events)))
-		s.log.Error("events after shutdown began were not delivered", zap.Int("events", len(events)))
-		return
+		s.metrics.dropped.Add(float64(len(b.events)))
+		s.log.Error("events after shutdown began were not delivered", zap.Int("events", len(b.events)))
+		return false
 	}
 	select {
-	case s.events <- events:
-		return
+	case s.events <- b:
+		return true
 	default:
 	}
 	s.metrics.queueFull.Inc()
 	s.log.Warn("event queue full: the alerting sink is slow; holding back ingest until it catches up",
-		zap.Int("queued_batches", len(s.events)), zap.Int("events", len(events)))
-	s.events <- events
+		zap.Int("queued_batches", len(s.events)), zap.Int("events", len(b.events)))
+	s.events <- b
+	return true
 }
 
 // closeQueue ends the event queue; later batches are counted as dropped.
@@ -342,27 +375,48 @@ func (s *Service) closeQueue() {
 // runSink hands queued event batches to the sink until the queue closes.
 func (s *Service) runSink(done chan<- struct{}) {
 	defer close(done)
-	for events := range s.events {
+	for b := range s.events {
 		if s.cfg.Sink == nil {
-			s.log.Warn("no event sink configured; events not delivered", zap.Int("events", len(events)))
+			s.log.Warn("no event sink configured; events not delivered", zap.Int("events", len(b.events)))
 			continue
 		}
-		// An alarm must reach alerting: retry until it takes the batch or
-		// shutdown gives up on it.
-		for wait := 100 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
-			err := s.cfg.Sink.HandleEvents(s.sinkCtx, events)
-			if err == nil {
-				break
+		if !s.sinkBatch(b.events) {
+			// Shutdown gave up: tell every waiting message, which then
+			// stays unacknowledged and comes again after the restart.
+			b.fail(errSinkGaveUp)
+			for rest := range s.events {
+				s.metrics.dropped.Add(float64(len(rest.events)))
+				rest.fail(errSinkGaveUp)
 			}
-			s.metrics.sinkErrors.Inc()
-			s.log.Error("event sink failed; retrying", zap.Int("events", len(events)), zap.Duration("retry_in", wait), zap.Error(err))
-			select {
-			case <-s.sinkCtx.Done():
-				s.metrics.dropped.Add(float64(len(events)))
-				s.log.Error("events not delivered at shutdown", zap.Int("events", len(events)))
-				return
-			case <-time.After(wait):
-			}
+			return
+		}
+		b.fail(nil)
+	}
+}
+
+// fail tells the batch's waiter the outcome (nil: taken).
+func (b eventBatch) fail(err error) {
+	if b.handled != nil {
+		b.handled <- err
+	}
+}
+
+// sinkBatch retries the sink until it takes the batch (true) or shutdown
+// gives up on it (false): an alarm must reach alerting.
+func (s *Service) sinkBatch(events []rules.Event) bool {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 10*time.Second) {
+		err := s.cfg.Sink.HandleEvents(s.sinkCtx, events)
+		if err == nil {
+			return true
+		}
+		s.metrics.sinkErrors.Inc()
+		s.log.Error("event sink failed; retrying", zap.Int("events", len(events)), zap.Duration("retry_in", wait), zap.Error(err))
+		select {
+		case <-s.sinkCtx.Done():
+			s.metrics.dropped.Add(float64(len(events)))
+			s.log.Error("events not delivered at shutdown", zap.Int("events", len(events)))
+			return false
+		case <-time.After(wait):
 		}
 	}
 }

@@ -2,8 +2,9 @@
 // the gateways' telemetry and state over MQTT, checks every message against
 // the wire contract and the site files, stores the readings and feeds them
 // to the rules engine, handing the engine's events to the alerting side. A
-// message is acknowledged to the broker only once its readings are stored,
-// so a crash of the service loses nothing.
+// message is acknowledged to the broker only once its readings are stored
+// and the events they raised were taken by the sink, so a crash of the
+// service loses neither.
 package ingest
 
 import (
@@ -100,7 +101,10 @@ type Service struct {
 	dead      *deadLetters
 
 	evalMu sync.Mutex // serializes Evaluator calls
-	events chan []rules.Event
+	events chan eventBatch
+	// sinkRunning is set once Run has started the sink, so Handle may wait
+	// for it.
+	sinkRunning atomic.Bool
 	// queueMu guards closing events against a concurrent send.
 	queueMu     sync.RWMutex
 	queueClosed bool
@@ -175,7 +179,7 @@ func New(cfg Config) (*Service, error) {
 		evaluated: map[pointKey]time.Time{},
 		states:    map[gatewayKey]GatewayStatus{},
 		dead:      newDeadLetters(cfg.DeadLetters),
-		events:    make(chan []rules.Event, cfg.EventQueue),
+		events:    make(chan eventBatch, cfg.EventQueue),
 		sinkCtx:   context.Background(),
 	}
 	s.sites.Store(&sites)
@@ -193,6 +197,7 @@ func (s *Service) Run(ctx context.Context) error {
 	s.sinkCtx = sinkCtx
 	sinkDone := make(chan struct{})
 	go s.runSink(sinkDone)
+	s.sinkRunning.Store(true)
 
 	tok := s.client.Connect()
 	select {

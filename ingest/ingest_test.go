@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -552,5 +553,69 @@ func TestDeadLettersKeepTheMostRecent(t *testing.T) {
 	}
 	if e := excerpt([]byte("ab\xffcd"), 3); e != "ab\uFFFD" {
 		t.Errorf("excerpt = %q", e)
+	}
+}
+
+// refusingSink fails every batch, like an alarm journal on a full disk.
+type refusingSink struct{ calls atomic.Int64 }
+
+func (r *refusingSink) HandleEvents(context.Context, []rules.Event) error {
+	r.calls.Add(1)
+	return errors.New("alarm journal: disk full")
+}
+
+// TestMessageWithUnjournaledEventsIsRedelivered: a message whose readings
+// raised an alarm is acknowledged only once alerting took the event, so a
+// centre stopped before that gets the message, and the alarm, again.
+func TestMessageWithUnjournaledEventsIsRedelivered(t *testing.T) {
+	st := newSite(t)
+	clientID := "ingest-" + st.ID
+	reg := prometheus.NewRegistry()
+	store, err := embedded.Open(t.TempDir(), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	refusing := &refusingSink{}
+	svc, err := New(Config{Sites: []*site.Site{st}, Broker: broker, ClientID: clientID, Store: store, Evaluator: &recorder{},
+		Sink: refusing, Registry: reg, SinkWait: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- svc.Run(ctx) }()
+	eventually(t, "first service connected", func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
+
+	h := &harness{site: st, pub: publisher(t, st.ID), svc: svc, store: store}
+	h.awaitSubscribed(t)
+	at := time.Now().Truncate(time.Millisecond)
+	h.publish(t, protocol.TelemetryTopic(st.ID, "gw1"), h.telemetry(t, "gw1", 1, at, protocol.Reading{Point: "gas1", Value: protocol.F(85)}), false)
+	eventually(t, "the reading stored and its alarm refused by the sink", func() bool {
+		return len(h.stored(t, "gas1")) == 1 && refusing.calls.Load() > 0
+	})
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return within 30s of cancel")
+	}
+
+	// The same client id with a working sink gets the message again, and
+	// the alarm reaches the sink.
+	_, _, _, sk, _ := start(t, st, store, clientID)
+	eventually(t, "the alarm of the redelivered message", func() bool {
+		for _, e := range sk.got() {
+			if e.Type == rules.Raised && e.Point == "gas1" && e.Value == 85 {
+				return true
+			}
+		}
+		return false
+	})
+	if got := h.stored(t, "gas1"); len(got) != 1 {
+		t.Errorf("the redelivered reading is stored %d times, want once", len(got))
 	}
 }

@@ -34,7 +34,7 @@ func (s *Service) Reload(sites []*site.Site) error {
 		s.evalMu.Lock()
 		events, err := r.Reload(sites, s.cfg.Clock(), nil)
 		if err == nil {
-			s.dispatch(events)
+			s.dispatch(eventBatch{events: events})
 		}
 		s.evalMu.Unlock()
 		if err != nil {
