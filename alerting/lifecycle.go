@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/hazardwatch/hazardwatch/protocol"
@@ -57,6 +58,7 @@ var (
 	ErrOutOfService    = errors.New("alarm is out of service")
 	ErrNoOfficer       = errors.New("officer is required")
 	ErrNoReason        = errors.New("reason is required")
+	ErrNoComment       = errors.New("comment is required")
 	ErrBadExpiry       = errors.New("shelve expiry must be in the future")
 )
 
@@ -213,6 +215,22 @@ func (a *Alarm) ReturnToService(officer, comment string, now time.Time) (protoco
 	return a.restore(protocol.AlarmReturnedToService, now, officer, comment), nil
 }
 
+// Comment records an officer's remark on the alarm, in any state but
+// normal. It changes nothing: not the state, the time of the last
+// transition, the shelving or the escalation schedule; a comment is not an
+// acknowledgement.
+func (a *Alarm) Comment(officer, comment string, now time.Time) (protocol.AlarmEvent, error) {
+	switch {
+	case officer == "":
+		return protocol.AlarmEvent{}, ErrNoOfficer
+	case strings.TrimSpace(comment) == "":
+		return protocol.AlarmEvent{}, ErrNoComment
+	case !a.Present():
+		return protocol.AlarmEvent{}, fmt.Errorf("comment on %s in state %s: %w", a.ID, a.state(), ErrUnknownAlarm)
+	}
+	return a.event(protocol.AlarmCommented, now, a.state(), a.state(), officer, comment), nil
+}
+
 // Tick returns a shelved alarm whose expiry has come; ok is false when
 // nothing changed.
 func (a *Alarm) Tick(now time.Time) (ev protocol.AlarmEvent, ok bool) {
@@ -241,6 +259,11 @@ func (a *Alarm) transition(typ protocol.AlarmEventType, now time.Time, from, to 
 		// A new annunciation starts a new escalation schedule.
 		a.Resends, a.ResentAt = 0, time.Time{}
 	}
+	return a.event(typ, now, from, to, actor, comment)
+}
+
+// event describes the alarm as it is now in an event; it changes nothing.
+func (a *Alarm) event(typ protocol.AlarmEventType, now time.Time, from, to protocol.AlarmState, actor, comment string) protocol.AlarmEvent {
 	ev := protocol.AlarmEvent{
 		V: protocol.Version, AlarmID: a.ID, Type: typ,
 		Site: a.Site, Source: a.Source, Point: a.Point, Condition: a.Condition,

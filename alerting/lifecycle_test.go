@@ -2,6 +2,7 @@ package alerting
 
 import (
 	"errors"
+	"reflect"
 	"testing"
 	"time"
 
@@ -205,5 +206,93 @@ func TestLifecycleRefusesBadEvents(t *testing.T) {
 	ev.Key = ""
 	if _, err := b.Apply(ev); err == nil {
 		t.Fatal("event without key accepted")
+	}
+}
+
+// TestLifecycleComment: an officer may comment on an alarm in every present
+// state; the comment is recorded with the officer's name and changes
+// nothing — state, time of the last transition, shelving, escalation
+// schedule, grade and numbers stay.
+func TestLifecycleComment(t *testing.T) {
+	for _, tc := range []struct {
+		state protocol.AlarmState
+		setup func(t *testing.T, a *Alarm, c *clock)
+	}{
+		{protocol.StateUnacked, func(t *testing.T, a *Alarm, c *clock) {}},
+		{protocol.StateAcked, func(t *testing.T, a *Alarm, c *clock) {
+			if _, err := a.Ack("王工", "", c.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{protocol.StateRTNUnacked, func(t *testing.T, a *Alarm, c *clock) {
+			mustApply(t, a, ruleEvent(rules.Cleared, c.Add(time.Second), protocol.None, protocol.Orange, 60), protocol.AlarmCleared, protocol.StateUnacked, protocol.StateRTNUnacked)
+		}},
+		{protocol.StateShelved, func(t *testing.T, a *Alarm, c *clock) {
+			if _, err := a.Shelve("王工", "探头标定", c.Now().Add(time.Hour), c.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{protocol.StateOutOfService, func(t *testing.T, a *Alarm, c *clock) {
+			if _, err := a.OutOfService("王工", "更换探头", c.Add(time.Second)); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	} {
+		t.Run(string(tc.state), func(t *testing.T) {
+			c := newClock()
+			var a Alarm
+			mustApply(t, &a, ruleEvent(rules.Raised, c.Now(), protocol.Orange, protocol.None, 86), protocol.AlarmRaised, protocol.StateNormal, protocol.StateUnacked)
+			a.Resends, a.ResentAt = 2, c.Now().Add(500*time.Millisecond) // an escalation schedule under way
+			tc.setup(t, &a, c)
+			if a.State != tc.state {
+				t.Fatalf("setup left the alarm %s, want %s", a.State, tc.state)
+			}
+			before := a
+			ev, err := a.Comment("李工", "已通知现场巡检", c.Add(time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			checkTransition(t, ev, protocol.AlarmCommented, tc.state, tc.state)
+			if ev.Actor != "李工" || ev.Comment != "已通知现场巡检" || !ev.TS.Equal(c.Now()) {
+				t.Errorf("comment lacks who, what or when: %+v", ev)
+			}
+			if ev.Grade != before.Grade || ev.PrevGrade != before.Grade || ev.Value != before.Value || ev.Limit != before.Limit ||
+				ev.Message != before.Message || ev.Since == nil || !ev.Since.Equal(before.Since) {
+				t.Errorf("comment lost the alarm's grade or numbers: %+v, alarm %+v", ev, before)
+			}
+			if !reflect.DeepEqual(a, before) {
+				t.Errorf("comment changed the alarm:\n got %+v\nwant %+v", a, before)
+			}
+		})
+	}
+}
+
+func TestLifecycleCommentRefused(t *testing.T) {
+	c := newClock()
+	var a Alarm
+	mustApply(t, &a, ruleEvent(rules.Raised, c.Now(), protocol.Yellow, protocol.None, 86), protocol.AlarmRaised, protocol.StateNormal, protocol.StateUnacked)
+	before := a
+	for _, tc := range []struct {
+		name, officer, comment string
+		want                   error
+	}{
+		{"no officer", "", "已通知现场巡检", ErrNoOfficer},
+		{"no comment", "李工", "", ErrNoComment},
+		{"blank comment", "李工", " \t\n", ErrNoComment},
+	} {
+		if _, err := a.Comment(tc.officer, tc.comment, c.Add(time.Second)); !errors.Is(err, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, err, tc.want)
+		}
+	}
+	if !reflect.DeepEqual(a, before) {
+		t.Errorf("a refused comment changed the alarm: %+v", a)
+	}
+	// Acknowledged and cleared: nothing left to comment on.
+	if _, err := a.Ack("王工", "", c.Add(time.Second)); err != nil {
+		t.Fatal(err)
+	}
+	mustApply(t, &a, ruleEvent(rules.Cleared, c.Add(time.Second), protocol.None, protocol.Yellow, 60), protocol.AlarmCleared, protocol.StateAcked, protocol.StateNormal)
+	if _, err := a.Comment("李工", "复查", c.Add(time.Second)); !errors.Is(err, ErrUnknownAlarm) {
+		t.Errorf("comment on a normal alarm: %v, want ErrUnknownAlarm", err)
 	}
 }

@@ -23,6 +23,7 @@ const (
 	AlarmShelveExpired      AlarmEventType = "shelve_expired"
 	AlarmOutOfService       AlarmEventType = "out_of_service"
 	AlarmReturnedToService  AlarmEventType = "returned_to_service"
+	AlarmCommented          AlarmEventType = "commented" // an officer's remark; state and prev_state are the same
 	AlarmEscalated          AlarmEventType = "escalated"
 	AlarmFlood              AlarmEventType = "flood"
 )

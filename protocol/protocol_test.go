@@ -214,3 +214,27 @@ func BenchmarkDecodeTelemetry(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "readings/s")
 }
+
+// TestCommentedAlarmEvent: an officer's comment travels as type
+// "commented" with its officer and text, and reads back the same.
+func TestCommentedAlarmEvent(t *testing.T) {
+	at := time.Date(2026, 11, 28, 3, 10, 0, 0, time.UTC)
+	e := AlarmEvent{V: Version, ID: "c1", AlarmID: "jh-chem/nh3-tanks/nh3-gas-1/HH", Type: AlarmCommented, Site: "jh-chem",
+		Source: "nh3-tanks", Point: "nh3-gas-1", Condition: "HH", Grade: Orange, PrevGrade: Orange,
+		State: StateAcked, PrevState: StateAcked, Value: 86, Limit: 80, TS: Time{Time: at},
+		Message: "NH3 high", Actor: "王工", Comment: "已通知储罐区巡检"}
+	b, err := e.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"type":"commented"`) || !strings.Contains(string(b), `"comment":"已通知储罐区巡检"`) {
+		t.Fatalf("commented event on the wire: %s", b)
+	}
+	got, err := DecodeAlarmEvent(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Type != AlarmCommented || got.Actor != e.Actor || got.Comment != e.Comment || got.State != got.PrevState || !got.TS.Equal(at) {
+		t.Fatalf("decoded %+v, want %+v", got, e)
+	}
+}
