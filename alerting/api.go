@@ -122,6 +122,11 @@ func (s *Service) Handler() http.Handler {
 			return s.ReturnToService(r.Context(), r.PathValue("id"), officer, req.Comment)
 		})
 	}))
+	mux.Handle("POST /api/alarms/{id}/comment", act(func(w http.ResponseWriter, r *http.Request, tok Token) {
+		s.action(w, r, tok, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
+			return s.Comment(r.Context(), r.PathValue("id"), officer, req.Comment)
+		})
+	}))
 	return mux
 }
 
@@ -213,7 +218,7 @@ func (s *Service) action(w http.ResponseWriter, r *http.Request, tok Token, do f
 		switch {
 		case errors.Is(err, ErrUnknownAlarm):
 			status = http.StatusNotFound
-		case errors.Is(err, ErrNoOfficer), errors.Is(err, ErrNoReason), errors.Is(err, ErrBadExpiry):
+		case errors.Is(err, ErrNoOfficer), errors.Is(err, ErrNoReason), errors.Is(err, ErrNoComment), errors.Is(err, ErrBadExpiry):
 			status = http.StatusBadRequest
 		case errors.Is(err, ErrNotAckable), errors.Is(err, ErrNotShelved), errors.Is(err, ErrNotOutOfService), errors.Is(err, ErrOutOfService):
 			status = http.StatusConflict

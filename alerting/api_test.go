@@ -171,3 +171,98 @@ func TestHTTPAPI(t *testing.T) {
 		}
 	}
 }
+
+// TestHTTPAPIComment: POST /api/alarms/{id}/comment takes the officer's
+// name and the comment under the same rules as an acknowledgement, in any
+// state, and leaves the alarm as it was; the comment is in the timeline
+// and in the officer's actions.
+func TestHTTPAPIComment(t *testing.T) {
+	svc, err := New(Config{Tokens: []Token{
+		{Token: viewerToken, Role: RoleViewer},
+		{Token: officerToken, Role: RoleOfficer},
+		{Token: wangToken, Role: RoleOfficer, Officer: "王工"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	now := time.Now().UTC()
+	k := "jh-chem/nh3-tanks/nh3-gas-1/HH"
+	if err := svc.HandleEvents(context.Background(), []rules.Event{event(rules.Raised, k, now, protocol.Orange, protocol.None, 86)}); err != nil {
+		t.Fatal(err)
+	}
+	call := func(method, path, token, body string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	comment := "/api/alarms/" + url.PathEscape(k) + "/comment"
+	for _, tc := range []struct {
+		name, token, body string
+		want              int
+	}{
+		{"no token", "", `{"officer":"李工","comment":"x"}`, http.StatusUnauthorized},
+		{"viewer", viewerToken, `{"officer":"李工","comment":"x"}`, http.StatusForbidden},
+		{"shared token without officer", officerToken, `{"comment":"x"}`, http.StatusBadRequest},
+		{"without comment", officerToken, `{"officer":"李工"}`, http.StatusBadRequest},
+		{"blank comment", officerToken, `{"officer":"李工","comment":"  "}`, http.StatusBadRequest},
+		{"malformed body", officerToken, `not json`, http.StatusBadRequest},
+		{"token of 王工 as 李工", wangToken, `{"officer":"李工","comment":"x"}`, http.StatusForbidden},
+	} {
+		if code, body := call("POST", comment, tc.token, tc.body); code != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.want)
+		}
+	}
+	if code, _ := call("POST", "/api/alarms/"+url.PathEscape("no/such/alarm/H")+"/comment", officerToken, `{"officer":"李工","comment":"x"}`); code != http.StatusNotFound {
+		t.Errorf("unknown alarm: %d", code)
+	}
+
+	// A token bound to an officer records that officer's name.
+	code, body := call("POST", comment, wangToken, `{"comment":"已派人查看"}`)
+	var ev protocol.AlarmEvent
+	if err := json.Unmarshal(body, &ev); err != nil || code != 200 || ev.Type != protocol.AlarmCommented || ev.Actor != "王工" ||
+		ev.Comment != "已派人查看" || ev.State != protocol.StateUnacked || ev.PrevState != protocol.StateUnacked {
+		t.Fatalf("comment: %d %s", code, body)
+	}
+	// Shelved, then a comment from the shared console: still shelved.
+	if code, body := call("POST", "/api/alarms/"+url.PathEscape(k)+"/shelve", officerToken, `{"officer":"李工","reason":"标定","minutes":30}`); code != 200 {
+		t.Fatalf("shelve: %d %s", code, body)
+	}
+	code, body = call("POST", comment, officerToken, `{"officer":"李工","comment":"标定中，勿动"}`)
+	if err := json.Unmarshal(body, &ev); err != nil || code != 200 || ev.Actor != "李工" || ev.State != protocol.StateShelved {
+		t.Fatalf("comment on the shelved alarm: %d %s", code, body)
+	}
+	code, body = call("GET", "/api/alarms/"+url.PathEscape(k), viewerToken, "")
+	var a Alarm
+	if err := json.Unmarshal(body, &a); err != nil || code != 200 || a.State != protocol.StateShelved || a.By != "李工" || a.Reason != "标定" {
+		t.Fatalf("alarm after the comments: %d %s", code, body)
+	}
+
+	code, body = call("GET", "/api/alarms/"+url.PathEscape(k)+"/timeline", viewerToken, "")
+	var tl []protocol.AlarmEvent
+	if err := json.Unmarshal(body, &tl); err != nil || code != 200 {
+		t.Fatalf("timeline: %d %s", code, body)
+	}
+	var got []string
+	for _, e := range tl {
+		got = append(got, string(e.Type)+":"+e.Actor+":"+e.Comment)
+	}
+	if want := "raised::,commented:王工:已派人查看,shelved:李工:标定,commented:李工:标定中，勿动"; strings.Join(got, ",") != want {
+		t.Fatalf("timeline %s, want %s", strings.Join(got, ","), want)
+	}
+	code, body = call("GET", "/api/officers/"+url.PathEscape("王工")+"/actions", viewerToken, "")
+	if err := json.Unmarshal(body, &tl); err != nil || code != 200 || len(tl) != 1 || tl[0].Type != protocol.AlarmCommented || tl[0].Comment != "已派人查看" {
+		t.Fatalf("王工's actions: %d %s", code, body)
+	}
+}

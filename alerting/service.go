@@ -630,6 +630,12 @@ func (s *Service) ReturnToService(ctx context.Context, id, officer, comment stri
 	})
 }
 
+// Comment records an officer's remark on an alarm; the alarm does not
+// change.
+func (s *Service) Comment(ctx context.Context, id, officer, comment string) (protocol.AlarmEvent, error) {
+	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) { return a.Comment(officer, comment, now) })
+}
+
 // AlarmFilter selects alarms; empty fields match all.
 type AlarmFilter struct {
 	Site, Source string

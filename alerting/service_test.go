@@ -14,6 +14,7 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
@@ -468,4 +469,118 @@ func TestShelveExpiresOnTick(t *testing.T) {
 	if err != nil || len(tl) != 3 || tl[2].Type != protocol.AlarmShelveExpired {
 		t.Fatalf("timeline %+v %v", tl, err)
 	}
+}
+
+// TestCommentJournaledDeliveredAndKept: an officer's comment is journaled,
+// shown in the alarm's timeline and the officer's actions, delivered to
+// the receivers like any officer's action, and kept across a restart. It
+// is not an acknowledgement: the alarm stays unacknowledged, its
+// escalation schedule runs on, and no time to acknowledge is observed.
+func TestCommentJournaledDeliveredAndKept(t *testing.T) {
+	eachJournal(t, testCommentJournaledDeliveredAndKept)
+}
+
+func testCommentJournaledDeliveredAndKept(t *testing.T, j journal) {
+	c := newClock()
+	rcv := newReceiver(t)
+	reg := prometheus.NewRegistry()
+	cfg := j.with(Config{Now: c.Now, TickInterval: -1, Receivers: []Receiver{testReceiver(rcv.URL())}, Registerer: reg})
+	svc, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k := "jh-chem/nh3-tanks/nh3-gas-1/HH"
+	start := c.Now()
+	if err := svc.HandleEvents(ctx, []rules.Event{event(rules.Raised, k, start, protocol.Red, protocol.None, 90)}); err != nil {
+		t.Fatal(err)
+	}
+	c.Add(3 * time.Minute)
+	if _, err := svc.Comment(ctx, k, "王工", ""); !errors.Is(err, ErrNoComment) {
+		t.Fatalf("comment without text: %v, want ErrNoComment", err)
+	}
+	if _, err := svc.Comment(ctx, "no/such/alarm/H", "王工", "x"); !errors.Is(err, ErrUnknownAlarm) {
+		t.Fatalf("comment on an unknown alarm: %v, want ErrUnknownAlarm", err)
+	}
+	const text = "已通知储罐区巡检，佩戴空气呼吸器进入"
+	ev, err := svc.Comment(ctx, k, "王工", text)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev.ID == "" || ev.Type != protocol.AlarmCommented || ev.Actor != "王工" || ev.Comment != text ||
+		ev.State != protocol.StateUnacked || ev.PrevState != protocol.StateUnacked || ev.Grade != protocol.Red {
+		t.Fatalf("comment event %+v", ev)
+	}
+	if a, _ := svc.Alarm(k); a.State != protocol.StateUnacked || !a.Changed.Equal(start) || !a.Annunciated.Equal(start) {
+		t.Fatalf("alarm after the comment %+v; want it unchanged", a)
+	}
+	// The schedule counts from the annunciation, not from the comment.
+	c.t = start.Add(5 * time.Minute)
+	if err := svc.Tick(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if esc := escalations(t, svc, k); len(esc) != 1 || !esc[0].TS.Equal(start.Add(5*time.Minute)) {
+		t.Fatalf("re-sends after the comment: %+v; want one at 5 min", esc)
+	}
+	eventually(t, "the comment delivered", func() bool { return countType(rcv.events(), protocol.AlarmCommented, k) == 1 })
+	for _, ce := range rcv.events() {
+		if ce.Data.Type == protocol.AlarmCommented && (ce.Type != "cn.hazardwatch.alarm.commented" || ce.Data.ID != ev.ID || ce.Data.Comment != text) {
+			t.Errorf("delivered comment %+v", ce)
+		}
+	}
+	if h := histogramCount(t, reg, "hazardwatch_alerting_time_to_acknowledge_seconds"); h != 0 {
+		t.Errorf("a comment counted as an acknowledgement: %d time-to-acknowledge samples", h)
+	}
+
+	check := func(svc *Service, when string) {
+		t.Helper()
+		tl, err := svc.Timeline(ctx, k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var types []string
+		for _, e := range tl {
+			types = append(types, string(e.Type))
+		}
+		if got := strings.Join(types, ","); got != "raised,commented,escalated" {
+			t.Fatalf("%s: timeline %s", when, got)
+		}
+		if tl[1].ID != ev.ID || tl[1].Actor != "王工" || tl[1].Comment != text {
+			t.Fatalf("%s: comment in the timeline %+v", when, tl[1])
+		}
+		acts, err := svc.OfficerActions(ctx, "王工", time.Time{}, time.Time{})
+		if err != nil || len(acts) != 1 || acts[0].ID != ev.ID || acts[0].Type != protocol.AlarmCommented || acts[0].Comment != text {
+			t.Fatalf("%s: 王工's actions %+v %v", when, acts, err)
+		}
+	}
+	check(svc, "before the restart")
+	if err := svc.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	cfg.Registerer = nil
+	svc, err = New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	check(svc, "after a restart")
+	if a, ok := svc.Alarm(k); !ok || a.State != protocol.StateUnacked || a.Resends != 1 {
+		t.Fatalf("alarm after a restart %+v", a)
+	}
+}
+
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	t.Fatalf("metric %s missing", name)
+	return 0
 }
