@@ -288,6 +288,14 @@ func TestStreamFollowsAlarmsSourcesAndGateways(t *testing.T) {
 	if ch.Event.Type != protocol.AlarmAcknowledged || ch.Event.Actor != "王工" || ch.Alarm == nil || ch.Alarm.State != protocol.StateAcked {
 		t.Errorf("acknowledgement on the stream = %+v / %+v", ch.Event, ch.Alarm)
 	}
+	// A comment comes on the stream with the alarm as it was.
+	if _, err := f.alarm.Comment(ctx, hh, "李工", "已通知巡检"); err != nil {
+		t.Fatal(err)
+	}
+	ch = expect(s, "alarm", func(AlarmChange) bool { return true })
+	if ch.Event.Type != protocol.AlarmCommented || ch.Event.Actor != "李工" || ch.Event.Comment != "已通知巡检" || ch.Alarm == nil || ch.Alarm.State != protocol.StateAcked {
+		t.Errorf("comment on the stream = %+v / %+v", ch.Event, ch.Alarm)
+	}
 	clear := rules.Event{Type: rules.Cleared, Key: hh, Site: "jh-chem", Source: "nh3-tanks", Point: "nh3-gas-1", Condition: rules.HH,
 		PrevGrade: protocol.Orange, Time: now.Add(time.Second)}
 	if err := f.alarm.HandleEvents(ctx, []rules.Event{clear}); err != nil {
@@ -727,7 +735,7 @@ func TestDictionary(t *testing.T) {
 	for _, m := range regexp.MustCompile(`\bt\('([A-Za-z0-9_]+)'\s*[,)]`).FindAllStringSubmatch(string(script), -1) {
 		used[m[1]] = true
 	}
-	for _, m := range regexp.MustCompile(`\['(?:ack|shelve|unshelve|rts)', '([A-Za-z0-9_]+)'`).FindAllStringSubmatch(string(script), -1) {
+	for _, m := range regexp.MustCompile(`\['(?:ack|shelve|unshelve|rts|comment)', '([A-Za-z0-9_]+)'`).FindAllStringSubmatch(string(script), -1) {
 		used[m[1]] = true // the action table
 	}
 	for g := protocol.None; g <= protocol.Red; g++ {
@@ -739,11 +747,17 @@ func TestDictionary(t *testing.T) {
 	}
 	for _, e := range []protocol.AlarmEventType{protocol.AlarmRaised, protocol.AlarmGradeChanged, protocol.AlarmCleared,
 		protocol.AlarmSourceGradeChanged, protocol.AlarmAcknowledged, protocol.AlarmShelved, protocol.AlarmUnshelved,
-		protocol.AlarmShelveExpired, protocol.AlarmOutOfService, protocol.AlarmReturnedToService, protocol.AlarmEscalated, protocol.AlarmFlood} {
+		protocol.AlarmShelveExpired, protocol.AlarmOutOfService, protocol.AlarmReturnedToService, protocol.AlarmCommented, protocol.AlarmEscalated, protocol.AlarmFlood} {
 		used["ev_"+string(e)] = true
 	}
-	for _, kind := range []string{"ack", "shelve", "unshelve", "rts"} {
+	for _, kind := range []string{"ack", "shelve", "unshelve", "rts", "comment"} {
 		used["actionTitle_"+kind] = true
+		if !strings.Contains(string(script), "['"+kind+"', 'act_"+kind+"'") {
+			t.Errorf("the action table has no %s", kind)
+		}
+	}
+	for _, k := range []string{"comment", "reason", "remark"} {
+		used[k] = true // the action dialog's text labels
 	}
 	for _, kind := range []string{"timeline", "trend"} {
 		used["act_"+kind] = true

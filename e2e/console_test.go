@@ -263,7 +263,9 @@ func startConsoleCentre(t *testing.T) *consoleCentre {
 // source orange (detector 1 past HH) and then red (detector 2 past H: the
 // 2-out-of-3 vote), with no reload; the officer acknowledges the red
 // warning through the dialog, the row changes state, and the journal
-// records the officer's name.
+// records the officer's name; then the officer comments on the alarm from
+// its row and from its timeline, and the timeline, the journal and the
+// officer's actions show the comments under the officer's name.
 func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 	cc := startConsoleCentre(t)
 	b := newBrowser(t)
@@ -383,6 +385,67 @@ func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 	b.run("open the timeline", chromedp.Click(chromedp.CSS(`#alarm-rows tr[data-id="`+vote+`"] button.timeline`)))
 	b.waitFor("the acknowledgement in the timeline", `[...document.querySelectorAll('#timeline-rows tr[data-type="acknowledged"] td')].some(td => td.textContent === '`+officer+`')`, 10*time.Second)
 	b.run("close the timeline", chromedp.Click(chromedp.CSS(`#timeline-dialog button.close`)))
+
+	// The officer comments on the alarm through the comment dialog: the
+	// alarm stays acknowledged and the timeline shows the comment with
+	// the officer's name.
+	const remark = "消防队已到场，下风向200米内人员已疏散"
+	b.run("open the comment dialog", chromedp.Click(chromedp.CSS(`#alarm-rows tr[data-id="`+vote+`"] button.comment`)))
+	b.waitFor("the comment dialog with the officer's name", `document.getElementById('action-dialog').open && document.getElementById('action-title').textContent === '添加备注' && document.getElementById('action-officer').value === '`+officer+`' && document.getElementById('action-comment').required && document.getElementById('action-minutes-label').offsetParent === null`, 10*time.Second)
+	b.screenshot("console-comment.png", "#action-dialog")
+	b.run("comment",
+		chromedp.SendKeys(chromedp.CSS("#action-comment"), remark),
+		chromedp.Click(chromedp.CSS("#action-submit")),
+	)
+	b.waitFor("the comment dialog closed", `!document.getElementById('action-dialog').open && document.getElementById('action-error').hidden`, 15*time.Second)
+	b.run("open the timeline again", chromedp.Click(chromedp.CSS(`#alarm-rows tr[data-id="`+vote+`"] button.timeline`)))
+	commentRow := func(text string) string {
+		return `[...document.querySelectorAll('#timeline-rows tr[data-type="commented"]')].some(tr => tr.children[1].textContent === '备注' && tr.children[4].textContent === '` + officer + `' && tr.children[5].textContent.startsWith('` + text + `'))`
+	}
+	b.waitFor("the comment in the timeline with the officer's name", commentRow(remark), 10*time.Second)
+	// And from the timeline itself: it shows the new comment at once.
+	const remark2 = "氨气浓度回落，继续监护"
+	b.run("comment from the timeline", chromedp.Click(chromedp.CSS(`#timeline-comment`)))
+	b.waitFor("the comment dialog over the timeline", `document.getElementById('action-dialog').open && document.getElementById('action-officer').value === '`+officer+`'`, 10*time.Second)
+	b.run("second comment",
+		chromedp.SendKeys(chromedp.CSS("#action-comment"), remark2),
+		chromedp.Click(chromedp.CSS("#action-submit")),
+	)
+	b.waitFor("the second comment in the open timeline", `!document.getElementById('action-dialog').open && document.getElementById('timeline-dialog').open && `+commentRow(remark2), 10*time.Second)
+	b.screenshot("console-timeline-comment.png", "#timeline-dialog")
+	b.run("close the timeline", chromedp.Click(chromedp.CSS(`#timeline-dialog button.close`)))
+	var state string
+	b.eval(row(vote)+`.dataset.state`, &state)
+	if state != "acked" {
+		t.Errorf("state after the comments = %q, want acked", state)
+	}
+	// The journal and the officer's actions hold both comments.
+	tl, err = cc.c.Alerting().Timeline(context.Background(), vote)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var remarks []string
+	for _, e := range tl {
+		if e.Type == protocol.AlarmCommented {
+			if e.Actor != officer || e.State != protocol.StateAcked || e.PrevState != protocol.StateAcked {
+				t.Errorf("journaled comment %+v; want by %s, state acked", e, officer)
+			}
+			remarks = append(remarks, e.Comment)
+		}
+	}
+	if strings.Join(remarks, "|") != remark+"|"+remark2 {
+		t.Errorf("journaled comments of %s: %q", vote, remarks)
+	}
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = json.NewDecoder(resp.Body).Decode(&actions)
+	resp.Body.Close()
+	if err != nil || len(actions) != 3 || actions[1].Type != protocol.AlarmCommented || actions[1].Comment != remark ||
+		actions[2].Type != protocol.AlarmCommented || actions[2].Comment != remark2 {
+		t.Errorf("GET /api/officers/%s/actions after the comments: %v %+v", officer, err, actions)
+	}
 
 	// The HH detector's trend over the last hour shows the leak.
 	b.run("open the trend", chromedp.Click(chromedp.CSS(`#alarm-rows tr[data-id="`+hh+`"] button.trend`)))

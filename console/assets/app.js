@@ -333,6 +333,7 @@
     ['shelve', 'act_shelve', (a) => a.state !== 'shelved' && a.state !== 'out_of_service'],
     ['unshelve', 'act_unshelve', (a) => a.state === 'shelved'],
     ['rts', 'act_rts', (a) => a.state === 'out_of_service'],
+    ['comment', 'act_comment', () => true],
   ];
 
   function makeRow(id) {
@@ -499,7 +500,7 @@
 
   // --- actions --------------------------------------------------------
   let pending = null; // {kind, id}
-  const PATHS = { ack: 'ack', shelve: 'shelve', unshelve: 'unshelve', rts: 'return-to-service' };
+  const PATHS = { ack: 'ack', shelve: 'shelve', unshelve: 'unshelve', rts: 'return-to-service', comment: 'comment' };
 
   function authHeaders(extra) {
     return Object.assign({ Authorization: 'Bearer ' + session.token }, extra || {});
@@ -515,10 +516,10 @@
     officer.value = session.bound || session.officer;
     officer.readOnly = !!session.bound;
     $('action-minutes-label').hidden = kind !== 'shelve';
-    $('action-comment-label').textContent = t(kind === 'shelve' ? 'reason' : 'comment');
+    $('action-comment-label').textContent = t(kind === 'shelve' ? 'reason' : kind === 'comment' ? 'remark' : 'comment');
     const comment = $('action-comment');
     comment.value = '';
-    comment.required = kind === 'shelve';
+    comment.required = kind === 'shelve' || kind === 'comment';
     $('action-error').hidden = true;
     $('action-dialog').showModal();
     (officer.value ? comment : officer).focus();
@@ -563,7 +564,9 @@
     }
     pending = null;
     $('action-dialog').close();
-    // The row changes when the stream brings the event.
+    // The row changes when the stream brings the event; an open timeline
+    // of the alarm is read again to show the new entry.
+    if ($('timeline-dialog').open && $('timeline-id').textContent === id) openTimeline(id);
   }
 
   // --- timeline -------------------------------------------------------
@@ -573,7 +576,7 @@
     rows.replaceChildren();
     const err = $('timeline-error');
     err.hidden = true;
-    $('timeline-dialog').showModal();
+    if (!$('timeline-dialog').open) $('timeline-dialog').showModal();
     try {
       const r = await fetch('/api/alarms/' + encodeURIComponent(id) + '/timeline', { headers: authHeaders() });
       const body = await r.json();
@@ -770,6 +773,7 @@
     $('login-form').addEventListener('submit', onLogin);
     $('action-form').addEventListener('submit', onAction);
     $('action-cancel').addEventListener('click', () => { pending = null; $('action-dialog').close(); });
+    $('timeline-comment').addEventListener('click', () => openAction('comment', $('timeline-id').textContent));
     for (const b of document.querySelectorAll('dialog .close')) b.addEventListener('click', () => b.closest('dialog').close());
     $('alarm-rows').addEventListener('click', onRowClick);
     $('board').addEventListener('click', (ev) => {
