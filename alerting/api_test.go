@@ -50,17 +50,7 @@ func TestHTTPAPI(t *testing.T) {
 
 	call := func(method, path, token, body string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return apiCall(t, srv.URL, method, path, token, body)
 	}
 	alarmPath := func(k, action string) string { return "/api/alarms/" + url.PathEscape(k) + action }
 
@@ -195,17 +185,7 @@ func TestHTTPAPIComment(t *testing.T) {
 	}
 	call := func(method, path, token, body string) (int, []byte) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, b
+		return apiCall(t, srv.URL, method, path, token, body)
 	}
 	comment := "/api/alarms/" + url.PathEscape(k) + "/comment"
 	for _, tc := range []struct {
@@ -265,4 +245,27 @@ func TestHTTPAPIComment(t *testing.T) {
 	if err := json.Unmarshal(body, &tl); err != nil || code != 200 || len(tl) != 1 || tl[0].Type != protocol.AlarmCommented || tl[0].Comment != "已派人查看" {
 		t.Fatalf("王工's actions: %d %s", code, body)
 	}
+}
+
+// apiCall makes one request of the alarm API with a bearer token (none
+// when empty) and returns the status and the body.
+func apiCall(t *testing.T, base, method, path, token, body string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(method, base+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("%s %s: read the answer: %v", method, path, err)
+	}
+	return resp.StatusCode, b
 }

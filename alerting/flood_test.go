@@ -306,22 +306,14 @@ func testDeadLettersAPI(t *testing.T, j journal) {
 	defer srv.Close()
 	get := func(path, token string) (int, []DeadLetter) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", srv.URL+path, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
+		code, body := apiCall(t, srv.URL, "GET", path, token, "")
 		var dl []DeadLetter
-		if resp.StatusCode == http.StatusOK {
-			if err := decodeJSON(resp, &dl); err != nil {
-				t.Fatal(err)
+		if code == http.StatusOK {
+			if err := json.Unmarshal(body, &dl); err != nil {
+				t.Fatalf("dead letters %s: %v", body, err)
 			}
 		}
-		return resp.StatusCode, dl
+		return code, dl
 	}
 	var dl []DeadLetter
 	eventually(t, "the refused event in the dead letters", func() bool {
@@ -346,5 +338,3 @@ func testDeadLettersAPI(t *testing.T, j journal) {
 		t.Errorf("all dead letters: %d %+v", code, all)
 	}
 }
-
-func decodeJSON(resp *http.Response, v any) error { return json.NewDecoder(resp.Body).Decode(v) }
