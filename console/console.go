@@ -45,6 +45,13 @@ type Alarms interface {
 	LookupToken(token string) (alerting.Token, bool)
 }
 
+// LatestReader returns the newest reading of each point of a site (every
+// site when site is empty): a storage.Querier, or the ingest service's
+// copy in memory.
+type LatestReader interface {
+	Latest(ctx context.Context, site string) ([]storage.Sample, error)
+}
+
 // Config sets up a Console. Sites, Alarms and Gateways are required.
 type Config struct {
 	// Sites returns the site files in force.
@@ -53,7 +60,7 @@ type Config struct {
 	// Gateways returns the gateways' last known states.
 	Gateways func() []ingest.GatewayStatus
 	// Readings tells which hazard sources have recent data; nil: all.
-	Readings storage.Querier
+	Readings LatestReader
 	// Registerer takes the console's metrics; nil keeps them private.
 	Registerer prometheus.Registerer
 	Logger     *zap.Logger

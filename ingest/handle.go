@@ -177,6 +177,7 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 	for _, sm := range stored {
 		s.metrics.lag.Observe(storedAt.Sub(sm.Time).Seconds())
 	}
+	s.keepLatest(stored)
 	s.metrics.readings.Add(float64(len(stored)))
 	if handled := s.evaluate(stored); handled != nil {
 		// The message is acknowledged only once alerting has journaled
@@ -188,6 +189,40 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 	}
 	return nil
 }
+
+// keepLatest remembers each point's newest stored reading, so Latest
+// answers from memory.
+func (s *Service) keepLatest(stored []storage.Sample) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, sm := range stored {
+		k := pointKey{sm.Site, sm.Point}
+		if prev, ok := s.latest[k]; !ok || sm.Time.After(prev.Time) {
+			s.latest[k] = sm
+		}
+	}
+}
+
+// Latest returns the newest reading this service stored of each point of
+// a site (every site when site is empty), from memory: what the console
+// asks every few seconds, without a query to the store. SeedLatest fills
+// it from the store at start.
+func (s *Service) Latest(_ context.Context, site string) ([]storage.Sample, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]storage.Sample, 0, len(s.latest))
+	for k, sm := range s.latest {
+		if site == "" || k.site == site {
+			out = append(out, sm)
+		}
+	}
+	return out, nil
+}
+
+// SeedLatest takes the store's newest readings at start, so Latest knows
+// the points that have not reported since (report by exception sends a
+// calm point only at its heartbeat). A newer reading already kept wins.
+func (s *Service) SeedLatest(samples []storage.Sample) { s.keepLatest(samples) }
 
 // recordSeq counts and logs what the gateway's seq said of a stored message.
 func (s *Service) recordSeq(msg protocol.Telemetry, v seqVerdict, missing uint64) {

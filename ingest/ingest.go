@@ -94,9 +94,10 @@ type Service struct {
 	// handleMu makes each telemetry message's seq check, store and seq
 	// update one step, should Handle be called concurrently.
 	handleMu  sync.Mutex
-	mu        sync.Mutex // guards seqs, evaluated, states, dead
+	mu        sync.Mutex // guards seqs, evaluated, latest, states, dead
 	seqs      map[gatewayKey]*seqTracker
 	evaluated map[pointKey]time.Time
+	latest    map[pointKey]storage.Sample
 	states    map[gatewayKey]GatewayStatus
 	dead      *deadLetters
 
@@ -177,6 +178,7 @@ func New(cfg Config) (*Service, error) {
 		metrics:   m,
 		seqs:      map[gatewayKey]*seqTracker{},
 		evaluated: map[pointKey]time.Time{},
+		latest:    map[pointKey]storage.Sample{},
 		states:    map[gatewayKey]GatewayStatus{},
 		dead:      newDeadLetters(cfg.DeadLetters),
 		events:    make(chan eventBatch, cfg.EventQueue),

@@ -619,3 +619,41 @@ func TestMessageWithUnjournaledEventsIsRedelivered(t *testing.T) {
 		t.Errorf("the redelivered reading is stored %d times, want once", len(got))
 	}
 }
+
+// TestLatestKeepsEachPointsNewestReading: Latest answers from memory with
+// each point's newest stored reading — a late backlog reading or an older
+// seeded one does not replace it, a comm_fail reading does when newer.
+func TestLatestKeepsEachPointsNewestReading(t *testing.T) {
+	h := newHarness(t)
+	topic := protocol.TelemetryTopic(h.site.ID, "gw1")
+	t0 := time.Now().Add(-time.Minute).Truncate(time.Millisecond)
+	h.publish(t, topic, h.telemetry(t, "gw1", 1, t0, protocol.Reading{Point: "gas1", Value: protocol.F(10)}, protocol.Reading{Point: "gas2", Value: protocol.F(20)}), false)
+	h.publish(t, topic, h.telemetry(t, "gw1", 2, t0.Add(2*time.Second), protocol.Reading{Point: "gas1", Value: protocol.F(11)}, protocol.Reading{Point: "gas2", Quality: protocol.CommFail}), false)
+	h.publish(t, topic, h.telemetry(t, "gw1", 3, t0.Add(-5*time.Second), protocol.Reading{Point: "gas1", Value: protocol.F(5)}), false)
+	eventually(t, "three readings of gas1 stored", func() bool { return len(h.stored(t, "gas1")) == 3 })
+	h.svc.SeedLatest([]storage.Sample{
+		{Site: h.site.ID, Point: "gas1", Time: t0.Add(-10 * time.Second), Value: 1, HasValue: true, Quality: protocol.Good},
+		{Site: h.site.ID, Point: "level", Time: t0, Value: 50, HasValue: true, Quality: protocol.Good},
+	})
+
+	got, err := h.svc.Latest(context.Background(), h.site.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPoint := map[string]storage.Sample{}
+	for _, sm := range got {
+		byPoint[sm.Point] = sm
+	}
+	if sm := byPoint["gas1"]; len(got) != 3 || sm.Value != 11 || !sm.Time.Equal(t0.Add(2*time.Second)) {
+		t.Errorf("latest = %+v; want gas1 = 11 at +2s, and gas2 and level", got)
+	}
+	if sm := byPoint["gas2"]; sm.Quality != protocol.CommFail || !sm.Time.Equal(t0.Add(2*time.Second)) {
+		t.Errorf("latest gas2 = %+v, want comm_fail at +2s", sm)
+	}
+	if sm := byPoint["level"]; sm.Value != 50 {
+		t.Errorf("seeded level = %+v, want 50", sm)
+	}
+	if other, _ := h.svc.Latest(context.Background(), "no-such-site"); len(other) != 0 {
+		t.Errorf("latest of another site = %+v, want none", other)
+	}
+}

@@ -157,12 +157,28 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 	if err != nil {
 		return nil, err
 	}
+	c.seedLatest(ctx)
 	c.console, err = console.New(console.Config{Sites: c.sites, Alarms: c.alerts, Gateways: c.ingest.GatewayStates,
-		Readings: c.store, Registerer: c.reg, Logger: cfg.Logger.Named("console")})
+		Readings: c.ingest, Registerer: c.reg, Logger: cfg.Logger.Named("console")})
 	if err != nil {
 		return nil, err
 	}
 	return c, nil
+}
+
+// seedLatest gives the ingest service the store's newest readings, so the
+// console knows which sources have data right after a restart. A store
+// that does not answer (InfluxDB down) only delays that until readings
+// arrive.
+func (c *Center) seedLatest(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	samples, err := c.store.Latest(ctx, "")
+	if err != nil {
+		c.log.Warn("newest readings from the store for the console's no-data state", zap.Error(err))
+		return
+	}
+	c.ingest.SeedLatest(samples)
 }
 
 // restoreRules hands the rules engine the conditions the alarm journal
