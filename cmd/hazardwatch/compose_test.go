@@ -56,6 +56,14 @@ func TestComposeRefersToRepository(t *testing.T) {
 			if _, err := os.Stat(filepath.Join("..", cmd[0], "main.go")); err != nil {
 				t.Errorf("service %s runs %s, which is not a command under cmd/", name, cmd[0])
 			}
+			// The Dockerfile copies configs/ to /etc/hazardwatch/.
+			for _, arg := range cmd[1:] {
+				if rel, ok := strings.CutPrefix(arg, "/etc/hazardwatch/"); ok {
+					if _, err := os.Stat(filepath.Join("../../configs", rel)); err != nil {
+						t.Errorf("service %s names %s, which the image has not: %v", name, arg, err)
+					}
+				}
+			}
 			if cmd[0] == "hazardwatch" && len(cmd) > 1 {
 				var out, errOut bytes.Buffer
 				dispatch([]string{cmd[1]}, &out, &errOut)

@@ -59,3 +59,17 @@ func TestAlertingFileRejectsNegativeSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestComposeAlertingFileLoads(t *testing.T) {
+	f, err := LoadAlertingFile("../../configs/compose/alerting.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	officer := false
+	for _, tok := range f.Tokens {
+		officer = officer || tok.Role == alerting.RoleOfficer
+	}
+	if !officer || len(f.Receivers) != 0 {
+		t.Errorf("compose alerting config: tokens %+v, receivers %+v; want an officer token and no receiver", f.Tokens, f.Receivers)
+	}
+}
