@@ -24,14 +24,18 @@ const (
 	wangToken    = "wang-token-0123456789ab"
 )
 
+// apiTokens are a viewer, a shared officer console and an officer's own
+// token (王工).
+var apiTokens = []Token{
+	{Token: viewerToken, Role: RoleViewer},
+	{Token: officerToken, Role: RoleOfficer},
+	{Token: wangToken, Role: RoleOfficer, Officer: "王工"},
+}
+
 func TestHTTPAPI(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	rcv := newReceiver(t)
-	svc, err := New(Config{Registerer: reg, Receivers: []Receiver{testReceiver(rcv.URL())}, Tokens: []Token{
-		{Token: viewerToken, Role: RoleViewer},
-		{Token: officerToken, Role: RoleOfficer},
-		{Token: wangToken, Role: RoleOfficer, Officer: "王工"},
-	}})
+	svc, err := New(Config{Registerer: reg, Receivers: []Receiver{testReceiver(rcv.URL())}, Tokens: apiTokens})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,11 +171,7 @@ func TestHTTPAPI(t *testing.T) {
 // state, and leaves the alarm as it was; the comment is in the timeline
 // and in the officer's actions.
 func TestHTTPAPIComment(t *testing.T) {
-	svc, err := New(Config{Tokens: []Token{
-		{Token: viewerToken, Role: RoleViewer},
-		{Token: officerToken, Role: RoleOfficer},
-		{Token: wangToken, Role: RoleOfficer, Officer: "王工"},
-	}})
+	svc, err := New(Config{Tokens: apiTokens})
 	if err != nil {
 		t.Fatal(err)
 	}
