@@ -10,9 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -72,22 +70,8 @@ func (r *receiver) find(alarmID string, typ protocol.AlarmEventType) (protocol.A
 // moving its Modbus devices to free ports so the test runs beside a demo.
 func tankFarmOnFreePorts(t *testing.T) string {
 	t.Helper()
-	data, err := os.ReadFile("../configs/sites/tank-farm.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	text := string(data)
-	for _, addr := range []string{"127.0.0.1:15021", "127.0.0.1:15022"} {
-		if !strings.Contains(text, addr) {
-			t.Fatalf("example site no longer uses %s; update the test", addr)
-		}
-		text = strings.ReplaceAll(text, addr, "127.0.0.1:"+strconv.Itoa(testenv.FreePort(t)))
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, "tank-farm.yaml"), []byte(text), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return dir
+	path, _ := testenv.ExampleSite(t, "tank-farm.yaml", "127.0.0.1:15021", "127.0.0.1:15022")
+	return filepath.Dir(path)
 }
 
 func eventually(t *testing.T, what string, within time.Duration, ok func() bool) {

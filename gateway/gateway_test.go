@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -13,22 +12,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/hazardwatch/hazardwatch/gateway"
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/simulators"
 	"github.com/hazardwatch/hazardwatch/site"
 )
 
 // freeAddr returns a 127.0.0.1 address nothing listens on right now.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 var (
 	allTypes  = []site.DataType{site.Int16, site.Uint16, site.Int32, site.Uint32, site.Int64, site.Uint64, site.Float32, site.Float64}
 	allOrders = []site.ByteOrder{site.ABCD, site.CDAB, site.BADC, site.DCBA}
@@ -141,7 +131,7 @@ func startSim(t *testing.T, s *site.Site, opts ...simulators.Option) *simulators
 }
 
 func TestPollOnceDecodesEveryTypeAndOrder(t *testing.T) {
-	s, want, _ := typesSite(t, freeAddr(t), freeAddr(t))
+	s, want, _ := typesSite(t, testenv.FreeAddr(t), testenv.FreeAddr(t))
 	sim := startSim(t, s)
 	setTypesValues(t, sim, want)
 
@@ -189,12 +179,12 @@ func TestPollOnceDecodesEveryTypeAndOrder(t *testing.T) {
 }
 
 func TestPollOnceReportsDeadDeviceAndException(t *testing.T) {
-	plc, gds := freeAddr(t), freeAddr(t)
+	plc, gds := testenv.FreeAddr(t), testenv.FreeAddr(t)
 	s, _, text := typesSite(t, plc, gds)
 	// The simulator serves the GDS as unit 3; the gateway's copy of the site
 	// asks for unit 4, so the simulator answers with exception 11. Nothing
 	// listens on the PLC's port.
-	startSim(t, s, simulators.WithAddress("plc", freeAddr(t)))
+	startSim(t, s, simulators.WithAddress("plc", testenv.FreeAddr(t)))
 	text = strings.Replace(text, "unit_id: 3", "unit_id: 4", 1)
 	gs, err := site.Parse("gw.yaml", []byte(text))
 	if err != nil {

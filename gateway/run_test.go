@@ -12,6 +12,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/hazardwatch/hazardwatch/gateway"
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/site"
 )
@@ -90,7 +91,7 @@ sources:
 }
 
 func TestDeadDeviceDoesNotDelayLiveDevice(t *testing.T) {
-	s := twoDeviceSite(t, freeAddr(t), freeAddr(t))
+	s := twoDeviceSite(t, testenv.FreeAddr(t), testenv.FreeAddr(t))
 	sim := startSim(t, s)
 	// The dead device's requests hang until its 1 s timeout, three tries a
 	// poll: if it held up the live device, the live polls would be seconds
@@ -150,7 +151,7 @@ func TestDeadDeviceDoesNotDelayLiveDevice(t *testing.T) {
 }
 
 func TestSeqRisesAcrossRestart(t *testing.T) {
-	s := twoDeviceSite(t, freeAddr(t), freeAddr(t))
+	s := twoDeviceSite(t, testenv.FreeAddr(t), testenv.FreeAddr(t))
 	startSim(t, s)
 	dir := t.TempDir()
 	var all []protocol.Telemetry
@@ -178,7 +179,7 @@ func TestSeqRisesAcrossRestart(t *testing.T) {
 }
 
 func TestTelemetryOverMosquitto(t *testing.T) {
-	s := twoDeviceSite(t, freeAddr(t), freeAddr(t))
+	s := twoDeviceSite(t, testenv.FreeAddr(t), testenv.FreeAddr(t))
 	sim := startSim(t, s)
 	if err := sim.Set("nh3", 42.5); err != nil {
 		t.Fatal(err)

@@ -2,7 +2,6 @@ package simulators
 
 import (
 	"math"
-	"net"
 	"path/filepath"
 	"runtime"
 	"testing"
@@ -11,6 +10,7 @@ import (
 	gbmodbus "github.com/goburrow/modbus"
 
 	"github.com/hazardwatch/hazardwatch/gateway/codec"
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/site"
 )
@@ -106,19 +106,10 @@ func TestBaselinesAreCalm(t *testing.T) {
 	}
 }
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // A real Modbus client reads what the simulator serves.
 func TestServesCoalMine(t *testing.T) {
 	s := exampleSite(t, "coal-mine.yaml")
-	sim, err := New(s, WithAddress("sub-3101", freeAddr(t)), WithAddress("sub-2201", freeAddr(t)), WithSeed(1), WithTick(20*time.Millisecond))
+	sim, err := New(s, WithAddress("sub-3101", testenv.FreeAddr(t)), WithAddress("sub-2201", testenv.FreeAddr(t)), WithSeed(1), WithTick(20*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,38 +3,17 @@ package main
 import (
 	"bytes"
 	"context"
-	"net"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/simulators"
 	"github.com/hazardwatch/hazardwatch/site"
 )
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // The example coal-mine site, moved to free ports, read with -dry-run.
 func TestDryRunPrintsTable(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	text, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "configs", "sites", "coal-mine.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	yaml := strings.NewReplacer("127.0.0.1:15031", freeAddr(t), "127.0.0.1:15032", freeAddr(t)).Replace(string(text))
-	path := filepath.Join(t.TempDir(), "mine.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path, _ := testenv.ExampleSite(t, "coal-mine.yaml", "127.0.0.1:15031", "127.0.0.1:15032")
 	s, err := site.Load(path)
 	if err != nil {
 		t.Fatal(err)

@@ -4,35 +4,16 @@ import (
 	"bytes"
 	"context"
 	"net"
-	"os"
-	"path/filepath"
-	"runtime"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 )
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestServesUntilCancelled(t *testing.T) {
-	_, file, _, _ := runtime.Caller(0)
-	text, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "..", "configs", "sites", "tank-farm.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	gds, plc := freeAddr(t), freeAddr(t)
-	yaml := strings.NewReplacer("127.0.0.1:15021", gds, "127.0.0.1:15022", plc).Replace(string(text))
-	path := filepath.Join(t.TempDir(), "tanks.yaml")
-	if err := os.WriteFile(path, []byte(yaml), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	path, addrs := testenv.ExampleSite(t, "tank-farm.yaml", "127.0.0.1:15021", "127.0.0.1:15022")
+	gds := addrs[0]
 
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errs bytes.Buffer

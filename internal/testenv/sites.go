@@ -2,6 +2,9 @@ package testenv
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -28,4 +31,32 @@ func ManySites(t testing.TB, sites, perSite int) []*site.Site {
 		out = append(out, s)
 	}
 	return out
+}
+
+// ExampleSite copies the example site file configs/sites/name into a new
+// directory with each of the device addresses given moved to a free port
+// on 127.0.0.1, so tests can serve it beside each other. It returns the
+// copy's path and the new addresses, in the order given; an address the
+// file no longer holds fails the test.
+func ExampleSite(t testing.TB, name string, addrs ...string) (path string, moved []string) {
+	t.Helper()
+	_, here, _, _ := runtime.Caller(0)
+	raw, err := os.ReadFile(filepath.Join(filepath.Dir(here), "..", "..", "configs", "sites", name))
+	if err != nil {
+		t.Fatalf("example site: %v", err)
+	}
+	text := string(raw)
+	for _, addr := range addrs {
+		if !strings.Contains(text, addr) {
+			t.Fatalf("example site %s no longer uses %s; update the test", name, addr)
+		}
+		free := FreeAddr(t)
+		text = strings.ReplaceAll(text, addr, free)
+		moved = append(moved, free)
+	}
+	path = filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path, moved
 }

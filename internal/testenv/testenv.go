@@ -44,6 +44,12 @@ func FreePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
+// FreeAddr is FreePort as an address, 127.0.0.1:PORT.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return "127.0.0.1:" + strconv.Itoa(FreePort(t))
+}
+
 // Broker is a Mosquitto process owned by one test.
 type Broker struct {
 	t    testing.TB
