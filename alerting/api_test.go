@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 )
@@ -141,7 +142,7 @@ func TestHTTPAPI(t *testing.T) {
 	if n := testutil.ToFloat64(svc.metrics.active.WithLabelValues("red", "unacked")); n != 1 {
 		t.Errorf("active red unacked gauge %v", n)
 	}
-	eventually(t, "outbox drained", func() bool {
+	testenv.Eventually(t, "outbox drained", 20*time.Second, func() bool {
 		st, err := svc.OutboxStats(context.Background())
 		return err == nil && st[0].Depth == 0
 	})

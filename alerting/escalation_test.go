@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 )
@@ -94,7 +95,7 @@ func TestEscalationResendsUntilAck(t *testing.T) {
 
 	// The normal receiver gets the raises and every re-send; the duty
 	// manager only the re-sends from 15 minutes on.
-	eventually(t, "re-sends at both receivers", func() bool {
+	testenv.Eventually(t, "re-sends at both receivers", 20*time.Second, func() bool {
 		return countType(normal.events(), protocol.AlarmEscalated, red) == 4 && len(duty.events()) == 2
 	})
 	for _, ce := range duty.events() {

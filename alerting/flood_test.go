@@ -161,7 +161,7 @@ func TestFloodGroupsDeliveriesButKeepsEverything(t *testing.T) {
 	}
 
 	// Every journaled event reaches MQTT.
-	eventually(t, "every journaled event on MQTT", func() bool {
+	testenv.Eventually(t, "every journaled event on MQTT", 20*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for _, e := range hist {
@@ -174,7 +174,7 @@ func TestFloodGroupsDeliveriesButKeepsEverything(t *testing.T) {
 	// The receiver: the 11 raises up to the start, every red, the notices,
 	// the other source's raise; not the held ones.
 	want := 11 + 4 + 1 + len(summaries) + 1
-	eventually(t, "deliveries", func() bool { return len(rcv.events()) >= want })
+	testenv.Eventually(t, "deliveries", 20*time.Second, func() bool { return len(rcv.events()) >= want })
 	time.Sleep(100 * time.Millisecond)
 	got := map[string]bool{}
 	for _, ce := range rcv.events() {
@@ -216,8 +216,8 @@ func TestFloodGroupsDeliveriesButKeepsEverything(t *testing.T) {
 	// After the flood, events are delivered one by one again.
 	before := len(rcv.events())
 	send(event(rules.Cleared, key(21), c.Now(), protocol.None, protocol.Yellow, 0))
-	eventually(t, "the end notice and a clear after the flood", func() bool { return len(rcv.events()) >= before+1 })
-	eventually(t, "the clear after the flood delivered", func() bool {
+	testenv.Eventually(t, "the end notice and a clear after the flood", 20*time.Second, func() bool { return len(rcv.events()) >= before+1 })
+	testenv.Eventually(t, "the clear after the flood delivered", 20*time.Second, func() bool {
 		for _, ce := range rcv.events() {
 			if ce.Subject == key(21) && ce.Data.Type == protocol.AlarmCleared {
 				return true
@@ -316,7 +316,7 @@ func testDeadLettersAPI(t *testing.T, j journal) {
 		return code, dl
 	}
 	var dl []DeadLetter
-	eventually(t, "the refused event in the dead letters", func() bool {
+	testenv.Eventually(t, "the refused event in the dead letters", 20*time.Second, func() bool {
 		var code int
 		code, dl = get("/api/deadletters/alerting?receiver=platform", viewerToken)
 		return code == http.StatusOK && len(dl) == 1

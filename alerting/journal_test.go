@@ -157,7 +157,7 @@ func TestTwoNodesShareOnePostgresJournal(t *testing.T) {
 	if got := alarmStates(a); len(got) != 2 || got[activeA] != protocol.StateUnacked || got[rtnA] != protocol.StateRTNUnacked {
 		t.Fatalf("node 0 restored %v, want only site-a's %s unacked and %s returned unacked", got, activeA, rtnA)
 	}
-	eventually(t, "node 0's events delivered", func() bool { return len(rcv.events()) >= 6 })
+	testenv.Eventually(t, "node 0's events delivered", 20*time.Second, func() bool { return len(rcv.events()) >= 6 })
 	time.Sleep(300 * time.Millisecond) // node 1's events, were node 0 to send them, would arrive by now
 	if got := ceIDs(rcv.events()); !slices.Equal(got, idsA) {
 		t.Fatalf("with node 0 alone the receiver got %v, want site-a's events %v in journal order", got, idsA)
@@ -172,7 +172,7 @@ func TestTwoNodesShareOnePostgresJournal(t *testing.T) {
 	if got := alarmStates(b); len(got) != 2 || got[activeB] != protocol.StateUnacked || got[rtnB] != protocol.StateRTNUnacked {
 		t.Fatalf("node 1 restored %v, want only site-b's", got)
 	}
-	eventually(t, "node 1's events delivered", func() bool { return len(rcv.events()) >= 12 })
+	testenv.Eventually(t, "node 1's events delivered", 20*time.Second, func() bool { return len(rcv.events()) >= 12 })
 	time.Sleep(300 * time.Millisecond)
 	if got, want := ceIDs(rcv.events()), append(slices.Clone(idsA), idsB...); !slices.Equal(got, want) {
 		t.Fatalf("receiver got %v, want every event once, in each node's journal order: %v", got, want)
@@ -241,7 +241,7 @@ func TestSQLiteJournalOfEarlierVersion(t *testing.T) {
 	if got := alarmStates(svc); got[k] != protocol.StateUnacked {
 		t.Fatalf("alarms %v", got)
 	}
-	eventually(t, "the queued event delivered", func() bool { return len(rcv.events()) == 1 })
+	testenv.Eventually(t, "the queued event delivered", 20*time.Second, func() bool { return len(rcv.events()) == 1 })
 	if ce := rcv.events()[0]; ce.Subject != k {
 		t.Fatalf("delivered %+v", ce)
 	}
@@ -268,7 +268,7 @@ func TestSQLiteJournalFollowsTheNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	eventually(t, "the event queued under the old name delivered", func() bool { return len(rcv.events()) == 1 })
+	testenv.Eventually(t, "the event queued under the old name delivered", 20*time.Second, func() bool { return len(rcv.events()) == 1 })
 }
 
 // TestJournalDSNSecretNotShown: the DSN's password appears in no log line

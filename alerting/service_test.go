@@ -101,16 +101,6 @@ func (r *receiver) events() []CloudEvent {
 	return append([]CloudEvent(nil), r.got...)
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(20 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func testReceiver(url string) Receiver {
 	return Receiver{Name: "command", URL: url, Secret: secret, MinBackoff: 20 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}
 }
@@ -180,12 +170,12 @@ func TestThinPathMQTTAndWebhook(t *testing.T) {
 	if len(active) != 1 || active[0].ID != k || active[0].State != protocol.StateUnacked || active[0].Grade != protocol.Orange {
 		t.Fatalf("active alarms %+v", active)
 	}
-	eventually(t, "two events on MQTT and the retained grade", func() bool {
+	testenv.Eventually(t, "two events on MQTT and the retained grade", 20*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		return len(onWire) >= 2 && grade.Grade == protocol.Orange
 	})
-	eventually(t, "two events at the receiver", func() bool { return len(rcv.events()) >= 2 })
+	testenv.Eventually(t, "two events at the receiver", 20*time.Second, func() bool { return len(rcv.events()) >= 2 })
 	time.Sleep(100 * time.Millisecond) // a duplicate would arrive by now
 	got := rcv.events()
 	if len(got) != 2 {
@@ -231,7 +221,7 @@ func testDeliveryWhileReceiverDown(t *testing.T, j journal) {
 	for i, k := range keys[:2] {
 		send(event(rules.Raised, k, now.Add(time.Duration(i)*time.Second), protocol.Blue, protocol.None, 50))
 	}
-	eventually(t, "first events delivered after the 503s", func() bool { return len(rcv.events()) == 2 })
+	testenv.Eventually(t, "first events delivered after the 503s", 20*time.Second, func() bool { return len(rcv.events()) == 2 })
 	rcv.stop()
 	at := now.Add(10 * time.Second)
 	for step := range 5 {
@@ -265,7 +255,7 @@ func testDeliveryWhileReceiverDown(t *testing.T, j journal) {
 			want = append(want, e.ID)
 		}
 	}
-	eventually(t, "every event delivered", func() bool { return len(rcv.events()) >= len(want) })
+	testenv.Eventually(t, "every event delivered", 20*time.Second, func() bool { return len(rcv.events()) >= len(want) })
 	time.Sleep(100 * time.Millisecond)
 	got := rcv.events()
 	seen := map[string]int{}
@@ -354,7 +344,7 @@ func testRestartKeepsStatesAndOutbox(t *testing.T, j journal) {
 		t.Fatalf("outbox after restart %+v %v, want the 6 undelivered events", stats, err)
 	}
 	rcv.start()
-	eventually(t, "the kept events delivered", func() bool { return len(rcv.events()) >= 6 })
+	testenv.Eventually(t, "the kept events delivered", 20*time.Second, func() bool { return len(rcv.events()) >= 6 })
 	time.Sleep(100 * time.Millisecond)
 	if n := len(rcv.events()); n != 6 {
 		t.Fatalf("receiver got %d events, want 6", n)
@@ -397,7 +387,7 @@ func TestReceiverFilters(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "deliveries", func() bool { return len(all.events()) == 3 && len(red.events()) == 2 })
+	testenv.Eventually(t, "deliveries", 20*time.Second, func() bool { return len(all.events()) == 3 && len(red.events()) == 2 })
 	for _, ce := range red.events() {
 		if ce.Subject != k2 {
 			t.Errorf("red-only receiver got %s", ce.Subject)
@@ -522,7 +512,7 @@ func testCommentJournaledDeliveredAndKept(t *testing.T, j journal) {
 	if esc := escalations(t, svc, k); len(esc) != 1 || !esc[0].TS.Equal(start.Add(5*time.Minute)) {
 		t.Fatalf("re-sends after the comment: %+v; want one at 5 min", esc)
 	}
-	eventually(t, "the comment delivered", func() bool { return countType(rcv.events(), protocol.AlarmCommented, k) == 1 })
+	testenv.Eventually(t, "the comment delivered", 20*time.Second, func() bool { return countType(rcv.events(), protocol.AlarmCommented, k) == 1 })
 	for _, ce := range rcv.events() {
 		if ce.Data.Type == protocol.AlarmCommented && (ce.Type != "cn.hazardwatch.alarm.commented" || ce.Data.ID != ev.ID || ce.Data.Comment != text) {
 			t.Errorf("delivered comment %+v", ce)

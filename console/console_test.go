@@ -326,17 +326,7 @@ func TestStreamFollowsAlarmsSourcesAndGateways(t *testing.T) {
 		t.Errorf("hazardwatch_console_streams = %v with two consoles, want 2", n)
 	}
 	s2.resp.Body.Close()
-	waitFor(t, "the closed console no longer counted", func() bool { return testutil.ToFloat64(f.con.streams) == 1 })
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); !ok(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within 10s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testenv.Eventually(t, "the closed console no longer counted", 20*time.Second, func() bool { return testutil.ToFloat64(f.con.streams) == 1 })
 }
 
 // TestStreamNeedsToken: without a known token the stream and the snapshot
@@ -453,7 +443,7 @@ func TestSlowConsoleGetsFreshSnapshot(t *testing.T) {
 	req.Header.Set("Authorization", "Bearer "+viewerToken)
 	done := make(chan struct{})
 	go func() { defer close(done); f.con.Handler().ServeHTTP(slow, req) }()
-	waitFor(t, "the slow console's snapshot", func() bool { return strings.Contains(slow.text(), "event: snapshot") })
+	testenv.Eventually(t, "the slow console's snapshot", 20*time.Second, func() bool { return strings.Contains(slow.text(), "event: snapshot") })
 
 	fast := openStream(t, f.streamRequest(t, viewerToken))
 	expect(fast, "snapshot", func(Snapshot) bool { return true })
@@ -473,7 +463,7 @@ func TestSlowConsoleGetsFreshSnapshot(t *testing.T) {
 	// The fast console has every event, so the stuck one was offered them
 	// all and overflowed.
 	close(slow.release)
-	waitFor(t, "the slow console's fresh snapshot", func() bool { return strings.Contains(slow.text(), `"resync":true`) })
+	testenv.Eventually(t, "the slow console's fresh snapshot", 20*time.Second, func() bool { return strings.Contains(slow.text(), `"resync":true`) })
 	text := slow.text()
 	i := strings.LastIndex(text, "event: snapshot")
 	var snap Snapshot
@@ -519,7 +509,7 @@ func TestHeartbeatAndShutdown(t *testing.T) {
 			}
 		}
 	}()
-	waitFor(t, "heartbeat comments on an idle stream", func() bool { return pings.Load() >= 2 })
+	testenv.Eventually(t, "heartbeat comments on an idle stream", 20*time.Second, func() bool { return pings.Load() >= 2 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := srv.Shutdown(ctx); err != nil {

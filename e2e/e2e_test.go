@@ -74,17 +74,6 @@ func tankFarmOnFreePorts(t *testing.T) string {
 	return filepath.Dir(path)
 }
 
-func eventually(t *testing.T, what string, within time.Duration, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
-}
-
 // TestAmmoniaLeakBecomesGradedWarning plays an ammonia leak on the tank
 // farm: detector 1 past HH and detector 2 past H. The nh3 tank farm is a
 // GB 18218 grade 2 source, so every grade goes one step up: detector 1's
@@ -143,7 +132,7 @@ func TestAmmoniaLeakBecomesGradedWarning(t *testing.T) {
 	}
 
 	hh, vote := "jh-chem/nh3-tanks/nh3-gas-1/HH", "jh-chem/nh3-tanks/nh3-leak/vote_first"
-	eventually(t, "the HH warning at the command platform", 90*time.Second, func() bool {
+	testenv.Eventually(t, "the HH warning at the command platform", 90*time.Second, func() bool {
 		_, ok := rcv.find(hh, protocol.AlarmRaised)
 		return ok
 	})
@@ -154,14 +143,14 @@ func TestAmmoniaLeakBecomesGradedWarning(t *testing.T) {
 	if !strings.Contains(e.Message, "HH 80 ppm") {
 		t.Errorf("HH warning does not explain itself: %q", e.Message)
 	}
-	eventually(t, "the 2-of-3 vote at the command platform", 30*time.Second, func() bool {
+	testenv.Eventually(t, "the 2-of-3 vote at the command platform", 30*time.Second, func() bool {
 		_, ok := rcv.find(vote, protocol.AlarmRaised)
 		return ok
 	})
 	if v, _ := rcv.find(vote, protocol.AlarmRaised); v.Grade != protocol.Red {
 		t.Errorf("vote warning grade = %v, want red", v.Grade)
 	}
-	eventually(t, "the warning on the MQTT alarms topic", 10*time.Second, func() bool {
+	testenv.Eventually(t, "the warning on the MQTT alarms topic", 10*time.Second, func() bool {
 		mqttMu.Lock()
 		defer mqttMu.Unlock()
 		for _, a := range mqttAlarms {

@@ -63,7 +63,7 @@ func TestNoReadingLostAcrossInfluxOutageAndIngestKill(t *testing.T) {
 	}()
 	startIngest := func() *process {
 		p := startProcess(t, bin, logFile, args...)
-		eventually(t, "hazardwatch-ingest connected (/readyz)", 30*time.Second, func() bool {
+		testenv.Eventually(t, "hazardwatch-ingest connected (/readyz)", 30*time.Second, func() bool {
 			if p.exited() {
 				t.Fatal("hazardwatch-ingest exited")
 			}
@@ -108,17 +108,17 @@ func TestNoReadingLostAcrossInfluxOutageAndIngestKill(t *testing.T) {
 
 	ingest := startIngest()
 	publish(1, 100, 0)
-	eventually(t, "100 readings in InfluxDB", 30*time.Second, stored(100))
+	testenv.Eventually(t, "100 readings in InfluxDB", 30*time.Second, stored(100))
 
 	db.Stop()
 	publish(101, 250, 0)
-	eventually(t, "readings spilled while InfluxDB is down", 30*time.Second, func() bool {
+	testenv.Eventually(t, "readings spilled while InfluxDB is down", 30*time.Second, func() bool {
 		return metricValue(t, scrape(t, "http://"+httpAddr), "hazardwatch_influx_spill_points") > 0
 	})
 	// Kill the ingest while telemetry is arriving.
 	done := make(chan struct{})
 	go func() { defer close(done); publish(251, 500, 5*time.Millisecond) }()
-	eventually(t, "publishing under way", 30*time.Second, func() bool { return published.Load() >= 320 })
+	testenv.Eventually(t, "publishing under way", 30*time.Second, func() bool { return published.Load() >= 320 })
 	ingest.kill(t)
 	<-done
 	if t.Failed() {
@@ -130,7 +130,7 @@ func TestNoReadingLostAcrossInfluxOutageAndIngestKill(t *testing.T) {
 	startIngest()
 	time.Sleep(2 * time.Second)
 	db.Start()
-	eventually(t, "all 500 readings in InfluxDB", 90*time.Second, stored(500))
+	testenv.Eventually(t, "all 500 readings in InfluxDB", 90*time.Second, stored(500))
 
 	vals, rows := influxValues(t, db)
 	if rows != 500 {

@@ -279,7 +279,7 @@ func TestNoReadingLostAcrossBrokerOutageAndGatewayKill(t *testing.T) {
 	}()
 	api := httptest.NewServer(c.Handler())
 	defer api.Close()
-	eventually(t, "the centre connected to the broker", within, func() bool {
+	testenv.Eventually(t, "the centre connected to the broker", within, func() bool {
 		resp, err := http.Get(api.URL + "/readyz")
 		if err != nil {
 			return false
@@ -314,7 +314,7 @@ func TestNoReadingLostAcrossBrokerOutageAndGatewayKill(t *testing.T) {
 
 	// Normal running.
 	gw := startProcess(t, bin, logFile, args...)
-	eventually(t, "telemetry flowing before the outage", within, func() bool {
+	testenv.Eventually(t, "telemetry flowing before the outage", within, func() bool {
 		top, _ := w.highest()
 		return top >= 5
 	})
@@ -337,7 +337,7 @@ func TestNoReadingLostAcrossBrokerOutageAndGatewayKill(t *testing.T) {
 	restart := time.Now()
 	gw = startProcess(t, bin, logFile, args...)
 	var last uint64
-	eventually(t, "every seq from 1 delivered and live data after the backlog", within, func() bool {
+	testenv.Eventually(t, "every seq from 1 delivered and live data after the backlog", within, func() bool {
 		top, complete := w.highest()
 		// Live data read after the restart, past every seq built before
 		// the kill: the spool drained and the gateway kept going.
@@ -348,7 +348,7 @@ func TestNoReadingLostAcrossBrokerOutageAndGatewayKill(t *testing.T) {
 		return true
 	})
 	// More live data keeps following the highest seq.
-	eventually(t, "live data after the recovery", within, func() bool {
+	testenv.Eventually(t, "live data after the recovery", within, func() bool {
 		top, complete := w.highest()
 		return complete && top > last+3
 	})
@@ -372,7 +372,7 @@ func TestNoReadingLostAcrossBrokerOutageAndGatewayKill(t *testing.T) {
 		t.Fatalf("no %s reading in messages 1..%d", point, last)
 	}
 	var stored []int64
-	eventually(t, "the centre stored every reading of "+point, within, func() bool {
+	testenv.Eventually(t, "the centre stored every reading of "+point, within, func() bool {
 		pts, err := c.Store().Range(context.Background(), storage.Point{Site: siteID, Point: point},
 			time.UnixMilli(taken[0]).Add(-time.Minute), time.UnixMilli(taken[len(taken)-1]), 0)
 		if err != nil {

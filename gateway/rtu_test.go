@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hazardwatch/hazardwatch/gateway"
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/simulators"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -250,7 +251,7 @@ func TestRunRTUSharesTheBus(t *testing.T) {
 	go func() { done <- g.Run(ctx) }()
 	// Three devices poll the one line at once; requests interleaved on it
 	// would garble frames, which the simulator counts.
-	eventually(t, "6 polls of each live device and one of the dead", func() bool {
+	testenv.Eventually(t, "6 polls of each live device and one of the dead", 20*time.Second, func() bool {
 		msgs := pub.snapshot()
 		return len(pollTimes(msgs, "nh3")) >= 6 && len(pollTimes(msgs, "p-float64-dcba")) >= 6 && len(pollTimes(msgs, "dead-1")) >= 1
 	})

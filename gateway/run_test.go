@@ -53,17 +53,6 @@ func pollTimes(msgs []protocol.Telemetry, point string) []time.Time {
 	return out
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func twoDeviceSite(t *testing.T, liveAddr, deadAddr string) *site.Site {
 	t.Helper()
 	text := fmt.Sprintf(`id: run-%d
@@ -111,7 +100,7 @@ func TestDeadDeviceDoesNotDelayLiveDevice(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- g.Run(ctx) }()
 
-	eventually(t, "comm_fail of the silent device and 20 live polls", func() bool {
+	testenv.Eventually(t, "comm_fail of the silent device and 20 live polls", 20*time.Second, func() bool {
 		msgs := pub.snapshot()
 		return len(pollTimes(msgs, "far")) >= 1 && len(pollTimes(msgs, "nh3")) >= 20
 	})
@@ -164,7 +153,7 @@ func TestSeqRisesAcrossRestart(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		done := make(chan error, 1)
 		go func() { done <- g.Run(ctx) }()
-		eventually(t, "three messages", func() bool { return len(pub.snapshot()) >= 3 })
+		testenv.Eventually(t, "three messages", 20*time.Second, func() bool { return len(pub.snapshot()) >= 3 })
 		cancel()
 		if err := <-done; err != nil {
 			t.Fatal(err)

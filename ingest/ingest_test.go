@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -174,7 +175,7 @@ func start(t *testing.T, st *site.Site, store storage.Appender, clientID string)
 	t.Cleanup(stop)
 	// Wait until subscribed: the connected gauge is set before the
 	// subscription, so poll for the SUBACK through a retained probe.
-	eventually(t, "service connected", func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
+	testenv.Eventually(t, "service connected", 20*time.Second, func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
 	return svc, reg, ev, sk, stop
 }
 
@@ -206,7 +207,7 @@ func publisher(t *testing.T, id string) mqtt.Client {
 // which proves its subscription is in place.
 func (h *harness) awaitSubscribed(t *testing.T) {
 	t.Helper()
-	eventually(t, "subscription active", func() bool {
+	testenv.Eventually(t, "subscription active", 20*time.Second, func() bool {
 		h.publish(t, protocol.StateTopic(h.site.ID, "gw2"), protocol.EncodeState(protocol.Online, time.Now()), true)
 		time.Sleep(50 * time.Millisecond)
 		return len(h.svc.GatewayStates()) > 0
@@ -241,17 +242,6 @@ func (h *harness) stored(t *testing.T, point string) []storage.Sample {
 		t.Fatal(err)
 	}
 	return got
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 20s: %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 func family(reg *prometheus.Registry, name string) *dto.MetricFamily {
@@ -312,7 +302,7 @@ func TestGoodTelemetryIsStoredEvaluatedAndAlerted(t *testing.T) {
 	h.publish(t, protocol.TelemetryTopic(h.site.ID, "gw2"), h.telemetry(t, "gw2", 1, t0,
 		protocol.Reading{Point: "level", Value: protocol.F(55)}), false)
 
-	eventually(t, "4 readings evaluated", func() bool { return len(h.eval.readings()) == 4 })
+	testenv.Eventually(t, "4 readings evaluated", 20*time.Second, func() bool { return len(h.eval.readings()) == 4 })
 	gas1 := h.stored(t, "gas1")
 	if len(gas1) != 2 || gas1[0].Value != 12.5 || gas1[1].Value != 86 || !gas1[0].Time.Equal(t0) || gas1[0].Source != "s1" {
 		t.Errorf("stored gas1 = %+v, want 12.5 at %s then 86", gas1, t0)
@@ -336,11 +326,11 @@ func TestGoodTelemetryIsStoredEvaluatedAndAlerted(t *testing.T) {
 	if !sawCommFail {
 		t.Error("the comm_fail reading was not fed to the evaluator")
 	}
-	eventually(t, "HH event at the sink", func() bool {
+	testenv.Eventually(t, "HH event at the sink", 20*time.Second, func() bool {
 		ev := h.sink.got()
 		return len(ev) == 1 && ev[0].Point == "gas1" && ev[0].Value == 86
 	})
-	eventually(t, "evaluator ticked", func() bool {
+	testenv.Eventually(t, "evaluator ticked", 20*time.Second, func() bool {
 		h.eval.mu.Lock()
 		defer h.eval.mu.Unlock()
 		return h.eval.ticks > 0
@@ -359,7 +349,7 @@ func TestGoodTelemetryIsStoredEvaluatedAndAlerted(t *testing.T) {
 		t.Errorf("gateway states = %+v, want gw2 online", states)
 	}
 	h.publish(t, protocol.StateTopic(h.site.ID, "gw2"), protocol.EncodeState(protocol.Offline, time.Time{}), true)
-	eventually(t, "gw2 offline", func() bool {
+	testenv.Eventually(t, "gw2 offline", 20*time.Second, func() bool {
 		st := h.svc.GatewayStates()
 		return len(st) == 1 && st[0].State == protocol.Offline
 	})
@@ -402,11 +392,11 @@ func TestBrokenMessagesAreCountedAndGoodOnesStored(t *testing.T) {
 		h.publish(t, c.topic, c.payload, false)
 	}
 	const delivered = 16 // the last topic matches no subscription
-	eventually(t, "every message handled", func() bool {
+	testenv.Eventually(t, "every message handled", 20*time.Second, func() bool {
 		return counter(h.reg, "hazardwatch_ingest_messages_total") >= delivered+1 // +1: the subscription probe
 	})
 	// Readings stored: gas1 1, 2; gas2 3, 5, 6.
-	eventually(t, "good readings stored", func() bool {
+	testenv.Eventually(t, "good readings stored", 20*time.Second, func() bool {
 		return len(h.stored(t, "gas2")) == 3
 	})
 	gas1 := h.stored(t, "gas1")
@@ -479,7 +469,7 @@ func TestBrokenMessagesAreCountedAndGoodOnesStored(t *testing.T) {
 	}
 	// Still up: a good message after the storm is stored.
 	h.publish(t, topic1, raw("gw1", 10, `{"point":"gas1","value":7}`), false)
-	eventually(t, "message after the corpus stored", func() bool { return len(h.stored(t, "gas1")) == 3 })
+	testenv.Eventually(t, "message after the corpus stored", 20*time.Second, func() bool { return len(h.stored(t, "gas1")) == 3 })
 }
 
 // failingStore refuses every append, like a full disk.
@@ -500,13 +490,13 @@ func TestUnstoredMessageIsRedeliveredAfterRestart(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	eventually(t, "first service connected", func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
+	testenv.Eventually(t, "first service connected", 20*time.Second, func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
 
 	h := &harness{site: st, pub: publisher(t, st.ID), svc: svc}
 	h.awaitSubscribed(t)
 	at := time.Now().Truncate(time.Millisecond)
 	h.publish(t, protocol.TelemetryTopic(st.ID, "gw1"), h.telemetry(t, "gw1", 1, at, protocol.Reading{Point: "gas1", Value: protocol.F(33)}), false)
-	eventually(t, "store attempts exhausted", func() bool { return counter(reg, "hazardwatch_ingest_store_errors_total") >= DefaultStoreAttempts })
+	testenv.Eventually(t, "store attempts exhausted", 20*time.Second, func() bool { return counter(reg, "hazardwatch_ingest_store_errors_total") >= DefaultStoreAttempts })
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -520,7 +510,7 @@ func TestUnstoredMessageIsRedeliveredAfterRestart(t *testing.T) {
 	t.Cleanup(func() { store.Close() })
 	h.store = store
 	start(t, st, store, clientID)
-	eventually(t, "redelivered message stored", func() bool {
+	testenv.Eventually(t, "redelivered message stored", 20*time.Second, func() bool {
 		got := h.stored(t, "gas1")
 		return len(got) == 1 && got[0].Value == 33
 	})
@@ -585,13 +575,13 @@ func TestMessageWithUnjournaledEventsIsRedelivered(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
-	eventually(t, "first service connected", func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
+	testenv.Eventually(t, "first service connected", 20*time.Second, func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
 
 	h := &harness{site: st, pub: publisher(t, st.ID), svc: svc, store: store}
 	h.awaitSubscribed(t)
 	at := time.Now().Truncate(time.Millisecond)
 	h.publish(t, protocol.TelemetryTopic(st.ID, "gw1"), h.telemetry(t, "gw1", 1, at, protocol.Reading{Point: "gas1", Value: protocol.F(85)}), false)
-	eventually(t, "the reading stored and its alarm refused by the sink", func() bool {
+	testenv.Eventually(t, "the reading stored and its alarm refused by the sink", 20*time.Second, func() bool {
 		return len(h.stored(t, "gas1")) == 1 && refusing.calls.Load() > 0
 	})
 	cancel()
@@ -607,7 +597,7 @@ func TestMessageWithUnjournaledEventsIsRedelivered(t *testing.T) {
 	// The same client id with a working sink gets the message again, and
 	// the alarm reaches the sink.
 	_, _, _, sk, _ := start(t, st, store, clientID)
-	eventually(t, "the alarm of the redelivered message", func() bool {
+	testenv.Eventually(t, "the alarm of the redelivered message", 20*time.Second, func() bool {
 		for _, e := range sk.got() {
 			if e.Type == rules.Raised && e.Point == "gas1" && e.Value == 85 {
 				return true
@@ -630,7 +620,7 @@ func TestLatestKeepsEachPointsNewestReading(t *testing.T) {
 	h.publish(t, topic, h.telemetry(t, "gw1", 1, t0, protocol.Reading{Point: "gas1", Value: protocol.F(10)}, protocol.Reading{Point: "gas2", Value: protocol.F(20)}), false)
 	h.publish(t, topic, h.telemetry(t, "gw1", 2, t0.Add(2*time.Second), protocol.Reading{Point: "gas1", Value: protocol.F(11)}, protocol.Reading{Point: "gas2", Quality: protocol.CommFail}), false)
 	h.publish(t, topic, h.telemetry(t, "gw1", 3, t0.Add(-5*time.Second), protocol.Reading{Point: "gas1", Value: protocol.F(5)}), false)
-	eventually(t, "three readings of gas1 stored", func() bool { return len(h.stored(t, "gas1")) == 3 })
+	testenv.Eventually(t, "three readings of gas1 stored", 20*time.Second, func() bool { return len(h.stored(t, "gas1")) == 3 })
 	h.svc.SeedLatest([]storage.Sample{
 		{Site: h.site.ID, Point: "gas1", Time: t0.Add(-10 * time.Second), Value: 1, HasValue: true, Quality: protocol.Good},
 		{Site: h.site.ID, Point: "level", Time: t0, Value: 50, HasValue: true, Quality: protocol.Good},

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -38,7 +39,7 @@ func TestReloadAddsSitesAndClearsRemovedPoints(t *testing.T) {
 	done := make(chan error, 1)
 	go func() { done <- svc.Run(ctx) }()
 	defer func() { cancel(); <-done }()
-	eventually(t, "connected", func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
+	testenv.Eventually(t, "connected", 20*time.Second, func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
 
 	h := &harness{site: a, store: store, svc: svc, reg: reg, pub: publisher(t, a.ID)}
 	h.awaitSubscribed(t)
@@ -48,7 +49,7 @@ func TestReloadAddsSitesAndClearsRemovedPoints(t *testing.T) {
 		h.publish(t, protocol.TelemetryTopic(a.ID, "gw1"), h.telemetry(t, "gw1", uint64(i+1), t0.Add(at), protocol.Reading{Point: "gas1", Value: protocol.F(90)}), false)
 	}
 	key := a.ID + "/s1/gas1/HH"
-	eventually(t, "HH raised", func() bool { return hasEvent(sk.got(), key, rules.Raised) })
+	testenv.Eventually(t, "HH raised", 20*time.Second, func() bool { return hasEvent(sk.got(), key, rules.Raised) })
 
 	hb := &harness{site: b, store: store, svc: svc, reg: reg, pub: h.pub}
 
@@ -63,16 +64,16 @@ func TestReloadAddsSitesAndClearsRemovedPoints(t *testing.T) {
 	if err := svc.Reload([]*site.Site{a2, b}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, "removed point's alarm cleared", func() bool { return hasEvent(sk.got(), key, rules.Cleared) })
+	testenv.Eventually(t, "removed point's alarm cleared", 20*time.Second, func() bool { return hasEvent(sk.got(), key, rules.Cleared) })
 
-	eventually(t, "telemetry of the added site stored", func() bool {
+	testenv.Eventually(t, "telemetry of the added site stored", 20*time.Second, func() bool {
 		hb.publish(t, protocol.TelemetryTopic(b.ID, "gw1"), hb.telemetry(t, "gw1", 2, time.Now(), protocol.Reading{Point: "gas1", Value: protocol.F(2)}), false)
 		got, err := store.Range(context.Background(), storage.Point{Site: b.ID, Point: "gas1"}, time.Now().Add(-time.Hour), time.Now().Add(time.Minute), 0)
 		return err == nil && len(got) > 0 && got[len(got)-1].Value == 2
 	})
 	// Telemetry for the removed point is now refused.
 	h.publish(t, protocol.TelemetryTopic(a.ID, "gw1"), h.telemetry(t, "gw1", 10, time.Now(), protocol.Reading{Point: "gas1", Value: protocol.F(1)}), false)
-	eventually(t, "removed point refused", func() bool { return rejected(reg)[protocol.ReasonUnknownPoint] >= 1 })
+	testenv.Eventually(t, "removed point refused", 20*time.Second, func() bool { return rejected(reg)[protocol.ReasonUnknownPoint] >= 1 })
 
 	// A reload the rules refuse changes nothing.
 	if err := svc.Reload([]*site.Site{a2, a2}); err == nil {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage"
@@ -63,7 +64,7 @@ func TestTwoNodesShareSitesThroughOneBroker(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- svc.Run(ctx) }()
 		t.Cleanup(func() { cancel(); <-done })
-		eventually(t, "node connected", func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
+		testenv.Eventually(t, "node connected", 20*time.Second, func() bool { return gauge(reg, "hazardwatch_ingest_connected") == 1 })
 		nodes = append(nodes, node{store, reg})
 	}
 	h := &harness{pub: publisher(t, sites[0].ID+"-pub")}
@@ -77,7 +78,7 @@ func TestTwoNodesShareSitesThroughOneBroker(t *testing.T) {
 	}
 	for _, s := range sites {
 		h.site = s
-		eventually(t, "site "+s.ID+" stored by its node", func() bool {
+		testenv.Eventually(t, "site "+s.ID+" stored by its node", 20*time.Second, func() bool {
 			// Republish until the owner's subscription is in place.
 			h.publish(t, protocol.TelemetryTopic(s.ID, "gw1"), h.telemetry(t, "gw1", 1, at, protocol.Reading{Point: "gas1", Value: protocol.F(5)}), false)
 			time.Sleep(50 * time.Millisecond)

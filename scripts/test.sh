@@ -79,6 +79,10 @@ if [ -n "$unformatted" ]; then
   echo "gofmt would change:"; echo "$unformatted"; exit 1
 fi
 
+step "go mod tidy -diff"
+# go.mod and go.sum are as go mod tidy leaves them.
+go mod tidy -diff
+
 step "go vet"
 go vet ./...
 

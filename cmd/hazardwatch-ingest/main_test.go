@@ -64,7 +64,7 @@ func TestServesAndStores(t *testing.T) {
 		body, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(body)
 	}
-	eventually(t, "readyz ok", func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
+	testenv.Eventually(t, "readyz ok", 20*time.Second, func() bool { code, _ := get("/readyz"); return code == http.StatusOK })
 
 	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker("tcp://127.0.0.1:1883").SetClientID("pub-" + id))
 	if tok := pub.Connect(); !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -74,7 +74,7 @@ func TestServesAndStores(t *testing.T) {
 	at := time.Now().Truncate(time.Millisecond)
 	var seq uint64
 	// Publish until the subscription is in place and a reading is counted.
-	eventually(t, "reading stored", func() bool {
+	testenv.Eventually(t, "reading stored", 20*time.Second, func() bool {
 		seq++
 		msg, err := protocol.Telemetry{V: 1, Site: id, Gateway: "gw-tank", Seq: seq, TS: protocol.Time{Time: at.Add(time.Duration(seq) * time.Millisecond)},
 			Readings: []protocol.Reading{{Point: "nh3-gas-1", Value: protocol.F(86)}}}.Encode()
@@ -128,17 +128,6 @@ func TestBadFlagsAndSitesFail(t *testing.T) {
 	err := run(ctx, []string{"-sites", "../../configs/sites", "-alerting", bad}, io.Discard, nil)
 	if err == nil || !strings.Contains(err.Error(), "line 4") || !strings.Contains(err.Error(), "colour") {
 		t.Errorf("alerting config with an unknown key: %v, want an error naming line 4 and the key", err)
-	}
-}
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within 20s: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
 	}
 }
 
@@ -202,7 +191,7 @@ func publishUntil(t *testing.T, id, what string, ppm float64, at func() time.Tim
 	}
 	defer pub.Disconnect(100)
 	var seq uint64
-	eventually(t, what, func() bool {
+	testenv.Eventually(t, what, 20*time.Second, func() bool {
 		seq++
 		msg, err := protocol.Telemetry{V: 1, Site: id, Gateway: "gw-tank", Seq: seq, TS: protocol.Time{Time: at()},
 			Readings: []protocol.Reading{{Point: "nh3-gas-1", Value: protocol.F(ppm)}}}.Encode()

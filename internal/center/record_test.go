@@ -143,7 +143,7 @@ func TestCentreRecordsSourceGradesIntoStore(t *testing.T) {
 	defer srv.Close()
 
 	grades := func() map[string]float64 { return promValue(t, srv, `hazardwatch_source_grade{node="record-test"}`) }
-	waitFor(t, "both sources recorded at normal", func() bool {
+	testenv.Eventually(t, "both sources recorded at normal", 20*time.Second, func() bool {
 		g := grades()
 		v1, ok1 := g["nh3-tankshazardwatch_source_grade"]
 		v2, ok2 := g["lpg-tankshazardwatch_source_grade"]
@@ -165,7 +165,7 @@ func TestCentreRecordsSourceGradesIntoStore(t *testing.T) {
 	if want == protocol.None {
 		t.Fatalf("a minute at 95 ppm left nh3-tanks at normal: %+v", c.alerts.SourceGrades())
 	}
-	waitFor(t, "nh3-tanks recorded at "+want.String(), func() bool {
+	testenv.Eventually(t, "nh3-tanks recorded at "+want.String(), 20*time.Second, func() bool {
 		return grades()["nh3-tankshazardwatch_source_grade"] == float64(want)
 	})
 	present := 0
@@ -180,16 +180,5 @@ func TestCentreRecordsSourceGradesIntoStore(t *testing.T) {
 	}
 	if got := promValue(t, srv, `hazardwatch_ingest_connected{node="record-test"}`); len(got) != 1 {
 		t.Errorf("ingest health not recorded: hazardwatch_ingest_connected = %v", got)
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting until %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

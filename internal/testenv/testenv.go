@@ -141,3 +141,16 @@ func keepUser() string {
 	}
 	return ""
 }
+
+// Eventually waits until cond holds, checking it every 20 ms, and fails the
+// test naming what it waited for when within passes first. Tests wait for
+// an event that proves what they assert with it, never for a fixed time.
+func Eventually(t testing.TB, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(within); !cond(); {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
