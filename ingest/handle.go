@@ -179,7 +179,7 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 	}
 	s.keepLatest(stored)
 	s.metrics.readings.Add(float64(len(stored)))
-	if handled := s.evaluate(stored); handled != nil {
+	if handled := s.evaluate(stored, now); handled != nil {
 		// The message is acknowledged only once alerting has journaled
 		// the events its readings raised: a crash before that gets the
 		// message again, and so the events (alerting drops repeats by id).
@@ -287,12 +287,13 @@ func (s *Service) store(samples []storage.Sample, rj rejection) ([]storage.Sampl
 	return nil, fmt.Errorf("store %d readings of site %s gateway %s seq %d: %w", len(samples), rj.site, rj.gateway, rj.seq, err)
 }
 
-// evaluate feeds stored readings to the evaluator in time order, leaving
-// out those older than what it has already seen of their point: late data
-// is kept but does not disturb alarm state. When they raised events and
+// evaluate feeds stored readings to the evaluator in time order, with the
+// time the centre received them. Those older than what it has already seen
+// of their point are counted as late; the rules evaluate them apart, so
+// they do not disturb the live alarm state. When they raised events and
 // the sink runs, the returned channel tells when the sink took them (nil)
 // or gave up at shutdown.
-func (s *Service) evaluate(samples []storage.Sample) <-chan error {
+func (s *Service) evaluate(samples []storage.Sample, received time.Time) <-chan error {
 	if s.cfg.Evaluator == nil || len(samples) == 0 {
 		return nil
 	}
@@ -308,13 +309,13 @@ func (s *Service) evaluate(samples []storage.Sample) <-chan error {
 		s.mu.Lock()
 		newest, ok := s.evaluated[k]
 		if ok && !sm.Time.After(newest) {
-			s.mu.Unlock()
-			late++
-			continue
+			late++ // the rules evaluate it apart, as late data
+		} else {
+			s.evaluated[k] = sm.Time
 		}
-		s.evaluated[k] = sm.Time
 		s.mu.Unlock()
-		events = s.cfg.Evaluator.Observe(rules.Reading{Site: sm.Site, Point: sm.Point, Time: sm.Time, Value: sm.Value, Quality: sm.Quality}, events)
+		// Received: the centre's clock, which the rules' timers run on.
+		events = s.cfg.Evaluator.Observe(rules.Reading{Site: sm.Site, Point: sm.Point, Time: sm.Time, Received: received, Value: sm.Value, Quality: sm.Quality}, events)
 	}
 	// Queued under evalMu, so batches reach the sink in the order the
 	// engine produced them.
