@@ -24,8 +24,9 @@ type clock struct {
 
 	// A gateway whose clock jumps back sends readings that look late (older
 	// than the newest, or delayed far more than usual) but arrive steadily
-	// with one consistent offset; after rebaseAfter of such readings, with
-	// no live reading in between, the clock is taken to have changed.
+	// with one consistent offset; after a third of stale_after of such
+	// readings with no live one in between, the clock is taken to have
+	// changed (a backlog's offsets shrink or grow by the replay's pace).
 	cand      bool
 	candOff   int64
 	candStart int64

@@ -86,7 +86,7 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 	case rt < p.lastTime || off-p.clk.off > p.staleAfter:
 		// Late: older than what was seen, or delayed past the point's
 		// stale time — unless the gateway's clock was evidently set back.
-		if !p.clk.jumped(off, rc, rt, p.staleAfter/2, p.staleAfter/2) {
+		if !p.clk.jumped(off, rc, rt, p.staleAfter/2, p.staleAfter/3) {
 			e.stats.Late++
 			p.keepLate(rt, rc, r.Value, q)
 			return out
