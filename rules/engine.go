@@ -100,7 +100,7 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 	// t: when the reading was taken, on the centre's clock; never after rc.
 	t := rt + p.clk.off
 	now := recv
-	ss.occ = at(t, now)
+	ss.occ = t
 	s := p.src
 
 	if q != protocol.CommFail {
@@ -138,7 +138,7 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 		out = e.raiseFault(p, reason, q, v, t, now, out)
 	}
 	out = e.timers(p, t, now, out)
-	ss.occ = now
+	ss.occ = rc
 	if s.changed {
 		out = e.evalSource(s, t, now, out)
 		out = s.report(now, out)
@@ -445,7 +445,7 @@ func (e *Engine) Tick(now time.Time, out []Event) []Event {
 	}
 	t := now.UnixNano()
 	for _, ss := range e.sites {
-		ss.occ = now
+		ss.occ = t
 		for _, s := range ss.sources {
 			for _, p := range s.points {
 				out = e.timers(p, t, now, out)

@@ -31,6 +31,9 @@ func (e *Engine) Restore(active []Event, now time.Time, out []Event) []Event {
 		return out
 	}
 	t := now.UnixNano()
+	for _, ss := range e.sites {
+		ss.occ = t
+	}
 	touched := map[*sourceState]bool{}
 	journalGrade := map[*sourceState]protocol.Grade{}
 	type goneSource struct{ site, source string }

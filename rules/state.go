@@ -199,8 +199,8 @@ func (s *sourceState) top() protocol.Grade {
 // siteState is one site's sources and its points by id.
 type siteState struct {
 	// occ is when the change being evaluated happened (OccurredAt of the
-	// events it causes), set before each reading and tick.
-	occ     time.Time
+	// events it causes, Unix ns), set before each reading and tick.
+	occ     int64
 	id      string
 	cfg     *site.Site
 	points  map[string]*pointState
