@@ -24,6 +24,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 )
@@ -379,7 +380,7 @@ func (s *Service) commit(ctx context.Context, recs []record, changed map[string]
 		if silencedEvent(e) || recs[i].held {
 			continue // journaled, published, but not pushed to receivers
 		}
-		var body []byte
+		bodies := map[i18n.Lang][]byte{} // one per receivers' language
 		for _, r := range s.cfg.Receivers {
 			// Escalation receivers get only the re-sends past the limit.
 			if r.Escalation && !recs[i].escalate {
@@ -388,11 +389,13 @@ func (s *Service) commit(ctx context.Context, recs []record, changed map[string]
 			if !r.wants(e) {
 				continue
 			}
+			body := bodies[r.Language]
 			if body == nil {
 				var err error
-				if body, err = envelope(s.cfg.CloudEventSource, e); err != nil {
+				if body, err = envelope(s.cfg.CloudEventSource, r.Language, e); err != nil {
 					return err
 				}
+				bodies[r.Language] = body
 			}
 			recs[i].outbox = append(recs[i].outbox, outboxRow{Receiver: r.Name, EventID: e.ID, AlarmID: e.AlarmID, Body: body, Created: now})
 		}

@@ -16,6 +16,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
@@ -45,6 +46,9 @@ type Receiver struct {
 	// manager): it gets only escalated events of alarms unacknowledged
 	// for Config.EscalateAfter, and nothing else.
 	Escalation bool `yaml:"escalation" json:"escalation,omitempty"`
+	// Language of the event's message for this receiver: zh (default) or
+	// en. The facts and the messages in every language travel regardless.
+	Language i18n.Lang `yaml:"language" json:"language,omitempty"`
 }
 
 // Receiver defaults.
@@ -98,6 +102,11 @@ func (r *Receiver) withDefaults() error {
 	if !r.MinGrade.Valid() {
 		return fmt.Errorf("receiver %s: invalid min_grade", r.Name)
 	}
+	lang, err := i18n.Parse(string(r.Language))
+	if err != nil {
+		return fmt.Errorf("receiver %s: language: %w", r.Name, err)
+	}
+	r.Language = lang
 	if r.Timeout <= 0 {
 		r.Timeout = DefaultReceiverTimeout
 	}
@@ -251,8 +260,12 @@ func (d *deliverer) sleep(ctx context.Context, wait time.Duration) {
 	}
 }
 
-// envelope wraps an alarm event in a CloudEvents message.
-func envelope(source string, e protocol.AlarmEvent) ([]byte, error) {
+// envelope wraps an alarm event in a CloudEvents message, its message said
+// in the receiver's language.
+func envelope(source string, lang i18n.Lang, e protocol.AlarmEvent) ([]byte, error) {
+	if e.Facts != nil && lang != i18n.ZH {
+		e.Message = i18n.Render(lang, e)
+	}
 	ce := CloudEvent{
 		SpecVersion: "1.0", ID: e.ID, Source: source + "/" + e.Site, Type: CloudEventType(e.Type),
 		Subject: e.AlarmID, Time: e.TS, DataContentType: "application/json", Data: e,
