@@ -22,7 +22,7 @@
 // since it was last sent, its quality changed, or its heartbeat passed.
 //
 // Store and forward: every message is written durably (fsync) to an
-// on-disk spool ({data}/spool, package gateway/spool) before it is
+// on-disk spool ({data}/spool, package internal/queue) before it is
 // published, and leaves it only once the broker acknowledged it (package
 // gateway/forward). A broker outage of hours, a kill -9 or a power cut
 // loses nothing; when the link is back, live data goes first and the

@@ -17,7 +17,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/gateway/codec"
 	"github.com/hazardwatch/hazardwatch/gateway/forward"
-	"github.com/hazardwatch/hazardwatch/gateway/spool"
+	"github.com/hazardwatch/hazardwatch/internal/queue"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/site"
 )
@@ -341,7 +341,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 		defer mp.Close()
 		pub = mp
 	}
-	sp, err := spool.Open(filepath.Join(g.cfg.DataDir, "spool"), spool.Options{MaxBytes: g.cfg.SpoolMaxBytes, Logger: g.log.Named("spool")})
+	sp, err := queue.Open(filepath.Join(g.cfg.DataDir, "spool"), queue.Options{MaxBytes: g.cfg.SpoolMaxBytes, Logger: g.log.Named("spool")})
 	if err != nil {
 		return fmt.Errorf("gateway %s: open store-and-forward spool: %w", g.gw.ID, err)
 	}
@@ -395,7 +395,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 // drain waits, bounded, for the forwarder to empty the spool.
-func (g *Gateway) drain(sp *spool.Spool) {
+func (g *Gateway) drain(sp *queue.Queue) {
 	deadline := time.Now().Add(g.cfg.DrainTimeout)
 	for {
 		n, _ := sp.Depth()
@@ -459,7 +459,7 @@ func (g *Gateway) pollLoop(ctx context.Context, d *deviceState) {
 
 // publishLoop batches readings into telemetry messages and spools them,
 // until the pollers are done and everything read has been spooled.
-func (g *Gateway) publishLoop(sp *spool.Spool, pollersDone <-chan struct{}) {
+func (g *Gateway) publishLoop(sp *queue.Queue, pollersDone <-chan struct{}) {
 	var pending []protocol.Reading
 	var flushAt <-chan time.Time
 	flush := func() {
@@ -501,7 +501,7 @@ func (g *Gateway) publishLoop(sp *spool.Spool, pollersDone <-chan struct{}) {
 
 // spoolBatch turns a batch into one or more telemetry messages and writes
 // them durably to the spool, from which the forwarder publishes them.
-func (g *Gateway) spoolBatch(sp *spool.Spool, rs []protocol.Reading) {
+func (g *Gateway) spoolBatch(sp *queue.Queue, rs []protocol.Reading) {
 	// The message's seq is its id in the spool: ids rise by one per
 	// committed record across restarts and a failed append uses none, so
 	// a message the gateway built has no gap before it. This loop is the
