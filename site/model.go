@@ -10,14 +10,14 @@ import (
 // Site is one site file: an enterprise's monitored installation with its
 // gateways and major hazard sources.
 type Site struct {
-	ID             string    `yaml:"id"`
-	Name           string    `yaml:"name"`
-	EnterpriseCode string    `yaml:"enterprise_code"` // 统一社会信用代码
-	Region         string    `yaml:"region"`          // GB/T 2260 county-level code (行政区划代码), e.g. 350404
+	ID             string `yaml:"id"`
+	Name           string `yaml:"name"`
+	EnterpriseCode string `yaml:"enterprise_code"` // 统一社会信用代码
+	Region         string `yaml:"region"`          // GB/T 2260 county-level code (行政区划代码), e.g. 350404
 	// Location is where the site lies (WGS-84), for the risk map.
 	Location *Location `yaml:"location"`
-	Gateways       []Gateway `yaml:"gateways"`
-	Sources        []Source  `yaml:"sources"`
+	Gateways []Gateway `yaml:"gateways"`
+	Sources  []Source  `yaml:"sources"`
 	// Policy overrides the default grading policy for every source of the
 	// site; a source's own policy overrides this one.
 	Policy *Policy `yaml:"policy"`
