@@ -114,6 +114,8 @@ type Source struct {
 	// mean a real release, where one alone may be a faulty head.
 	Votes  []Vote  `yaml:"votes"`
 	Policy *Policy `yaml:"policy"`
+	// Responsible names the source's 包保责任人 (site/persons.go).
+	Responsible *Responsible `yaml:"responsible"`
 }
 
 // Vote is a k-of-n voting group over points of one source.

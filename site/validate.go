@@ -187,6 +187,7 @@ func (p *parser) validate(s *Site) {
 		}
 		p.validateVotes(sp, src, own)
 		p.validatePolicy(sp+".policy", src.Policy)
+		p.validateResponsible(sp, src)
 	}
 	p.validatePolicy("policy", s.Policy)
 }
