@@ -10,12 +10,14 @@ import (
 // Site is one site file: an enterprise's monitored installation with its
 // gateways and major hazard sources.
 type Site struct {
-	ID             string    `yaml:"id"`
-	Name           string    `yaml:"name"`
-	EnterpriseCode string    `yaml:"enterprise_code"` // 统一社会信用代码
-	Region         string    `yaml:"region"`          // administrative division code (行政区划代码)
-	Gateways       []Gateway `yaml:"gateways"`
-	Sources        []Source  `yaml:"sources"`
+	ID             string `yaml:"id"`
+	Name           string `yaml:"name"`
+	EnterpriseCode string `yaml:"enterprise_code"` // 统一社会信用代码
+	Region         string `yaml:"region"`          // GB/T 2260 county-level code (行政区划代码), e.g. 350404
+	// Location is where the site lies (WGS-84), for the risk map.
+	Location *Location `yaml:"location"`
+	Gateways []Gateway `yaml:"gateways"`
+	Sources  []Source  `yaml:"sources"`
 	// Policy overrides the default grading policy for every source of the
 	// site; a source's own policy overrides this one.
 	Policy *Policy `yaml:"policy"`
@@ -118,10 +120,14 @@ type Source struct {
 	// Grade is the GB 18218-2018 grade: 1 (一级, most severe) to 4.
 	Grade  int     `yaml:"grade"`
 	Points []Point `yaml:"points"`
+	// Location is where the source lies (WGS-84); the site's when unset.
+	Location *Location `yaml:"location"`
 	// Votes are k-of-n groups: k points of the group in alarm together
 	// mean a real release, where one alone may be a faulty head.
 	Votes  []Vote  `yaml:"votes"`
 	Policy *Policy `yaml:"policy"`
+	// Responsible names the source's 包保责任人 (site/persons.go).
+	Responsible *Responsible `yaml:"responsible"`
 }
 
 // Vote is a k-of-n voting group over points of one source.

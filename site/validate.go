@@ -119,6 +119,7 @@ func (p *parser) validate(s *Site) {
 	if s.Name == "" {
 		p.errorf("name", "site name is missing")
 	}
+	p.validateGeo(s)
 	if len(s.Gateways) == 0 {
 		p.errorf("gateways", "a site needs at least one gateway")
 	}
@@ -186,6 +187,7 @@ func (p *parser) validate(s *Site) {
 		}
 		p.validateVotes(sp, src, own)
 		p.validatePolicy(sp+".policy", src.Policy)
+		p.validateResponsible(sp, src)
 	}
 	p.validatePolicy("policy", s.Policy)
 }
