@@ -165,4 +165,3 @@ func (n *Notifier) Post(ctx context.Context, body []byte) (bool, error) {
 	}
 	return notify.RetryStatus(resp.StatusCode), fmt.Errorf("POST %s: %s", n.host, resp.Status)
 }
-
