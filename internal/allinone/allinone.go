@@ -25,6 +25,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/embedbroker"
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/simulators"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage"
@@ -63,6 +64,8 @@ type Config struct {
 	// Out receives the one-line-per-warning terminal view; nil: none.
 	Out   io.Writer
 	Color bool
+	// Lang is the terminal view's language (zh, the default, or en).
+	Lang i18n.Lang
 	// Logger receives the services' logs; default: none.
 	Logger *zap.Logger
 	// Ready, when set, is called once everything runs.
@@ -170,7 +173,7 @@ func Run(ctx context.Context, cfg Config) error {
 			if cfg.Out == nil {
 				return next
 			}
-			return &terminalSink{next: next, w: cfg.Out, color: cfg.Color}
+			return &terminalSink{next: next, w: cfg.Out, color: cfg.Color, lang: cfg.Lang}
 		},
 	})
 	if err != nil {
