@@ -21,6 +21,7 @@ const (
 	ReasonUnknownSite    = "unknown_site"    // site not configured here
 	ReasonUnknownGateway = "unknown_gateway" // gateway not in the site file
 	ReasonBadState       = "bad_state"       // state payload not understood
+	ReasonDuplicate      = "duplicate"       // seq already handled: dropped
 )
 
 // storeTimeout bounds one attempt to store a message's samples.
@@ -147,7 +148,8 @@ func (s *Service) prepareParsed(j *job, t protocol.Topic) {
 	s.mu.Unlock()
 	if dup {
 		s.metrics.duplicates.Inc()
-		s.log.Debug("duplicate message dropped", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq))
+		rj.reason, rj.err = ReasonDuplicate, fmt.Errorf("seq %d of gateway %s was already handled; message dropped", msg.Seq, msg.Gateway)
+		s.reject(rj)
 		return
 	}
 	j.msg, j.gk, j.tracker, j.rj = msg, gk, tracker, rj
@@ -195,6 +197,7 @@ func (s *Service) prepareParsed(j *job, t protocol.Topic) {
 		if r.Value != nil {
 			sm.Value, sm.HasValue = *r.Value, true
 		}
+		s.settleQuality(&sm, r, ref, rr)
 		samples = append(samples, sm)
 	}
 	j.payload = nil // decoded; let it go
@@ -223,7 +226,9 @@ func (s *Service) finish(j *job) error {
 			return fmt.Errorf("site %s gateway %s seq %d: redelivered while the first copy was being stored, which failed", msg.Site, msg.Gateway, msg.Seq)
 		}
 		s.metrics.duplicates.Inc()
-		s.log.Debug("duplicate message dropped", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq))
+		rj := j.rj
+		rj.reason, rj.err = ReasonDuplicate, fmt.Errorf("seq %d of gateway %s was redelivered while its first copy was being stored; copy dropped", msg.Seq, msg.Gateway)
+		s.reject(rj)
 		return nil
 	}
 	<-j.storedCh
@@ -303,6 +308,10 @@ func (s *Service) recordSeq(msg protocol.Telemetry, v seqVerdict, missing uint64
 	gw := []zap.Field{zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq)}
 	s.metrics.missing.WithLabelValues(msg.Site, msg.Gateway).Set(float64(missing))
 	switch {
+	case v.reset:
+		s.metrics.seqResets.Inc()
+		s.log.Warn("gateway seq jumped too far ahead to be a gap; taken as a new start (a forged or corrupt seq, or a reset gateway)",
+			append(gw, zap.Uint64("jump", v.jump))...)
 	case v.restarted:
 		s.log.Warn("gateway restarted its sequence at 1 (its state was reset)", gw...)
 	case v.opened > 0:
