@@ -16,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
@@ -115,7 +116,7 @@ func event(typ rules.EventType, k string, at time.Time, grade, prev protocol.Gra
 func TestThinPathMQTTAndWebhook(t *testing.T) {
 	broker := testenv.Mosquitto(t)
 	ctx := context.Background()
-	pub, err := NewMQTTPublisher(ctx, broker.URL(), "alerting-test-pub", nil)
+	pub, err := NewMQTTPublisher(ctx, mqttconn.Config{Broker: broker.URL(), ClientID: "alerting-test-pub"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -421,6 +421,7 @@ func TestBrokenMessagesAreCountedAndGoodOnesStored(t *testing.T) {
 		protocol.ReasonUnknownPoint: 2, // not in the site; on another gateway
 		protocol.ReasonBadReading:   2, // good without value, unknown quality
 		protocol.ReasonFuture:       1,
+		ReasonDuplicate:             2, // seq 4 again, seq 2 again: dead letters too
 	}
 	got := rejected(h.reg)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
