@@ -320,7 +320,9 @@ func TestLateBacklogReportedLateOnce(t *testing.T) {
 	reconnect := start.Add(18 * time.Second)
 
 	for _, g := range gws {
-		lateHH := func(e protocol.AlarmEvent) bool { return e.Late && strings.HasPrefix(e.AlarmID, "clk/s-"+g.id+"/"+g.point+"/HH/late/") }
+		lateHH := func(e protocol.AlarmEvent) bool {
+			return e.Late && strings.HasPrefix(e.AlarmID, "clk/s-"+g.id+"/"+g.point+"/HH/late/")
+		}
 		testenv.Eventually(t, g.id+": the late HH raised and cleared", 20*time.Second, func() bool {
 			n := 0
 			for _, e := range cc.alarms.of(g.point) {
