@@ -118,11 +118,11 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 	switch {
 	case q == protocol.CommFail:
 		// Not a value: limits neither raise nor clear; stale tells.
-	case p.gas && (q == protocol.Good || q == protocol.OverRange) && finite(v) && v > p.cfg.Range.Max:
+	case p.gas && (q == protocol.Good || q == protocol.OverRange) && finite(v) && v > p.top:
 		// Saturated (NAMUR NE 43 / a register above range): the
 		// concentration is at least the top of the range.
 		out = e.raiseFault(p, ReasonSaturated, q, v, t, now, out)
-		out = e.observeValue(p, p.cfg.Range.Max, true, t, now, out)
+		out = e.observeValue(p, p.top, true, t, now, out)
 	case q == protocol.Good && finite(v):
 		out = e.observeValue(p, v, false, t, now, out)
 	default:
