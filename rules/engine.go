@@ -20,7 +20,8 @@ type Engine struct {
 	firstIDs, secondIDs []string
 }
 
-// Stats counts readings the engine refused; they raise nothing.
+// Stats counts readings the engine refused (they raise nothing), those it
+// evaluated as late data, and gateway clocks found set back.
 type Stats struct {
 	UnknownPoint uint64 // site or point not in the model
 	OutOfOrder   uint64 // the same time as the point's last reading: a repeat
@@ -42,7 +43,7 @@ func New(sites []*site.Site) (*Engine, error) {
 	return &Engine{sites: ss, byID: byID}, nil
 }
 
-// Stats returns the counts of refused readings since New.
+// Stats returns the counts since New.
 func (e *Engine) Stats() Stats { return e.stats }
 
 // Observe feeds one reading and appends the events it causes to out. A
