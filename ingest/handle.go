@@ -121,6 +121,7 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 	if dup {
 		s.metrics.duplicates.Inc()
 		s.log.Debug("duplicate message dropped", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq))
+		s.acks.durable(msg.Site, msg.Gateway, msg.Seq) // stored before
 		return nil
 	}
 
@@ -187,6 +188,7 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 			return fmt.Errorf("events of site %s gateway %s seq %d: %w", msg.Site, msg.Gateway, msg.Seq, err)
 		}
 	}
+	s.acks.durable(msg.Site, msg.Gateway, msg.Seq)
 	return nil
 }
 

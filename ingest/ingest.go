@@ -81,6 +81,9 @@ type Config struct {
 	SinkWait time.Duration
 	// Username and Password authenticate to the broker, when it asks.
 	Username, Password string
+	// AckInterval and AckHoleTimeout tune the end-to-end acknowledgement
+	// to gateways (ack.go); defaults DefaultAckInterval, DefaultAckHoleTimeout.
+	AckInterval, AckHoleTimeout time.Duration
 }
 
 // Service is the ingest service. Create it with New and start it with Run.
@@ -111,6 +114,7 @@ type Service struct {
 	queueClosed bool
 	// sinkCtx lives until the sink has drained after Run returns.
 	sinkCtx context.Context
+	acks    *acker
 }
 
 type gatewayKey struct{ site, gateway string }
@@ -187,6 +191,10 @@ func New(cfg Config) (*Service, error) {
 	s.sites.Store(&sites)
 	// Built here, not in Run, so Connected may be called from any goroutine.
 	s.client = mqtt.NewClient(s.clientOptions())
+	if s.acks, err = newAcker(reg, cfg.Logger, cfg.Clock, cfg.AckInterval, cfg.AckHoleTimeout); err != nil {
+		return nil, fmt.Errorf("ingest config: register metrics: %w", err)
+	}
+	s.acks.publish = mqttPublish(s.client)
 	return s, nil
 }
 
@@ -215,7 +223,12 @@ func (s *Service) Run(ctx context.Context) error {
 
 	tickDone := make(chan struct{})
 	go s.runTicks(ctx, tickDone)
+	ackCtx, stopAcks := context.WithCancel(ctx)
+	acksDone := make(chan struct{})
+	go func() { defer close(acksDone); s.acks.run(ackCtx) }()
 	<-ctx.Done()
+	stopAcks()
+	<-acksDone // the last acks go out before the disconnect
 
 	s.log.Info("ingest stopping", zap.String("broker", s.cfg.Broker))
 	// Disconnect first so no callback races the queue's closing; paho
@@ -261,6 +274,7 @@ func (s *Service) clientOptions() *mqtt.ClientOptions {
 // session, but a session it lost or expired must not leave us deaf.
 func (s *Service) onConnect(c mqtt.Client) {
 	s.metrics.connected.Set(1)
+	s.acks.subscribe(c)
 	filters := filtersOf(*s.sites.Load())
 	tok := c.SubscribeMultiple(filters, s.onMessage)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
