@@ -45,6 +45,7 @@ type options struct {
 	siteID        string
 	embedded      bool
 	target        string
+	publishOnly   bool
 	mosquittoConf string
 	writeSite     string
 	cpuProfile    string
@@ -67,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.siteID, "site-id", "load", "site id of the generated site")
 	fs.BoolVar(&o.embedded, "embedded", false, "run the centre's pipeline in-process with a temporary data directory")
 	fs.StringVar(&o.target, "target", "", "publish to a running hazardwatch-ingest with this HTTP address (e.g. http://127.0.0.1:8080) and verify through its query API; token from $"+TokenEnv)
+	fs.BoolVar(&o.publishOnly, "publish-only", false, "only publish (e.g. a backlog for a consumer that connects later) and report what the broker acknowledged")
 	fs.StringVar(&o.mosquittoConf, "mosquitto-conf", "", "the broker's Mosquitto configuration file, to state its queue limits before the run")
 	fs.StringVar(&o.writeSite, "write-site", "", "write the generated site file into this directory and exit (to load it into a centre run on its own)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
@@ -87,7 +89,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-duration %v: must be positive", o.duration)
 	case o.drain <= 0:
 		return o, fmt.Errorf("-drain %v: must be positive", o.drain)
-	case o.writeSite == "" && o.embedded == (o.target != ""):
+	case o.writeSite == "" && !o.publishOnly && o.embedded == (o.target != ""):
 		return o, errors.New("give -target URL (a running hazardwatch-ingest) or -embedded (the centre's pipeline in-process), one of them")
 	}
 	return o, nil
@@ -124,6 +126,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 	}
 	fmt.Fprintf(stdout, "hazardwatch-load: %d gateways × %d points at %g msg/s each for %v (offered %.0f readings/s), broker %s, GOMAXPROCS %d\n",
 		o.gateways, o.points, o.rate, o.duration, float64(o.gateways*o.points)*o.rate, o.broker, runtime.GOMAXPROCS(0))
+	if o.publishOnly {
+		return nil, publishOnly(ctx, o, stdout)
+	}
 	var rep *report
 	if o.target != "" {
 		rep, err = runRemote(ctx, o, stdout)

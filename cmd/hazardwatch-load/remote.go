@@ -347,3 +347,25 @@ func waitOnline(ctx context.Context, c *centre, o options, f *fleet) error {
 		}
 	}
 }
+
+// publishOnly publishes the load and waits for the broker's PUBACKs, with
+// no centre: the way to queue a backlog for a consumer that connects later
+// (scripts/bench-vs-telegraf.sh), the same payloads for every consumer.
+func publishOnly(ctx context.Context, o options, stdout io.Writer) error {
+	l := newLedger(o.gateways, o.points)
+	f, err := connectFleet(ctx, o, l, runID())
+	if err != nil {
+		return err
+	}
+	defer f.close()
+	start := time.Now()
+	f.publish(ctx, o.duration, io.Discard, func() (int64, time.Duration) { return 0, 0 })
+	elapsed := time.Since(start)
+	n, err := publishErrors(f.pubs)
+	fmt.Fprintf(stdout, "published   %d readings (%d messages of %d) in %v, %.0f readings/s; %d not acknowledged by the broker\n",
+		f.sent(), f.sent()/int64(o.points), o.points, elapsed.Round(time.Millisecond), float64(f.sent())/elapsed.Seconds(), n)
+	if err != nil {
+		return fmt.Errorf("%d messages not acknowledged by the broker: %w", n, err)
+	}
+	return nil
+}
