@@ -24,8 +24,8 @@ import (
 	"github.com/hazardwatch/hazardwatch/storage"
 )
 
-// Evaluator is the rules engine (rules.Engine satisfies it; it is not safe
-// for concurrent use, so ingest serializes calls).
+// Evaluator is the rules engine (rules.Engine satisfies it). It is not safe
+// for concurrent use: one goroutine of the service owns it (rulesloop.go).
 type Evaluator interface {
 	Observe(r rules.Reading, out []rules.Event) []rules.Event
 	Tick(now time.Time, out []rules.Event) []rules.Event
@@ -81,6 +81,12 @@ type Config struct {
 	SinkWait time.Duration
 	// Username and Password authenticate to the broker, when it asks.
 	Username, Password string
+	// Lanes is how many gateways' messages are decoded and stored at once
+	// (each gateway's in order); default 4 × GOMAXPROCS.
+	Lanes int
+	// OnDurable, when set, hears of every telemetry message whose readings
+	// are durable, in each gateway's order (see messageDurable).
+	OnDurable func(site, gateway string, seq uint64)
 }
 
 // Service is the ingest service. Create it with New and start it with Run.
@@ -91,17 +97,28 @@ type Service struct {
 	sites   atomic.Pointer[map[string]*site.Site] // replaced whole by Reload
 	client  mqtt.Client
 
-	// handleMu makes each telemetry message's seq check, store and seq
-	// update one step, should Handle be called concurrently.
-	handleMu  sync.Mutex
-	mu        sync.Mutex // guards seqs, evaluated, latest, states, dead
-	seqs      map[gatewayKey]*seqTracker
-	evaluated map[pointKey]time.Time
-	latest    map[pointKey]storage.Sample
-	states    map[gatewayKey]GatewayStatus
-	dead      *deadLetters
+	mu       sync.Mutex // guards seqs, inFlight, latest, states, dead
+	seqs     map[gatewayKey]*seqTracker
+	inFlight map[gatewayKey]map[uint64]int // seqs being stored now
+	latest   map[pointKey]storage.Sample
+	states   map[gatewayKey]GatewayStatus
+	dead     *deadLetters
 
-	evalMu sync.Mutex // serializes Evaluator calls
+	// The lanes (pipeline.go); laneMu guards closing them against a send.
+	laneMu      sync.RWMutex
+	lanes       []lane
+	lanesClosed bool
+	lanesDone   chan struct{}
+
+	// The rules loop (rulesloop.go) owns rules and cfg.Evaluator while it
+	// runs; rulesMu guards only its start and stop.
+	rules     *rulesOwner
+	rulesIn   chan rulesReq
+	rulesMu   sync.Mutex
+	rulesStop chan struct{}
+	rulesDone chan struct{}
+	reloadMu  sync.Mutex // one Reload at a time
+
 	events chan eventBatch
 	// sinkRunning is set once Run has started the sink, so Handle may wait
 	// for it.
@@ -173,17 +190,19 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("ingest config: register metrics: %w", err)
 	}
 	s := &Service{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		metrics:   m,
-		seqs:      map[gatewayKey]*seqTracker{},
-		evaluated: map[pointKey]time.Time{},
-		latest:    map[pointKey]storage.Sample{},
-		states:    map[gatewayKey]GatewayStatus{},
-		dead:      newDeadLetters(cfg.DeadLetters),
-		events:    make(chan eventBatch, cfg.EventQueue),
-		sinkCtx:   context.Background(),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		metrics:  m,
+		seqs:     map[gatewayKey]*seqTracker{},
+		inFlight: map[gatewayKey]map[uint64]int{},
+		latest:   map[pointKey]storage.Sample{},
+		states:   map[gatewayKey]GatewayStatus{},
+		dead:     newDeadLetters(cfg.DeadLetters),
+		rulesIn:  make(chan rulesReq),
+		events:   make(chan eventBatch, cfg.EventQueue),
+		sinkCtx:  context.Background(),
 	}
+	s.rules = &rulesOwner{s: s, evaluated: map[pointKey]time.Time{}}
 	s.sites.Store(&sites)
 	// Built here, not in Run, so Connected may be called from any goroutine.
 	s.client = mqtt.NewClient(s.clientOptions())
@@ -200,11 +219,15 @@ func (s *Service) Run(ctx context.Context) error {
 	sinkDone := make(chan struct{})
 	go s.runSink(sinkDone)
 	s.sinkRunning.Store(true)
+	s.startRules()
+	s.startLanes()
 
 	tok := s.client.Connect()
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
+			s.stopLanes(0)
+			s.stopRules()
 			s.closeQueue()
 			<-sinkDone
 			return fmt.Errorf("ingest: connect to MQTT broker %s: %w", s.cfg.Broker, err)
@@ -213,18 +236,19 @@ func (s *Service) Run(ctx context.Context) error {
 		// Connect keeps retrying in the background until Disconnect.
 	}
 
-	tickDone := make(chan struct{})
-	go s.runTicks(ctx, tickDone)
 	<-ctx.Done()
 
 	s.log.Info("ingest stopping", zap.String("broker", s.cfg.Broker))
-	// Disconnect first so no callback races the queue's closing; paho
-	// waits for the running handler.
-	s.client.Disconnect(disconnectQuiesceMsec)
-	<-tickDone
-	s.closeQueue()
-	// Give the sink a bounded time to take what is queued.
+	// Finish what the lanes hold while still connected, so those messages
+	// are acknowledged; then disconnect, so no callback races the queue's
+	// closing (paho waits for the running handler).
+	// The sink has a bounded time to take what is queued; messages whose
+	// events it did not take stay unacknowledged.
 	drain := time.AfterFunc(2*s.cfg.SinkWait, stopSink)
+	s.stopLanes(storeTimeout*DefaultStoreAttempts + 2*s.cfg.SinkWait)
+	s.client.Disconnect(disconnectQuiesceMsec)
+	s.stopRules()
+	s.closeQueue()
 	<-sinkDone
 	drain.Stop()
 	return nil
@@ -274,16 +298,6 @@ func (s *Service) onConnect(c mqtt.Client) {
 		return
 	}
 	s.log.Info("connected and subscribed", zap.String("broker", s.cfg.Broker), zap.Int("filters", len(filters)))
-}
-
-// onMessage is paho's callback; messages arrive one at a time, in order.
-func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
-	if err := s.Handle(m.Topic(), m.Payload()); err != nil {
-		// Not acknowledged: the broker delivers it again after reconnect.
-		s.log.Error("message not stored, left unacknowledged for redelivery", zap.String("topic", m.Topic()), zap.Error(err))
-		return
-	}
-	m.Ack()
 }
 
 // DeadLetters returns the most recent rejections, oldest first.

@@ -25,7 +25,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/gateway"
 	"github.com/hazardwatch/hazardwatch/gateway/forward"
-	"github.com/hazardwatch/hazardwatch/gateway/spool"
+	"github.com/hazardwatch/hazardwatch/internal/queue"
 	"github.com/hazardwatch/hazardwatch/site"
 )
 
@@ -51,7 +51,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	certFile := fs.String("cert", "", "client certificate (PEM) for brokers that require one")
 	keyFile := fs.String("key", "", "client key (PEM) for -cert")
 	dataDir := fs.String("data", "data/gateway", "directory of the gateway's state: telemetry seq and the store-and-forward spool")
-	spoolMax := fs.Int64("spool-max-bytes", spool.DefaultMaxBytes, "bound of the store-and-forward spool on disk; when full the oldest messages are dropped (counted)")
+	spoolMax := fs.Int64("spool-max-bytes", queue.DefaultMaxBytes, "bound of the store-and-forward spool on disk; when full the oldest messages are dropped (counted)")
 	replayRate := fs.Float64("replay-rate", forward.DefaultReplayRate, "backlog messages per second replayed after an outage, beside live data")
 	metricsAddr := fs.String("metrics", ":9101", "address serving /metrics and /healthz; empty: off")
 	dryRun := fs.Bool("dry-run", false, "read every device once, print the table and exit")

@@ -1,4 +1,4 @@
-package spool
+package queue
 
 import (
 	"errors"
@@ -30,12 +30,12 @@ const maxSegmentBytes = 1 << 30
 const maxSegmentFile = maxSegmentBytes + headerSize + MaxRecordBytes
 
 // ErrEmpty is returned when no unacknowledged record is left to read.
-var ErrEmpty = errors.New("spool: no unacknowledged record")
+var ErrEmpty = errors.New("queue: no unacknowledged record")
 
-// ErrClosed is returned by every call on a closed spool.
-var ErrClosed = errors.New("spool: closed")
+// ErrClosed is returned by every call on a closed queue.
+var ErrClosed = errors.New("queue: closed")
 
-// Options tune a spool; the zero value takes every default (see the
+// Options tune a queue; the zero value takes every default (see the
 // package doc).
 type Options struct {
 	SegmentBytes int64
@@ -44,7 +44,7 @@ type Options struct {
 	Now          func() time.Time
 }
 
-// Record is one spooled record.
+// Record is one queued record.
 type Record struct {
 	ID       uint64
 	Appended time.Time // when Append stored it
@@ -62,11 +62,11 @@ type CorruptError struct {
 }
 
 func (e *CorruptError) Error() string {
-	return fmt.Sprintf("spool: record %d in %s at offset %d is corrupt: %s", e.ID, e.Path, e.Offset, e.Reason)
+	return fmt.Sprintf("queue: record %d in %s at offset %d is corrupt: %s", e.ID, e.Path, e.Offset, e.Reason)
 }
 
-// Spool is an open spool directory.
-type Spool struct {
+// Queue is an open queue directory.
+type Queue struct {
 	dir  string
 	opts Options
 	log  *zap.Logger
@@ -86,8 +86,8 @@ type Spool struct {
 	notify  chan struct{}
 }
 
-// Open opens or creates the spool in dir, repairing a torn tail.
-func Open(dir string, opts Options) (*Spool, error) {
+// Open opens or creates the queue in dir, repairing a torn tail.
+func Open(dir string, opts Options) (*Queue, error) {
 	if opts.SegmentBytes == 0 {
 		opts.SegmentBytes = DefaultSegmentBytes
 	}
@@ -101,19 +101,19 @@ func Open(dir string, opts Options) (*Spool, error) {
 		opts.Now = time.Now
 	}
 	if opts.SegmentBytes < headerSize || opts.SegmentBytes > maxSegmentBytes {
-		return nil, fmt.Errorf("spool %s: SegmentBytes %d is outside %d..%d", dir, opts.SegmentBytes, headerSize, maxSegmentBytes)
+		return nil, fmt.Errorf("queue %s: SegmentBytes %d is outside %d..%d", dir, opts.SegmentBytes, headerSize, maxSegmentBytes)
 	}
 	if opts.MaxBytes < opts.SegmentBytes {
-		return nil, fmt.Errorf("spool %s: MaxBytes %d is below SegmentBytes %d", dir, opts.MaxBytes, opts.SegmentBytes)
+		return nil, fmt.Errorf("queue %s: MaxBytes %d is below SegmentBytes %d", dir, opts.MaxBytes, opts.SegmentBytes)
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, fmt.Errorf("spool: create directory %s: %w", dir, err)
+		return nil, fmt.Errorf("queue: create directory %s: %w", dir, err)
 	}
 	lock, err := lockDir(dir)
 	if err != nil {
 		return nil, err
 	}
-	s := &Spool{dir: dir, opts: opts, log: opts.Logger.With(zap.String("spool", dir)), lock: lock, notify: make(chan struct{}, 1)}
+	s := &Queue{dir: dir, opts: opts, log: opts.Logger.With(zap.String("queue", dir)), lock: lock, notify: make(chan struct{}, 1)}
 	if err := s.load(); err != nil {
 		s.closeFiles()
 		return nil, err
@@ -122,10 +122,10 @@ func Open(dir string, opts Options) (*Spool, error) {
 }
 
 // load reads the directory's segments and ack logs.
-func (s *Spool) load() error {
+func (s *Queue) load() error {
 	entries, err := os.ReadDir(s.dir)
 	if err != nil {
-		return fmt.Errorf("spool: list %s: %w", s.dir, err)
+		return fmt.Errorf("queue: list %s: %w", s.dir, err)
 	}
 	segFirsts := map[uint64]bool{}
 	var acks []uint64
@@ -144,7 +144,7 @@ func (s *Spool) load() error {
 		if !segFirsts[first] { // its segment was deleted just before a crash
 			p := filepath.Join(s.dir, segName(first)+ackExt)
 			if err := os.Remove(p); err != nil {
-				return fmt.Errorf("spool: remove orphan ack log %s: %w", p, err)
+				return fmt.Errorf("queue: remove orphan ack log %s: %w", p, err)
 			}
 		}
 	}
@@ -156,11 +156,11 @@ func (s *Spool) load() error {
 
 	for i, first := range firsts {
 		if n := len(s.segs); n > 0 && first < s.segs[n-1].end() {
-			return fmt.Errorf("spool: segment %s overlaps ids of segment %s", segName(first), segName(s.segs[n-1].first))
+			return fmt.Errorf("queue: segment %s overlaps ids of segment %s", segName(first), segName(s.segs[n-1].first))
 		}
 		seg := &segment{dir: s.dir, first: first}
 		if seg.f, err = os.OpenFile(seg.path(), os.O_RDWR, 0); err != nil {
-			return fmt.Errorf("spool: open segment: %w", err)
+			return fmt.Errorf("queue: open segment: %w", err)
 		}
 		s.segs = append(s.segs, seg)
 		badAt, why, err := seg.scan()
@@ -170,15 +170,15 @@ func (s *Spool) load() error {
 		if badAt >= 0 {
 			fields := []zap.Field{zap.String("segment", seg.path()), zap.Int64("offset", badAt), zap.String("reason", why), zap.Int("kept_records", seg.count())}
 			if i == len(firsts)-1 {
-				s.log.Warn("spool: torn or corrupt tail truncated (interrupted write)", fields...)
+				s.log.Warn("queue: torn or corrupt tail truncated (interrupted write)", fields...)
 			} else {
-				s.log.Error("spool: corrupt frame inside a sealed segment; records after it in this segment are lost", fields...)
+				s.log.Error("queue: corrupt frame inside a sealed segment; records after it in this segment are lost", fields...)
 			}
 			if err := seg.f.Truncate(badAt); err != nil {
-				return fmt.Errorf("spool: truncate segment %s at %d: %w", seg.path(), badAt, err)
+				return fmt.Errorf("queue: truncate segment %s at %d: %w", seg.path(), badAt, err)
 			}
 			if err := seg.f.Sync(); err != nil {
-				return fmt.Errorf("spool: fsync segment %s: %w", seg.path(), err)
+				return fmt.Errorf("queue: fsync segment %s: %w", seg.path(), err)
 			}
 		}
 		badAck, err := seg.loadAcks()
@@ -186,9 +186,9 @@ func (s *Spool) load() error {
 			return err
 		}
 		if badAck >= 0 {
-			s.log.Warn("spool: torn ack log tail truncated", zap.String("ack_log", seg.ackPath()), zap.Int64("offset", badAck))
+			s.log.Warn("queue: torn ack log tail truncated", zap.String("ack_log", seg.ackPath()), zap.Int64("offset", badAck))
 			if err := os.Truncate(seg.ackPath(), badAck); err != nil {
-				return fmt.Errorf("spool: truncate ack log %s at %d: %w", seg.ackPath(), badAck, err)
+				return fmt.Errorf("queue: truncate ack log %s at %d: %w", seg.ackPath(), badAck, err)
 			}
 		}
 		s.diskSize += seg.size
@@ -202,11 +202,11 @@ func (s *Spool) load() error {
 }
 
 // createSegment starts an empty active segment whose first id is first.
-func (s *Spool) createSegment(first uint64) error {
+func (s *Queue) createSegment(first uint64) error {
 	seg := &segment{dir: s.dir, first: first}
 	f, err := os.OpenFile(seg.path(), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o644)
 	if err != nil {
-		return fmt.Errorf("spool: create segment: %w", err)
+		return fmt.Errorf("queue: create segment: %w", err)
 	}
 	seg.f = f
 	if err := syncDir(s.dir); err != nil {
@@ -221,7 +221,7 @@ func (s *Spool) createSegment(first uint64) error {
 }
 
 // Append stores one record durably and returns its id.
-func (s *Spool) Append(data []byte) (uint64, error) {
+func (s *Queue) Append(data []byte) (uint64, error) {
 	return s.AppendBatch([][]byte{data})
 }
 
@@ -229,7 +229,7 @@ func (s *Spool) Append(data []byte) (uint64, error) {
 // (group commit) and returns the id of the first; the others follow it in
 // order. On error no record of the failing segment is kept; when a batch
 // spans a segment boundary, records of the earlier segment may be.
-func (s *Spool) AppendBatch(records [][]byte) (uint64, error) {
+func (s *Queue) AppendBatch(records [][]byte) (uint64, error) {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.Lock()
@@ -243,10 +243,10 @@ func (s *Spool) AppendBatch(records [][]byte) (uint64, error) {
 	}
 	for i, r := range records {
 		if len(r) > MaxRecordBytes {
-			return 0, fmt.Errorf("spool %s: record %d of the batch is %d bytes, over the %d limit", s.dir, i, len(r), MaxRecordBytes)
+			return 0, fmt.Errorf("queue %s: record %d of the batch is %d bytes, over the %d limit", s.dir, i, len(r), MaxRecordBytes)
 		}
 		if int64(headerSize+len(r)) > s.opts.MaxBytes {
-			return 0, fmt.Errorf("spool %s: record %d of the batch is %d bytes, over MaxBytes %d", s.dir, i, len(r), s.opts.MaxBytes)
+			return 0, fmt.Errorf("queue %s: record %d of the batch is %d bytes, over MaxBytes %d", s.dir, i, len(r), s.opts.MaxBytes)
 		}
 	}
 	now := s.opts.Now()
@@ -297,18 +297,18 @@ func (s *Spool) AppendBatch(records [][]byte) (uint64, error) {
 
 // commit writes frames to the end of the active segment, fsyncs and
 // publishes them to readers.
-func (s *Spool) commit(buf []byte, lens []int64) error {
+func (s *Queue) commit(buf []byte, lens []int64) error {
 	if len(buf) == 0 {
 		return nil
 	}
 	active := s.active()
 	if _, err := active.f.WriteAt(buf, active.size); err != nil {
 		_ = active.f.Truncate(active.size) // leave no torn frame behind
-		return fmt.Errorf("spool: write segment %s at %d: %w", active.path(), active.size, err)
+		return fmt.Errorf("queue: write segment %s at %d: %w", active.path(), active.size, err)
 	}
 	if err := active.f.Sync(); err != nil {
 		_ = active.f.Truncate(active.size)
-		return fmt.Errorf("spool: fsync segment %s: %w", active.path(), err)
+		return fmt.Errorf("queue: fsync segment %s: %w", active.path(), err)
 	}
 	s.mu.Lock()
 	off := active.size
@@ -324,14 +324,14 @@ func (s *Spool) commit(buf []byte, lens []int64) error {
 
 // active returns the segment appends go to. Only the writer replaces it,
 // but the reader may reshape the slice, hence the lock.
-func (s *Spool) active() *segment {
+func (s *Queue) active() *segment {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.segs[len(s.segs)-1]
 }
 
 // roll seals the active segment and starts the next one.
-func (s *Spool) roll() error {
+func (s *Queue) roll() error {
 	s.mu.Lock()
 	next := s.nextID
 	s.mu.Unlock()
@@ -345,7 +345,7 @@ func (s *Spool) roll() error {
 
 // makeRoom drops oldest segments until need more bytes fit under MaxBytes.
 // When only the active segment is left it is sealed and dropped too.
-func (s *Spool) makeRoom(need int64) error {
+func (s *Queue) makeRoom(need int64) error {
 	for {
 		s.mu.Lock()
 		fits := s.diskSize+need <= s.opts.MaxBytes
@@ -369,7 +369,7 @@ func (s *Spool) makeRoom(need int64) error {
 		s.mu.Unlock()
 		if lost > 0 {
 			s.dropped.Add(uint64(lost))
-			s.log.Warn("spool full: dropped oldest unacknowledged records",
+			s.log.Warn("queue full: dropped oldest unacknowledged records",
 				zap.Int("records", lost), zap.Uint64("first_id", oldest.first), zap.Uint64("last_id", oldest.end()-1),
 				zap.Int64("max_bytes", s.opts.MaxBytes), zap.Uint64("dropped_total", s.dropped.Load()))
 		}
@@ -384,7 +384,7 @@ func (s *Spool) makeRoom(need int64) error {
 
 // deleteAckedLocked deletes sealed segments whose records are all
 // acknowledged. The caller holds mu.
-func (s *Spool) deleteAckedLocked() error {
+func (s *Queue) deleteAckedLocked() error {
 	kept := s.segs[:0]
 	var firstErr error
 	deleted := false
@@ -413,14 +413,14 @@ func (s *Spool) deleteAckedLocked() error {
 
 // Appended signals (without blocking the writer) after records were
 // committed; a reader waiting for work selects on it.
-func (s *Spool) Appended() <-chan struct{} { return s.notify }
+func (s *Queue) Appended() <-chan struct{} { return s.notify }
 
 // Peek returns the oldest unacknowledged record, or ErrEmpty.
-func (s *Spool) Peek() (Record, error) { return s.NextUnacked(0) }
+func (s *Queue) Peek() (Record, error) { return s.NextUnacked(0) }
 
 // NextUnacked returns the oldest unacknowledged record whose id is above
 // after, or ErrEmpty. The record's Data is its own copy.
-func (s *Spool) NextUnacked(after uint64) (Record, error) {
+func (s *Queue) NextUnacked(after uint64) (Record, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -441,11 +441,11 @@ func (s *Spool) NextUnacked(after uint64) (Record, error) {
 	return Record{}, ErrEmpty
 }
 
-func (s *Spool) readLocked(seg *segment, i int) (Record, error) {
+func (s *Queue) readLocked(seg *segment, i int) (Record, error) {
 	off := int64(seg.offsets[i])
 	b := make([]byte, seg.frameLen(i))
 	if _, err := seg.f.ReadAt(b, off); err != nil {
-		return Record{}, fmt.Errorf("spool: read record %d from %s at offset %d: %w", seg.first+uint64(i), seg.path(), off, err)
+		return Record{}, fmt.Errorf("queue: read record %d from %s at offset %d: %w", seg.first+uint64(i), seg.path(), off, err)
 	}
 	rec, err := parseFrame(b, seg.first+uint64(i))
 	if err != nil {
@@ -457,7 +457,7 @@ func (s *Spool) readLocked(seg *segment, i int) (Record, error) {
 // Ack durably marks records as delivered. Ids already acknowledged or
 // already gone (dropped, deleted) are ignored; an id never appended is an
 // error. Sealed segments left with no unacknowledged record are deleted.
-func (s *Spool) Ack(ids ...uint64) error {
+func (s *Queue) Ack(ids ...uint64) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
@@ -467,7 +467,7 @@ func (s *Spool) Ack(ids ...uint64) error {
 	var order []*segment
 	for _, id := range ids {
 		if id == 0 || id >= s.nextID {
-			return fmt.Errorf("spool %s: ack of unknown record id %d (last appended is %d)", s.dir, id, s.nextID-1)
+			return fmt.Errorf("queue %s: ack of unknown record id %d (last appended is %d)", s.dir, id, s.nextID-1)
 		}
 		seg := s.segmentOfLocked(id)
 		if seg == nil || seg.isAcked(int(id-seg.first)) {
@@ -495,7 +495,7 @@ func (s *Spool) Ack(ids ...uint64) error {
 }
 
 // segmentOfLocked finds the segment holding id, or nil.
-func (s *Spool) segmentOfLocked(id uint64) *segment {
+func (s *Queue) segmentOfLocked(id uint64) *segment {
 	i := sort.Search(len(s.segs), func(i int) bool { return s.segs[i].end() > id })
 	if i == len(s.segs) || id < s.segs[i].first {
 		return nil
@@ -504,7 +504,7 @@ func (s *Spool) segmentOfLocked(id uint64) *segment {
 }
 
 // Depth returns the unacknowledged records and the bytes of their frames.
-func (s *Spool) Depth() (records int, bytes int64) {
+func (s *Queue) Depth() (records int, bytes int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, seg := range s.segs {
@@ -516,7 +516,7 @@ func (s *Spool) Depth() (records int, bytes int64) {
 
 // DiskBytes returns the bytes of all segment files, the figure MaxBytes
 // bounds.
-func (s *Spool) DiskBytes() int64 {
+func (s *Queue) DiskBytes() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.diskSize
@@ -524,7 +524,7 @@ func (s *Spool) DiskBytes() int64 {
 
 // OldestAge returns how long ago the oldest unacknowledged record was
 // appended, or 0 when there is none.
-func (s *Spool) OldestAge() time.Duration {
+func (s *Queue) OldestAge() time.Duration {
 	rec, err := s.Peek()
 	if err != nil {
 		return 0
@@ -537,18 +537,18 @@ func (s *Spool) OldestAge() time.Duration {
 
 // Dropped returns how many unacknowledged records were dropped to stay
 // under MaxBytes since Open.
-func (s *Spool) Dropped() uint64 { return s.dropped.Load() }
+func (s *Queue) Dropped() uint64 { return s.dropped.Load() }
 
 // LastID returns the id of the newest committed record, 0 when none was
 // ever appended.
-func (s *Spool) LastID() uint64 {
+func (s *Queue) LastID() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.nextID - 1
 }
 
-// Close closes the spool's files; it waits for a running Append.
-func (s *Spool) Close() error {
+// Close closes the queue's files; it waits for a running Append.
+func (s *Queue) Close() error {
 	s.wmu.Lock()
 	defer s.wmu.Unlock()
 	s.mu.Lock()
@@ -561,13 +561,13 @@ func (s *Spool) Close() error {
 	return nil
 }
 
-func (s *Spool) closeFiles() {
+func (s *Queue) closeFiles() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.closeFilesLocked()
 }
 
-func (s *Spool) closeFilesLocked() {
+func (s *Queue) closeFilesLocked() {
 	for _, seg := range s.segs {
 		seg.close()
 	}
@@ -581,11 +581,11 @@ func (s *Spool) closeFilesLocked() {
 func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("spool: open directory %s: %w", dir, err)
+		return fmt.Errorf("queue: open directory %s: %w", dir, err)
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("spool: fsync directory %s: %w", dir, err)
+		return fmt.Errorf("queue: fsync directory %s: %w", dir, err)
 	}
 	return nil
 }

@@ -1,4 +1,4 @@
-package spool
+package queue
 
 import (
 	"bufio"
@@ -25,7 +25,7 @@ const (
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // segment is one segment file and its in-memory index. The writer changes
-// offsets, size and the acked bitset's length only under Spool.mu.
+// offsets, size and the acked bitset's length only under Queue.mu.
 type segment struct {
 	dir          string
 	first        uint64   // id of the segment's first record
@@ -110,10 +110,10 @@ func (s *segment) close() {
 func (s *segment) remove() error {
 	s.close()
 	if err := os.Remove(s.path()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("spool: delete segment %s: %w", s.path(), err)
+		return fmt.Errorf("queue: delete segment %s: %w", s.path(), err)
 	}
 	if err := os.Remove(s.ackPath()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return fmt.Errorf("spool: delete ack log %s: %w", s.ackPath(), err)
+		return fmt.Errorf("queue: delete ack log %s: %w", s.ackPath(), err)
 	}
 	return nil
 }
@@ -166,7 +166,7 @@ func parseFrame(b []byte, wantID uint64) (Record, error) {
 // bad frame and why it is bad, or (-1, "") when the file is whole.
 func (s *segment) scan() (int64, string, error) {
 	if _, err := s.f.Seek(0, io.SeekStart); err != nil {
-		return 0, "", fmt.Errorf("spool: seek segment %s: %w", s.path(), err)
+		return 0, "", fmt.Errorf("queue: seek segment %s: %w", s.path(), err)
 	}
 	r := bufio.NewReaderSize(s.f, 256<<10)
 	var hdr [headerSize]byte
@@ -180,7 +180,7 @@ func (s *segment) scan() (int64, string, error) {
 			if err == io.ErrUnexpectedEOF {
 				return off, "torn header", nil
 			}
-			return 0, "", fmt.Errorf("spool: read segment %s at offset %d: %w", s.path(), off, err)
+			return 0, "", fmt.Errorf("queue: read segment %s at offset %d: %w", s.path(), off, err)
 		}
 		n := binary.LittleEndian.Uint32(hdr[0:4])
 		if n > MaxRecordBytes {
@@ -198,7 +198,7 @@ func (s *segment) scan() (int64, string, error) {
 			if err == io.EOF || err == io.ErrUnexpectedEOF {
 				return off, "torn payload", nil
 			}
-			return 0, "", fmt.Errorf("spool: read segment %s at offset %d: %w", s.path(), off, err)
+			return 0, "", fmt.Errorf("queue: read segment %s at offset %d: %w", s.path(), off, err)
 		}
 		if _, err := parseFrame(buf, s.end()); err != nil {
 			return off, err.Error(), nil
@@ -216,7 +216,7 @@ func (s *segment) loadAcks() (int64, error) {
 		return -1, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("spool: read ack log %s: %w", s.ackPath(), err)
+		return 0, fmt.Errorf("queue: read ack log %s: %w", s.ackPath(), err)
 	}
 	for off := 0; off < len(b); off += ackEntrySize {
 		if off+ackEntrySize > len(b) {
@@ -242,7 +242,7 @@ func (s *segment) writeAcks(ids []uint64) error {
 	if s.ackFile == nil {
 		f, err := os.OpenFile(s.ackPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 		if err != nil {
-			return fmt.Errorf("spool: open ack log: %w", err)
+			return fmt.Errorf("queue: open ack log: %w", err)
 		}
 		s.ackFile = f
 		// A new file's name must survive a power cut like its entries.
@@ -257,10 +257,10 @@ func (s *segment) writeAcks(ids []uint64) error {
 		binary.LittleEndian.PutUint32(e[8:12], crc32.Checksum(e[:8], castagnoli))
 	}
 	if _, err := s.ackFile.Write(b); err != nil {
-		return fmt.Errorf("spool: write ack log %s: %w", s.ackPath(), err)
+		return fmt.Errorf("queue: write ack log %s: %w", s.ackPath(), err)
 	}
 	if err := s.ackFile.Sync(); err != nil {
-		return fmt.Errorf("spool: fsync ack log %s: %w", s.ackPath(), err)
+		return fmt.Errorf("queue: fsync ack log %s: %w", s.ackPath(), err)
 	}
 	return nil
 }

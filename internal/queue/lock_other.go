@@ -1,6 +1,6 @@
 //go:build !unix
 
-package spool
+package queue
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ func lockDir(dir string) (*os.File, error) {
 	p := filepath.Join(dir, "LOCK")
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("spool: open lock file %s: %w", p, err)
+		return nil, fmt.Errorf("queue: open lock file %s: %w", p, err)
 	}
 	return f, nil
 }

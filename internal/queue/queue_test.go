@@ -1,4 +1,4 @@
-package spool
+package queue
 
 import (
 	"errors"
@@ -29,11 +29,11 @@ func (c *fakeClock) Add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-func openT(t *testing.T, dir string, opts Options) *Spool {
+func openT(t *testing.T, dir string, opts Options) *Queue {
 	t.Helper()
 	s, err := Open(dir, opts)
 	if err != nil {
-		t.Fatalf("open spool %s: %v", dir, err)
+		t.Fatalf("open queue %s: %v", dir, err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
 	return s
@@ -41,7 +41,7 @@ func openT(t *testing.T, dir string, opts Options) *Spool {
 
 func payload(id uint64) []byte { return []byte(fmt.Sprintf("record-%06d", id)) }
 
-func appendN(t *testing.T, s *Spool, n int) []uint64 {
+func appendN(t *testing.T, s *Queue, n int) []uint64 {
 	t.Helper()
 	var ids []uint64
 	for range n {
@@ -60,7 +60,7 @@ func appendN(t *testing.T, s *Spool, n int) []uint64 {
 
 // unacked lists the unacknowledged ids in the order NextUnacked yields
 // them, checking each record's payload.
-func unacked(t *testing.T, s *Spool) []uint64 {
+func unacked(t *testing.T, s *Queue) []uint64 {
 	t.Helper()
 	var ids []uint64
 	var after uint64
@@ -98,7 +98,7 @@ func observed() (*zap.Logger, *observer.ObservedLogs) {
 func TestAppendPeekAckInOrder(t *testing.T) {
 	s := openT(t, t.TempDir(), Options{})
 	if _, err := s.Peek(); !errors.Is(err, ErrEmpty) {
-		t.Fatalf("peek of a new spool: got %v, want ErrEmpty", err)
+		t.Fatalf("peek of a new queue: got %v, want ErrEmpty", err)
 	}
 	appendN(t, s, 5)
 	if n, b := s.Depth(); n != 5 || b != 5*int64(headerSize+len(payload(1))) {
@@ -226,7 +226,7 @@ func TestMaxBytesDropsOldestAndCounts(t *testing.T) {
 	if want := uint64(20 - len(got) - 2); s.Dropped() != want || want == 0 {
 		t.Fatalf("Dropped = %d, want %d (and more than 0)", s.Dropped(), want)
 	}
-	if n := logs.FilterMessageSnippet("spool full").Len(); n == 0 {
+	if n := logs.FilterMessageSnippet("queue full").Len(); n == 0 {
 		t.Fatal("records were dropped without a log line")
 	}
 	if err := s.Close(); err != nil {
@@ -278,7 +278,7 @@ func TestBadOptionsAndLock(t *testing.T) {
 	}
 	openT(t, dir, Options{})
 	if _, err := Open(dir, Options{}); err == nil || !strings.Contains(err.Error(), "in use") {
-		t.Fatalf("second open of a spool in use: got %v", err)
+		t.Fatalf("second open of a queue in use: got %v", err)
 	}
 }
 
@@ -413,7 +413,7 @@ func TestOldestAge(t *testing.T) {
 	clock := &fakeClock{now: time.Date(2025, 1, 1, 3, 0, 0, 0, time.UTC)}
 	s := openT(t, t.TempDir(), Options{Now: clock.Now})
 	if s.OldestAge() != 0 {
-		t.Fatal("an empty spool has an age")
+		t.Fatal("an empty queue has an age")
 	}
 	appendN(t, s, 1)
 	clock.Add(time.Minute)

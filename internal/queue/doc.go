@@ -1,4 +1,4 @@
-// Package spool is the gateway's durable store-and-forward queue: an
+// Package queue is a durable store-and-forward queue: an
 // append-only, segmented log on disk that every outgoing message passes
 // through, and leaves only once it was acknowledged.
 //
@@ -14,9 +14,9 @@
 //     panics on a damaged file.
 //   - Records may be acknowledged in any order. Acknowledged ids are kept
 //     durably (fsynced) in an ack log beside each segment, so a reopened
-//     spool yields only the records not yet acknowledged. A segment's files
+//     queue yields only the records not yet acknowledged. A segment's files
 //     are deleted only when all its records are acknowledged.
-//   - The spool is bounded: when appending would take the segment files over
+//   - The queue is bounded: when appending would take the segment files over
 //     MaxBytes, whole oldest segments are dropped, acknowledged or not. Each
 //     record dropped unacknowledged is counted (Dropped) and logged; Append
 //     never blocks waiting for room.
@@ -43,4 +43,4 @@
 // CRC32-C of length, id, time and payload (uint32), id (uint64), append time
 // in Unix nanoseconds (int64), all little-endian — then the payload. An ack
 // entry is the id (uint64) and its CRC32-C (uint32).
-package spool
+package queue

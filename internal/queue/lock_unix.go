@@ -1,6 +1,6 @@
 //go:build unix
 
-package spool
+package queue
 
 import (
 	"fmt"
@@ -10,17 +10,17 @@ import (
 )
 
 // lockDir takes an exclusive flock on dir/LOCK so that a second gateway
-// process cannot write the same spool; the kernel drops it when the
-// process dies, so a crash never leaves the spool locked.
+// process cannot write the same queue; the kernel drops it when the
+// process dies, so a crash never leaves the queue locked.
 func lockDir(dir string) (*os.File, error) {
 	p := filepath.Join(dir, "LOCK")
 	f, err := os.OpenFile(p, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
-		return nil, fmt.Errorf("spool: open lock file %s: %w", p, err)
+		return nil, fmt.Errorf("queue: open lock file %s: %w", p, err)
 	}
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		_ = f.Close()
-		return nil, fmt.Errorf("spool: %s is in use by another process: %w", dir, err)
+		return nil, fmt.Errorf("queue: %s is in use by another process: %w", dir, err)
 	}
 	return f, nil
 }
