@@ -33,7 +33,9 @@ func IncidentsTopic(site string) string { return protocol.Prefix + site + "/inci
 
 // IncidentCloudEventType is the CloudEvents type of an incident event
 // type, e.g. cn.hazardwatch.incident.opened.
-func IncidentCloudEventType(t incident.EventType) string { return "cn.hazardwatch.incident." + string(t) }
+func IncidentCloudEventType(t incident.EventType) string {
+	return "cn.hazardwatch.incident." + string(t)
+}
 
 // IncidentCloudEvent is the CloudEvents envelope of an incident event.
 type IncidentCloudEvent struct {
