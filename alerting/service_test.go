@@ -32,6 +32,7 @@ type receiver struct {
 
 	mu       sync.Mutex
 	got      []CloudEvent
+	bodies   [][]byte // as received, in order
 	badSigs  int
 	requests int
 	fail5xx  int // answer this many requests with 503
@@ -93,6 +94,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.t.Errorf("receiver got a body that is not a CloudEvent: %v", err)
 	}
 	r.got = append(r.got, ce)
+	r.bodies = append(r.bodies, body)
 }
 
 func (r *receiver) events() []CloudEvent {
