@@ -162,6 +162,7 @@ func (s *Service) prepareParsed(j *job, t protocol.Topic) {
 	j.settled = false
 
 	now := s.cfg.Clock()
+	j.received = now
 	samples := make([]storage.Sample, 0, len(msg.Readings))
 	for _, r := range msg.Readings {
 		rr := rj
@@ -257,7 +258,7 @@ func (s *Service) finish(j *job) error {
 	}
 	s.keepLatest(stored)
 	s.metrics.readings.Add(float64(len(stored)))
-	if handled := s.evaluate(stored); handled != nil {
+	if handled := s.evaluate(stored, j.received); handled != nil {
 		// The message is acknowledged only once alerting has journaled
 		// the events its readings raised: a crash before that gets the
 		// message again, and so the events (alerting drops repeats by id).

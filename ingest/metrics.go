@@ -44,7 +44,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		overRange:  counter("over_range_readings_total", "Good readings outside their point's measuring range, stored as over_range."),
 		missing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: "missing_messages",
 			Help: "Messages of a gateway not seen yet below its newest seq."}, []string{"site", "gateway"}),
-		late:        counter("late_readings_total", "Readings stored but not evaluated: older than what the rules already saw of their point."),
+		late:        counter("late_readings_total", "Readings older than what the rules already saw of their point (a backlog), evaluated apart as late data."),
 		storeErrors: counter("store_errors_total", "Failed store appends (retried)."),
 		storeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: "store_write_seconds",
 			Help: "Time to append one message's readings to the store.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
