@@ -19,6 +19,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
+	"github.com/hazardwatch/hazardwatch/internal/redact"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage"
@@ -79,14 +81,20 @@ type Config struct {
 	// SinkWait bounds how long shutdown waits for the sink to take the
 	// events still queued (twice this); default 5s.
 	SinkWait time.Duration
-	// Username and Password authenticate to the broker, when it asks.
-	Username, Password string
+	// MQTT holds the rest of the broker connection: TLS files, user name
+	// and password, keep-alive (default 15s) and reconnect backoff (1s to
+	// 10s). Its Broker and ClientID are ignored: Broker and ClientID above
+	// are used.
+	MQTT mqttconn.Config
 	// Lanes is how many gateways' messages are decoded and stored at once
 	// (each gateway's in order); default 4 × GOMAXPROCS.
 	Lanes int
 	// OnDurable, when set, hears of every telemetry message whose readings
 	// are durable, in each gateway's order (see messageDurable).
 	OnDurable func(site, gateway string, seq uint64)
+	// AckInterval and AckHoleTimeout tune the end-to-end acknowledgement
+	// to gateways (ack.go); defaults DefaultAckInterval, DefaultAckHoleTimeout.
+	AckInterval, AckHoleTimeout time.Duration
 }
 
 // Service is the ingest service. Create it with New and start it with Run.
@@ -128,6 +136,7 @@ type Service struct {
 	queueClosed bool
 	// sinkCtx lives until the sink has drained after Run returns.
 	sinkCtx context.Context
+	acks    *acker
 }
 
 type gatewayKey struct{ site, gateway string }
@@ -205,7 +214,13 @@ func New(cfg Config) (*Service, error) {
 	s.rules = &rulesOwner{s: s, evaluated: map[pointKey]time.Time{}}
 	s.sites.Store(&sites)
 	// Built here, not in Run, so Connected may be called from any goroutine.
-	s.client = mqtt.NewClient(s.clientOptions())
+	if s.client, err = s.newClient(); err != nil {
+		return nil, fmt.Errorf("ingest config: %w", err)
+	}
+	if s.acks, err = newAcker(reg, cfg.Logger, cfg.Clock, cfg.AckInterval, cfg.AckHoleTimeout); err != nil {
+		return nil, fmt.Errorf("ingest config: register metrics: %w", err)
+	}
+	s.acks.publish = mqttPublish(s.client)
 	return s, nil
 }
 
@@ -230,15 +245,20 @@ func (s *Service) Run(ctx context.Context) error {
 			s.stopRules()
 			s.closeQueue()
 			<-sinkDone
-			return fmt.Errorf("ingest: connect to MQTT broker %s: %w", s.cfg.Broker, err)
+			return fmt.Errorf("ingest: connect to MQTT broker %s: %w", redact.URL(s.cfg.Broker), err)
 		}
 	case <-ctx.Done():
 		// Connect keeps retrying in the background until Disconnect.
 	}
 
+	ackCtx, stopAcks := context.WithCancel(ctx)
+	acksDone := make(chan struct{})
+	go func() { defer close(acksDone); s.acks.run(ackCtx) }()
 	<-ctx.Done()
+	stopAcks()
+	<-acksDone // the last acks go out before the disconnect
 
-	s.log.Info("ingest stopping", zap.String("broker", s.cfg.Broker))
+	s.log.Info("ingest stopping", zap.String("broker", redact.URL(s.cfg.Broker)))
 	// Finish what the lanes hold while still connected, so those messages
 	// are acknowledged; then disconnect, so no callback races the queue's
 	// closing (paho waits for the running handler).
@@ -254,37 +274,35 @@ func (s *Service) Run(ctx context.Context) error {
 	return nil
 }
 
-func (s *Service) clientOptions() *mqtt.ClientOptions {
-	o := mqtt.NewClientOptions().
-		AddBroker(s.cfg.Broker).
-		SetClientID(s.cfg.ClientID).
-		SetCleanSession(false).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(15 * time.Second).
-		SetOrderMatters(true).
-		SetAutoAckDisabled(true).
-		// The broker resends a kept session's unacknowledged messages
-		// right after connecting, before onConnect has subscribed again:
-		// without a default handler paho would drop them unacknowledged.
-		SetDefaultPublishHandler(s.onMessage).
-		SetOnConnectHandler(s.onConnect).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			s.metrics.connected.Set(0)
-			s.log.Warn("MQTT connection lost, reconnecting", zap.String("broker", s.cfg.Broker), zap.Error(err))
-		})
-	if s.cfg.Username != "" {
-		o.SetUsername(s.cfg.Username).SetPassword(s.cfg.Password)
+// newClient sets up the broker connection (internal/mqttconn: TLS,
+// credentials, backoff with jitter, masked broker in logs).
+func (s *Service) newClient() (*mqttconn.Client, error) {
+	conn := s.cfg.MQTT
+	conn.Broker, conn.ClientID = s.cfg.Broker, s.cfg.ClientID
+	if conn.KeepAlive == 0 {
+		conn.KeepAlive = 15 * time.Second
 	}
-	return o
+	if conn.MaxReconnectInterval == 0 {
+		conn.MaxReconnectInterval = 10 * time.Second
+	}
+	return mqttconn.New(conn, s.log, func(o *mqtt.ClientOptions) {
+		o.SetCleanSession(false).
+			SetOrderMatters(true).
+			SetAutoAckDisabled(true).
+			// The broker resends a kept session's unacknowledged messages
+			// right after connecting, before onConnect has subscribed again:
+			// without a default handler paho would drop them unacknowledged.
+			SetDefaultPublishHandler(s.onMessage).
+			SetOnConnectHandler(s.onConnect).
+			SetConnectionLostHandler(func(mqtt.Client, error) { s.metrics.connected.Set(0) })
+	})
 }
 
 // onConnect (re)subscribes on every connection: the broker keeps the
 // session, but a session it lost or expired must not leave us deaf.
 func (s *Service) onConnect(c mqtt.Client) {
 	s.metrics.connected.Set(1)
+	s.acks.subscribe(c)
 	filters := filtersOf(*s.sites.Load())
 	tok := c.SubscribeMultiple(filters, s.onMessage)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {
@@ -292,12 +310,12 @@ func (s *Service) onConnect(c mqtt.Client) {
 		if err == nil {
 			err = errors.New("no SUBACK within 10s")
 		}
-		s.log.Error("subscribe failed; dropping the connection to retry", zap.String("broker", s.cfg.Broker), zap.Error(err))
+		s.log.Error("subscribe failed; dropping the connection to retry", zap.String("broker", redact.URL(s.cfg.Broker)), zap.Error(err))
 		// A forced reconnect runs this handler again.
 		go c.Disconnect(0)
 		return
 	}
-	s.log.Info("connected and subscribed", zap.String("broker", s.cfg.Broker), zap.Int("filters", len(filters)))
+	s.log.Info("connected and subscribed", zap.String("broker", redact.URL(s.cfg.Broker)), zap.Int("filters", len(filters)))
 }
 
 // DeadLetters returns the most recent rejections, oldest first.
