@@ -824,7 +824,7 @@
     }
     if (ev.alarm_id) {
       const c = (ev.conditions || []).find((x) => x.alarm_id === ev.alarm_id);
-      if (c) return c.condition + ' · ' + (c.message || c.name || (c.point ? c.point : t('cond_' + c.condition)));
+      if (c) return c.condition + ' · ' + ((c.messages && c.messages[lang]) || c.message || c.name || (c.point ? c.point : t('cond_' + c.condition)));
       return ev.alarm_id;
     }
     return '';
