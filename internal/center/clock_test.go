@@ -134,7 +134,7 @@ func startClockCentre(t *testing.T, sites []*site.Site) *clockCentre {
 	t.Cleanup(platform.Close)
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := Open(ctx, Config{Sites: sites, Broker: broker.URL(), DataDir: t.TempDir(), ClientID: "clock-test",
-		Receivers: []alerting.Receiver{{Name: "platform-en", URL: platform.URL, Language: "en", MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}}})
+		Receivers: []alerting.Receiver{{Name: "platform-en", URL: platform.URL, Language: "en", Events: alerting.EventsPoints, MinBackoff: 100 * time.Millisecond, MaxBackoff: time.Second}}})
 	if err != nil {
 		cancel()
 		t.Fatalf("open centre: %v", err)
