@@ -119,7 +119,7 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 	switch {
 	case q == protocol.CommFail:
 		// Not a value: limits neither raise nor clear; stale tells.
-	case p.gas && (q == protocol.Good || q == protocol.OverRange) && finite(v) && v > p.top:
+	case p.saturates(q, v):
 		// Saturated (NAMUR NE 43 / a register above range): the
 		// concentration is at least the top of the range.
 		out = e.raiseFault(p, ReasonSaturated, q, v, t, now, out)
@@ -359,6 +359,13 @@ func (e *Engine) raiseFault(p *pointState, reason string, q protocol.Quality, v 
 		ev.Facts.RangeMin, ev.Facts.RangeMax = fp(p.cfg.Range.Min), fp(p.cfg.Range.Max)
 	}
 	return s.raise(c, g, ev, out)
+}
+
+// saturates reports whether a reading says the gas detector is saturated:
+// over_range at or above the range's top, or a good value above it (a
+// gateway that does not mark over_range).
+func (p *pointState) saturates(q protocol.Quality, v float64) bool {
+	return p.gas && finite(v) && (q == protocol.OverRange && v >= p.top || q == protocol.Good && v > p.top)
 }
 
 // cancelPending restarts the on- and off-delays of a point whose data

@@ -92,7 +92,7 @@ func (e *Engine) evalLate(p *pointState, now time.Time, out []Event) []Event {
 		lastT = t
 		v, sat := r.v, false
 		switch {
-		case p.gas && (r.q == protocol.Good || r.q == protocol.OverRange) && finite(v) && v > p.top:
+		case p.saturates(r.q, v):
 			v, sat = p.top, true
 		case r.q == protocol.Good && finite(v):
 		default:
