@@ -50,8 +50,13 @@ type Config struct {
 	Publisher Publisher
 	// Receivers get every event they want by HTTP POST.
 	Receivers []Receiver
-	// Tokens authorise the HTTP API.
-	Tokens []Token
+	// MaxShelve is the longest an alarm may be shelved (default 8 h, a
+	// shift): a shelved alarm must come back to someone on duty.
+	MaxShelve time.Duration
+	// SiteInfo returns a site's GB/T 2260 region code and enterprise code
+	// for scope checks of actions; nil: unknown, so only accounts whose
+	// scope is the whole installation or lists the site by id may act.
+	SiteInfo func(site string) (region, enterprise string)
 	// CloudEventSource prefixes the CloudEvents source, followed by
 	// "/{site}" (default "/hazardwatch").
 	CloudEventSource string
@@ -201,8 +206,11 @@ func New(cfg Config) (*Service, error) {
 		}
 		names[cfg.Receivers[i].Name] = true
 	}
-	if err := checkTokens(cfg.Tokens); err != nil {
-		return nil, err
+	if cfg.MaxShelve < 0 {
+		return nil, fmt.Errorf("alerting config: max shelve %s is negative", cfg.MaxShelve)
+	}
+	if cfg.MaxShelve == 0 {
+		cfg.MaxShelve = DefaultMaxShelve
 	}
 	st, err := openStore(cfg.DataDir, cfg.JournalDSN, cfg.Node, cfg.OwnsSite)
 	if err != nil {
@@ -604,9 +612,15 @@ func (s *Service) Ack(ctx context.Context, id, officer, comment string) (protoco
 	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) { return a.Ack(officer, comment, now) })
 }
 
-// Shelve silences an alarm until the expiry.
+// DefaultMaxShelve is the longest shelving unless configured: a shift.
+const DefaultMaxShelve = 8 * time.Hour
+
+// Shelve silences an alarm until the expiry, at most MaxShelve ahead.
 func (s *Service) Shelve(ctx context.Context, id, officer, reason string, until time.Time) (protocol.AlarmEvent, error) {
 	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) {
+		if until.Sub(now) > s.cfg.MaxShelve {
+			return protocol.AlarmEvent{}, fmt.Errorf("shelve %s until %s: %w (%s)", id, until.Format(time.RFC3339), ErrShelveTooLong, s.cfg.MaxShelve)
+		}
 		return a.Shelve(officer, reason, until, now)
 	})
 }

@@ -42,7 +42,6 @@ type Alarms interface {
 	Alarm(id string) (alerting.Alarm, bool)
 	SourceGrades() []protocol.SourceGrade
 	Subscribe(buffer int) (<-chan protocol.AlarmEvent, func())
-	LookupToken(token string) (alerting.Token, bool)
 }
 
 // LatestReader returns the newest reading of each point of a site (every
@@ -152,12 +151,14 @@ func (c *Console) Close() {
 
 // Handler serves the console:
 //
-//	GET  /                     the page
+//	GET  /                     the page (with its login form)
 //	GET  /console/…            its scripts, styles and dictionary
 //	GET  /api/stream           the event stream (server-sent events)
 //	GET  /api/stream/snapshot  the stream's first event as plain JSON
-//	POST /api/stream/session   sets the stream's cookie from a bearer token
-//	DELETE /api/stream/session clears it
+//
+// The stream needs a principal in the request's context
+// (access.Middleware: the session cookie that POST /api/session sets, or
+// a bearer token); the page logs in through /api/session.
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", c.index)
@@ -169,8 +170,6 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /api/stream/snapshot", c.authorised(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, c.snapshot(r.Context(), false))
 	}))
-	mux.HandleFunc("POST /api/stream/session", c.login)
-	mux.HandleFunc("DELETE /api/stream/session", c.logout)
 	return mux
 }
 
