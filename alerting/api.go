@@ -104,6 +104,7 @@ func (s *Service) Handler() http.Handler {
 			return s.Comment(r.Context(), r.PathValue("id"), officer, req.Comment)
 		})
 	}))
+	s.incidentHandlers(mux, view, act)
 	return mux
 }
 
@@ -159,7 +160,7 @@ func (s *Service) action(w http.ResponseWriter, r *http.Request, p access.Princi
 		httpError(w, http.StatusForbidden, fmt.Errorf("logged in as %s: actions are recorded under the account, not %q", p.Name, req.Officer))
 		return
 	}
-	if a, ok := s.Alarm(r.PathValue("id")); ok && !s.covers(p, a.Site) {
+	if a, ok := s.Alarm(r.PathValue("id")); ok && !s.mayView(r, a.Site) {
 		httpError(w, http.StatusForbidden, fmt.Errorf("site %s is outside the area of %s", a.Site, p.Name))
 		return
 	}
@@ -272,16 +273,4 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 
 func httpError(w http.ResponseWriter, status int, err error) {
 	writeJSON(w, status, map[string]string{"error": err.Error()})
-}
-
-// covers tells whether the principal's scope holds the site.
-func (s *Service) covers(p access.Principal, site string) bool {
-	if p.Scope.Whole() {
-		return true
-	}
-	var region, enterprise string
-	if s.cfg.SiteInfo != nil {
-		region, enterprise = s.cfg.SiteInfo(site)
-	}
-	return p.Scope.Covers(site, region, enterprise)
 }

@@ -32,6 +32,14 @@ const (
 // wang.gong) and an officer whose scope is the coal mine only.
 func serveAPI(t *testing.T, svc *Service) *httptest.Server {
 	t.Helper()
+	srv := httptest.NewServer(testAuth(t).Middleware(svc.Handler()))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// testAuth knows the tokens serveAPI describes.
+func testAuth(t *testing.T) *access.Authenticator {
+	t.Helper()
 	auth, err := access.New(access.Config{Tokens: []access.Token{
 		{Name: "wall", Role: access.Viewer, Hash: access.HashToken(viewerToken)},
 		{Name: "li.gong", Role: access.Officer, Hash: access.HashToken(officerToken)},
@@ -41,9 +49,7 @@ func serveAPI(t *testing.T, svc *Service) *httptest.Server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(auth.Middleware(svc.Handler()))
-	t.Cleanup(srv.Close)
-	return srv
+	return auth
 }
 
 func TestHTTPAPI(t *testing.T) {

@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
@@ -42,6 +43,10 @@ type Alarms interface {
 	Alarm(id string) (alerting.Alarm, bool)
 	SourceGrades() []protocol.SourceGrade
 	Subscribe(buffer int) (<-chan protocol.AlarmEvent, func())
+	// The incidents: one per hazard source out of normal.
+	Incidents(ctx context.Context) []incident.Incident
+	Incident(ctx context.Context, id string) (incident.Incident, bool, error)
+	SubscribeIncidents(buffer int) (<-chan incident.Event, func())
 }
 
 // LatestReader returns the newest reading of each point of a site (every
@@ -151,7 +156,9 @@ func (c *Console) Close() {
 
 // Handler serves the console:
 //
-//	GET  /                     the page (with its login form)
+//	GET  /                     the officers' board (with its login form)
+//	GET  /regions              the regions overview: risk map and roll-up
+//	GET  /wall                 the same for a command centre's wall screen
 //	GET  /console/…            its scripts, styles and dictionary
 //	GET  /api/stream           the event stream (server-sent events)
 //	GET  /api/stream/snapshot  the stream's first event as plain JSON
@@ -161,7 +168,9 @@ func (c *Console) Close() {
 // a bearer token); the page logs in through /api/session.
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", c.index)
+	mux.HandleFunc("GET /{$}", c.page("index.html"))
+	mux.HandleFunc("GET /regions", c.page("regions.html"))
+	mux.HandleFunc("GET /wall", c.page("wall.html"))
 	mux.HandleFunc("GET /console/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache") // a new release is picked up at once
 		c.static.ServeHTTP(w, r)
@@ -173,8 +182,14 @@ func (c *Console) Handler() http.Handler {
 	return mux
 }
 
-func (c *Console) index(w http.ResponseWriter, r *http.Request) {
-	page, err := assets.ReadFile("assets/index.html")
+// page serves one of the console's pages: the officers' board (index),
+// the regions overview or the wall view.
+func (c *Console) page(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { c.servePage(w, name) }
+}
+
+func (c *Console) servePage(w http.ResponseWriter, name string) {
+	page, err := assets.ReadFile("assets/" + name)
 	if err != nil {
 		http.Error(w, "console page missing from the build", http.StatusInternalServerError)
 		return
@@ -226,6 +241,27 @@ type Snapshot struct {
 	Sources  []Source         `json:"sources"`
 	Alarms   []alerting.Alarm `json:"alarms"`
 	Gateways []Gateway        `json:"gateways"`
+	// Incidents are the incidents not closed, worst first, with their
+	// points' live values.
+	Incidents []incident.Incident `json:"incidents"`
+}
+
+// IncidentChange is an incident event with the incident after it;
+// Incident is nil once it closed.
+type IncidentChange struct {
+	Event    incident.Event     `json:"event"`
+	Incident *incident.Incident `json:"incident"`
+}
+
+// LiveValue is a point's newest reading, sent (event live) when it changes
+// for a point of an open incident.
+type LiveValue struct {
+	Site     string           `json:"site"`
+	Point    string           `json:"point"`
+	Value    float64          `json:"value"`
+	HasValue bool             `json:"has_value"`
+	Quality  protocol.Quality `json:"quality"`
+	Time     time.Time        `json:"time"`
 }
 
 // AlarmChange is an alarm event with the alarm's state after it; Alarm is
@@ -242,7 +278,8 @@ func (c *Console) snapshot(ctx context.Context, resync bool) Snapshot {
 	for _, g := range c.cfg.Alarms.SourceGrades() {
 		grades[g.Site+"/"+g.Source] = g
 	}
-	snap := Snapshot{Time: c.cfg.Now(), Resync: resync, Alarms: c.cfg.Alarms.ActiveAlarms(), Gateways: gateways(c.cfg.Gateways())}
+	snap := Snapshot{Time: c.cfg.Now(), Resync: resync, Alarms: c.cfg.Alarms.ActiveAlarms(), Gateways: gateways(c.cfg.Gateways()),
+		Incidents: c.cfg.Alarms.Incidents(ctx)}
 	for _, s := range sites {
 		snap.Sites = append(snap.Sites, Site{ID: s.ID, Name: s.Name})
 		for i := range s.Sources {
@@ -282,16 +319,30 @@ func gateways(st []ingest.GatewayStatus) []Gateway {
 // rules.MinStaleAfter). A reading marked comm_fail is no data. nil means
 // unknown: there is no store to ask, or it did not answer.
 func (c *Console) freshness(ctx context.Context, sites []*site.Site) map[string]bool {
-	if c.cfg.Readings == nil {
+	samples, ok := c.latest(ctx)
+	if !ok {
 		return nil
+	}
+	return c.freshnessOf(samples, sites)
+}
+
+// latest reads the newest reading of every point; false when there is no
+// store to ask or it did not answer.
+func (c *Console) latest(ctx context.Context) ([]storage.Sample, bool) {
+	if c.cfg.Readings == nil {
+		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	samples, err := c.cfg.Readings.Latest(ctx, "")
 	if err != nil {
 		c.log.Warn("console: latest readings for the no-data state", zap.Error(err))
-		return nil
+		return nil, false
 	}
+	return samples, true
+}
+
+func (c *Console) freshnessOf(samples []storage.Sample, sites []*site.Site) map[string]bool {
 	newest := make(map[[2]string]time.Time, len(samples))
 	for _, s := range samples {
 		if s.Quality != protocol.CommFail {

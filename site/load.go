@@ -162,6 +162,7 @@ func Parse(name string, data []byte) (*Site, error) {
 	}
 	s.File = name
 	applyDefaults(&s)
+	applyPersonDefaults(&s)
 	p.validate(&s)
 	if len(p.problems) > 0 {
 		sort.SliceStable(p.problems, func(i, j int) bool {

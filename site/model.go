@@ -10,12 +10,14 @@ import (
 // Site is one site file: an enterprise's monitored installation with its
 // gateways and major hazard sources.
 type Site struct {
-	ID             string    `yaml:"id"`
-	Name           string    `yaml:"name"`
-	EnterpriseCode string    `yaml:"enterprise_code"` // 统一社会信用代码
-	Region         string    `yaml:"region"`          // administrative division code (行政区划代码)
-	Gateways       []Gateway `yaml:"gateways"`
-	Sources        []Source  `yaml:"sources"`
+	ID             string `yaml:"id"`
+	Name           string `yaml:"name"`
+	EnterpriseCode string `yaml:"enterprise_code"` // 统一社会信用代码
+	Region         string `yaml:"region"`          // GB/T 2260 county-level code (行政区划代码), e.g. 350404
+	// Location is where the site lies (WGS-84), for the risk map.
+	Location *Location `yaml:"location"`
+	Gateways []Gateway `yaml:"gateways"`
+	Sources  []Source  `yaml:"sources"`
 	// Policy overrides the default grading policy for every source of the
 	// site; a source's own policy overrides this one.
 	Policy *Policy `yaml:"policy"`
@@ -42,14 +44,18 @@ type Transport string
 const (
 	TransportTCP Transport = "tcp"
 	TransportRTU Transport = "rtu"
+	// TransportRTUOverTCP is Modbus RTU frames over a TCP connection: a
+	// serial device server (Moxa NPort, USR-TCP232 and the like) in
+	// transparent mode in front of an RS-485 bus.
+	TransportRTUOverTCP Transport = "rtu_over_tcp"
 )
 
 // Device is one Modbus slave: a gas alarm controller, a transmitter, a PLC.
 type Device struct {
 	ID        string    `yaml:"id"`
 	Name      string    `yaml:"name"`
-	Transport Transport `yaml:"transport"` // tcp (default) or rtu
-	Address   string    `yaml:"address"`   // host:port, for tcp
+	Transport Transport `yaml:"transport"` // tcp (default), rtu or rtu_over_tcp
+	Address   string    `yaml:"address"`   // host:port, for tcp and rtu_over_tcp
 	Serial    *Serial   `yaml:"serial"`    // for rtu
 	UnitID    uint8     `yaml:"unit_id"`   // Modbus slave id; default 1
 	// PollInterval is how often the device is read; default 1s.
@@ -62,6 +68,14 @@ type Device struct {
 	// MaxGap is the largest run of unused registers that is still read to
 	// merge two neighbouring blocks into one request; default 8.
 	MaxGap *int `yaml:"max_gap"`
+	// PauseBetweenRequests is a silence kept on the device's line between
+	// two requests, for slow RS-485 converters and devices that need time
+	// to turn the bus around; on a shared line the largest of its devices'
+	// applies. Default 0 (the Modbus RTU 3.5-character gap is always kept).
+	PauseBetweenRequests Duration `yaml:"pause_between_requests"`
+	// PauseAfterOpen is a wait after the serial port or TCP connection was
+	// opened, before the first request; default 0.
+	PauseAfterOpen Duration `yaml:"pause_after_open"`
 
 	// Gateway is the id of the gateway the device hangs off; set by Load.
 	Gateway string `yaml:"-"`
@@ -106,10 +120,14 @@ type Source struct {
 	// Grade is the GB 18218-2018 grade: 1 (一级, most severe) to 4.
 	Grade  int     `yaml:"grade"`
 	Points []Point `yaml:"points"`
+	// Location is where the source lies (WGS-84); the site's when unset.
+	Location *Location `yaml:"location"`
 	// Votes are k-of-n groups: k points of the group in alarm together
 	// mean a real release, where one alone may be a faulty head.
 	Votes  []Vote  `yaml:"votes"`
 	Policy *Policy `yaml:"policy"`
+	// Responsible names the source's 包保责任人 (site/persons.go).
+	Responsible *Responsible `yaml:"responsible"`
 }
 
 // Vote is a k-of-n voting group over points of one source.

@@ -1,5 +1,5 @@
 // Package forward drains the gateway's spool to the broker: it reads
-// records from a spool.Spool, publishes each through a Publisher and
+// records from a queue.Queue, publishes each through a Publisher and
 // acknowledges it in the spool only after Publish returned nil (the
 // broker's PUBACK), so a message leaves the gateway's disk only once the
 // centre's broker holds it.
@@ -42,7 +42,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
-	"github.com/hazardwatch/hazardwatch/gateway/spool"
+	"github.com/hazardwatch/hazardwatch/internal/queue"
 )
 
 // Publisher sends one message and returns once the broker acknowledged it.
@@ -60,7 +60,7 @@ const (
 
 // Config sets up a Forwarder; Spool and Publisher are required.
 type Config struct {
-	Spool     *spool.Spool
+	Spool     *queue.Queue
 	Publisher Publisher
 	// ReplayRate caps backlog replay in messages per second.
 	ReplayRate     float64
@@ -74,7 +74,7 @@ type Config struct {
 // Forwarder moves spooled messages to the broker.
 type Forwarder struct {
 	cfg Config
-	sp  *spool.Spool
+	sp  *queue.Queue
 	pub Publisher
 	log *zap.Logger
 	m   metrics
@@ -164,13 +164,13 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	for ctx.Err() == nil {
 		rec, live, err := f.next(&c)
 		switch {
-		case errors.Is(err, spool.ErrEmpty):
+		case errors.Is(err, queue.ErrEmpty):
 			f.wait(ctx, time.Second, true)
 			continue
-		case errors.Is(err, spool.ErrClosed):
+		case errors.Is(err, queue.ErrClosed):
 			return fmt.Errorf("forward: %w", err)
 		case err != nil:
-			var ce *spool.CorruptError
+			var ce *queue.CorruptError
 			if errors.As(err, &ce) {
 				f.discard(ce.ID, err)
 				continue
@@ -244,12 +244,12 @@ func (f *Forwarder) Run(ctx context.Context) error {
 
 // next picks the next record to send: a live one if any, else the oldest
 // backlog one.
-func (f *Forwarder) next(c *cursors) (spool.Record, bool, error) {
+func (f *Forwarder) next(c *cursors) (queue.Record, bool, error) {
 	rec, err := f.sp.NextUnacked(c.live)
 	if err == nil {
 		return rec, true, nil
 	}
-	if !errors.Is(err, spool.ErrEmpty) {
+	if !errors.Is(err, queue.ErrEmpty) {
 		return rec, true, err
 	}
 	rec, err = f.sp.NextUnacked(c.backlog)

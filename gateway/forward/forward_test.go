@@ -18,7 +18,7 @@ import (
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/hazardwatch/hazardwatch/gateway/spool"
+	"github.com/hazardwatch/hazardwatch/internal/queue"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
@@ -54,7 +54,7 @@ func TestMessageRoundTrip(t *testing.T) {
 }
 
 func TestNewChecksConfig(t *testing.T) {
-	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	sp, err := queue.Open(t.TempDir(), queue.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -229,7 +229,7 @@ func telemetry(t *testing.T, seq uint64) Message {
 	return Message{Topic: protocol.TelemetryTopic("s1", "gw1"), QoS: 1, Payload: b}
 }
 
-func enqueue(t *testing.T, sp *spool.Spool, from, to uint64, every time.Duration) {
+func enqueue(t *testing.T, sp *queue.Queue, from, to uint64, every time.Duration) {
 	t.Helper()
 	for q := from; q <= to; q++ {
 		if _, err := Enqueue(sp, telemetry(t, q)); err != nil {
@@ -266,7 +266,7 @@ func TestForwardAcrossBrokerOutage(t *testing.T) {
 	broker := testenv.Mosquitto(t)
 	topic := protocol.TelemetryTopic("s1", "gw1")
 	sub := subscribe(t, broker.URL(), topic)
-	sp, err := spool.Open(t.TempDir(), spool.Options{})
+	sp, err := queue.Open(t.TempDir(), queue.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -372,7 +372,7 @@ func TestRestartReplaysOnlyUnsent(t *testing.T) {
 	broker := testenv.Mosquitto(t)
 	topic := protocol.TelemetryTopic("s1", "gw1")
 	dir := t.TempDir()
-	sp, err := spool.Open(dir, spool.Options{})
+	sp, err := queue.Open(dir, queue.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -384,7 +384,7 @@ func TestRestartReplaysOnlyUnsent(t *testing.T) {
 	if err := sp.Close(); err != nil {
 		t.Fatal(err)
 	}
-	sp, err = spool.Open(dir, spool.Options{})
+	sp, err = queue.Open(dir, queue.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/hazardwatch/hazardwatch/gateway/spool"
+	"github.com/hazardwatch/hazardwatch/internal/queue"
 )
 
 // Message is what a spool record carries: everything needed to publish it.
@@ -74,7 +74,7 @@ func DecodeMessage(b []byte) (Message, error) {
 
 // Enqueue stores messages in the spool durably, with one fsync for all of
 // them; it returns the spool id of the first.
-func Enqueue(sp *spool.Spool, msgs ...Message) (uint64, error) {
+func Enqueue(sp *queue.Queue, msgs ...Message) (uint64, error) {
 	recs := make([][]byte, len(msgs))
 	for i, m := range msgs {
 		b, err := EncodeMessage(m)

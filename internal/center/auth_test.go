@@ -96,6 +96,11 @@ var endpoints = []struct{ method, path string }{
 	{"POST", "/api/alarms/" + url.PathEscape("jh-chem/nh3-tanks/nh3-gas-1/H") + "/out-of-service"},
 	{"POST", "/api/alarms/" + url.PathEscape("jh-chem/nh3-tanks/nh3-gas-1/H") + "/return-to-service"},
 	{"POST", "/api/alarms/" + url.PathEscape("jh-chem/nh3-tanks/nh3-gas-1/H") + "/comment"},
+	{"GET", "/api/incidents"},
+	{"GET", "/api/incidents/1"},
+	{"GET", "/api/incidents/1/timeline"},
+	{"POST", "/api/incidents/1/ack"},
+	{"POST", "/api/incidents/1/disposal"},
 	{"GET", "/api/stream"},
 	{"GET", "/api/stream/snapshot"},
 	// Not endpoints: closed all the same, so nothing added later is open
@@ -169,12 +174,13 @@ func TestEveryEndpointNeedsCredentials(t *testing.T) {
 		switch {
 		case strings.Contains(e.path, "no-such") || e.path == "/api/stream/session":
 			want = http.StatusNotFound
-		case e.method == "POST" && strings.HasPrefix(e.path, "/api/alarms/"):
+		case e.method == "POST" && (strings.HasPrefix(e.path, "/api/alarms/") || strings.HasPrefix(e.path, "/api/incidents/")):
 			want = http.StatusForbidden
 		case e.method == "POST" && e.path == "/", e.method == "DELETE":
 			want = http.StatusMethodNotAllowed
-		case strings.HasPrefix(e.path, "/api/alarms/") && !strings.HasSuffix(e.path, "/timeline"):
-			want = http.StatusNotFound // no such alarm yet
+		case strings.HasPrefix(e.path, "/api/alarms/") && !strings.HasSuffix(e.path, "/timeline"),
+			strings.HasPrefix(e.path, "/api/incidents/"):
+			want = http.StatusNotFound // no such alarm or incident yet
 		}
 		if code != want {
 			t.Errorf("%s %s with a viewer token (%s): %d, want %d", e.method, e.path, scheme, code, want)
@@ -189,7 +195,7 @@ func TestEveryEndpointNeedsCredentials(t *testing.T) {
 			t.Errorf("GET %s reveals %q", p, body)
 		}
 	}
-	for _, p := range []string{"/", "/console/app.js"} {
+	for _, p := range []string{"/", "/console/app.js", "/console/index.html"} {
 		if code, body := call("GET", p); code != http.StatusOK || strings.Contains(body, "nh3-gas-1") {
 			t.Errorf("GET %s without credentials: %d, want the static page", p, code)
 		}

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -25,6 +26,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/console"
 	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/internal/access"
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -40,8 +42,13 @@ type Config struct {
 	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883.
 	Broker string
 	// ClientID is the ingest service's MQTT client id; keep it stable so
-	// the broker keeps its session. Default hazardwatch-ingest.
+	// the broker keeps its session. Default hazardwatch-ingest; the alerting
+	// publisher connects as ClientID-alerts.
 	ClientID string
+	// MQTT is the rest of both connections (TLS files, user name and
+	// password, backoff; internal/mqttconn); its Broker and ClientID are
+	// ignored.
+	MQTT mqttconn.Config
 	// DataDir holds the time-series store (tsdb/) and the alarm journal
 	// (alerting/).
 	DataDir string
@@ -70,6 +77,8 @@ type Config struct {
 	// Escalation and Flood tune the alerting service (zero: its defaults).
 	Escalation Escalation
 	Flood      Flood
+	// Incidents tunes the incidents' auto-close (zero: its defaults).
+	Incidents Incidents
 	// RecordInterval is how often the centre's own metrics (source grades,
 	// alarm counts, ingest health) are recorded into the store for
 	// dashboards; default 5s, negative: never.
@@ -98,15 +107,16 @@ type Center struct {
 }
 
 // Open builds every part; nothing is received until Run.
-func Open(ctx context.Context, cfg Config) (c *Center, err error) {
+func Open(ctx context.Context, cfg Config) (_ *Center, err error) {
 	if len(cfg.Sites) == 0 || cfg.Broker == "" || cfg.DataDir == "" {
 		return nil, errors.New("center: sites, broker and data directory are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	c = &Center{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	c := &Center{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// c, not the result (nil on failure), so what was built is closed.
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -128,9 +138,11 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 			opts.SpillDir = filepath.Join(cfg.DataDir, "influx-spill")
 		}
 		opts.Logger, opts.Registerer = cfg.Logger.Named("influx"), c.reg
-		if c.store, err = influx.Open(opts); err != nil {
+		st, err := influx.Open(opts)
+		if err != nil {
 			return nil, err
 		}
+		c.store = st // not before: a nil *influx.Store in the interface would not be nil
 	} else {
 		c.embedded, err = embedded.Open(filepath.Join(cfg.DataDir, "tsdb"), embedded.Options{
 			Retention: cfg.Retention, OutOfOrderWindow: cfg.OutOfOrderWindow, Registerer: c.reg})
@@ -141,17 +153,26 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 	}
 	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c.publisher, err = alerting.NewMQTTPublisher(connectCtx, cfg.Broker, clientID(cfg)+"-alerts", cfg.Logger.Named("alerting"))
+	pubConn := cfg.MQTT
+	pubConn.Broker, pubConn.ClientID = cfg.Broker, clientID(cfg)+"-alerts"
+	c.publisher, err = alerting.NewMQTTPublisher(connectCtx, pubConn, cfg.Logger.Named("alerting"))
 	if err != nil {
 		return nil, err
 	}
 	alertCfg := alerting.Config{
 		DataDir: filepath.Join(cfg.DataDir, "alerting"), Publisher: c.publisher, Receivers: cfg.Receivers,
-		MaxShelve: cfg.MaxShelve, SiteInfo: c.siteInfo, Logger: cfg.Logger.Named("alerting"), Registerer: c.reg,
+		MaxShelve: cfg.MaxShelve, Logger: cfg.Logger.Named("alerting"), Registerer: c.reg,
 		JournalDSN: cfg.JournalDSN, Node: clientID(cfg), OwnsSite: cfg.Shard.Owns,
 	}
 	cfg.Escalation.apply(&alertCfg)
 	cfg.Flood.apply(&alertCfg)
+	cfg.Incidents.apply(&alertCfg)
+	// Incidents name their sources and points from the site files and
+	// show the points' live values from the ingest service's newest
+	// readings (the store's before ingest runs, during the restore).
+	alertCfg.Sites = c.sites
+	latest := &lateLatest{store: c.store}
+	alertCfg.Latest = latest
 	c.alerts, err = alerting.New(alertCfg)
 	if err != nil {
 		return nil, err
@@ -164,13 +185,14 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 		return nil, err
 	}
 	c.ingest, err = ingest.New(ingest.Config{
-		Sites: cfg.Sites, Broker: cfg.Broker, ClientID: clientID(cfg), Store: c.store,
+		Sites: cfg.Sites, Broker: cfg.Broker, ClientID: clientID(cfg), MQTT: cfg.MQTT, Store: c.store,
 		Evaluator: c.engine, Sink: sink, Logger: cfg.Logger.Named("ingest"), Registry: c.reg,
 	})
 	if err != nil {
 		return nil, err
 	}
 	c.seedLatest(ctx)
+	latest.ingest.Store(c.ingest)
 	c.console, err = console.New(console.Config{Sites: c.sites, Alarms: c.alerts, Gateways: c.ingest.GatewayStates,
 		Readings: c.ingest, Registerer: c.reg, Logger: cfg.Logger.Named("console")})
 	if err != nil {
@@ -265,16 +287,6 @@ func (c *Center) Reload(sites []*site.Site) error {
 	return nil
 }
 
-// siteInfo returns a site's region and enterprise codes, for scopes.
-func (c *Center) siteInfo(id string) (region, enterprise string) {
-	for _, s := range c.sites() {
-		if s.ID == id {
-			return s.Region, s.EnterpriseCode
-		}
-	}
-	return "", ""
-}
-
 // sites returns the site files in force.
 func (c *Center) sites() []*site.Site {
 	c.mu.Lock()
@@ -348,6 +360,7 @@ func (c *Center) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !c.ingest.Connected() {
+			// No URL: this answer is public and a URL may name hosts or users.
 			http.Error(w, "not connected to the MQTT broker", http.StatusServiceUnavailable)
 			return
 		}
@@ -373,13 +386,14 @@ func (c *Center) Handler() http.Handler {
 }
 
 // Public tells the requests that need no credential: the health checks,
-// the login, and the console's page and static files (the login form).
+// the login, and the console's pages and static files (the login form; the
+// pages hold no data, they read it from the guarded APIs).
 func Public(r *http.Request) bool {
 	switch p := r.URL.Path; {
 	case p == "/healthz" || p == "/readyz" || p == "/api/session":
 		return true
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
-		return p == "/" || strings.HasPrefix(p, "/console/")
+		return p == "/" || p == "/regions" || p == "/wall" || strings.HasPrefix(p, "/console/")
 	}
 	return false
 }
@@ -389,4 +403,18 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+// lateLatest answers the newest readings from the ingest service's memory
+// once it runs, from the store before (the restore at start).
+type lateLatest struct {
+	store  alerting.LatestReader
+	ingest atomic.Pointer[ingest.Service]
+}
+
+func (l *lateLatest) Latest(ctx context.Context, site string) ([]storage.Sample, error) {
+	if in := l.ingest.Load(); in != nil {
+		return in.Latest(ctx, site)
+	}
+	return l.store.Latest(ctx, site)
 }
