@@ -49,7 +49,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	clientID := fs.String("client-id", ingest.DefaultClientID, "MQTT client id; keep it stable so the broker keeps the session")
 	dataDir := fs.String("data", "data", "directory of the store (tsdb/) and the alarm journal (alerting/)")
 	journalDSN := fs.String("journal-dsn", "", "keep the alarm journal in PostgreSQL at this URL, e.g. postgres://hazardwatch@db:5432/hazardwatch, shared by every ingest node, instead of in -data; leave the password out and use PGPASSWORD or ~/.pgpass")
-	alertingFile := fs.String("alerting", "", "alerting configuration: webhook receivers and API tokens (see configs/alerting.yaml)")
+	alertingFile := fs.String("alerting", "", "alerting configuration: webhook receivers, accounts and API tokens (see configs/alerting.yaml)")
 	httpAddr := fs.String("http", ":8080", "address of the status page, alarm API, /metrics, /healthz and /readyz")
 	retention := fs.Duration("retention", embedded.DefaultRetention, "how long readings are kept (AQ 3035: at least 30 days)")
 	oooWindow := fs.Duration("ooo-window", embedded.DefaultOutOfOrderWindow, "how far behind the newest reading a replayed reading is still stored")
@@ -107,7 +107,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	c, err := center.Open(ctx, center.Config{
 		Sites: sites, Broker: mc.Broker, ClientID: *clientID, MQTT: mc, DataDir: *dataDir, JournalDSN: *journalDSN, Shard: shard,
 		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
-		Receivers: alertCfg.Receivers, Tokens: alertCfg.Tokens, Logger: log,
+		Receivers: alertCfg.Receivers, Access: alertCfg.Access, MaxShelve: alertCfg.MaxShelve, Logger: log,
 		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood, Incidents: alertCfg.Incidents,
 	})
 	if err != nil {
