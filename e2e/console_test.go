@@ -705,7 +705,7 @@ func TestConsoleIncidentAcknowledgeAndDisposal(t *testing.T) {
 	)
 	b.screenshot("console-disposal.png", "#disposal-dialog")
 	b.run("file it", chromedp.Click(chromedp.CSS("#disposal-submit")))
-	b.waitFor("the disposal shown on the incident", `!document.getElementById('disposal-dialog').open && `+inc+`.querySelector('.note').textContent.includes('`+officer+`') && `+inc+`.querySelector('button.incident_disposal').hidden`, 20*time.Second)
+	b.waitFor("the disposal shown on the incident", `!document.getElementById('disposal-dialog').open && `+inc+`.querySelector('.note').textContent.includes('`+consoleOfficerDisplay+`') && `+inc+`.querySelector('button.incident_disposal').hidden`, 20*time.Second)
 	b.run("open the incident's timeline", chromedp.Click(chromedp.CSS(`#incident-rows tr button.incident_timeline`)))
 	b.waitFor("the acknowledgement and the disposal in the timeline", `[...document.querySelectorAll('#timeline-rows tr[data-type="acknowledged"] td')].some(td => td.textContent === '`+officer+`') && [...document.querySelectorAll('#timeline-rows tr[data-type="disposal_recorded"] td')].some(td => td.textContent.includes('法兰垫片'))`, 10*time.Second)
 	b.screenshot("console-incident-timeline.png", "#timeline-dialog")
