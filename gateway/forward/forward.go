@@ -102,6 +102,7 @@ type Forwarder struct {
 	// applied, the highest acknowledged in the spool for it.
 	confirmed atomic.Uint64
 	applied   uint64
+	wake      chan struct{} // a confirmation arrived
 }
 
 type metrics struct {
@@ -135,7 +136,7 @@ func New(cfg Config) (*Forwarder, error) {
 		return nil, fmt.Errorf("forward: invalid config: ReplayRate %v, BackoffMin %v, BackoffMax %v, PublishTimeout %v",
 			cfg.ReplayRate, cfg.BackoffMin, cfg.BackoffMax, cfg.PublishTimeout)
 	}
-	f := &Forwarder{cfg: cfg, sp: cfg.Spool, pub: cfg.Publisher, log: cfg.Logger}
+	f := &Forwarder{cfg: cfg, sp: cfg.Spool, pub: cfg.Publisher, log: cfg.Logger, wake: make(chan struct{}, 1)}
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "hazardwatch", Subsystem: "gateway", Name: name, Help: help})
 	}
@@ -338,7 +339,14 @@ func (f *Forwarder) next(c *cursors) (queue.Record, bool, error) {
 func (f *Forwarder) Confirm(id uint64) {
 	for {
 		cur := f.confirmed.Load()
-		if id <= cur || f.confirmed.CompareAndSwap(cur, id) {
+		if id <= cur {
+			return
+		}
+		if f.confirmed.CompareAndSwap(cur, id) {
+			select {
+			case f.wake <- struct{}{}:
+			default:
+			}
 			return
 		}
 	}
@@ -411,5 +419,6 @@ func (f *Forwarder) wait(ctx context.Context, d time.Duration, onAppend bool) {
 	case <-ctx.Done():
 	case <-t.C:
 	case <-appended:
+	case <-f.wake:
 	}
 }
