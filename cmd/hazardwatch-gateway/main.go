@@ -27,6 +27,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/gateway/forward"
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/queue"
+	"github.com/hazardwatch/hazardwatch/internal/version"
 	"github.com/hazardwatch/hazardwatch/site"
 )
 
@@ -34,6 +35,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
 		fmt.Fprintln(os.Stderr, "hazardwatch-gateway:", err)
 		os.Exit(1)
 	}
@@ -52,8 +56,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	metricsAddr := fs.String("metrics", ":9101", "address serving /metrics and /healthz; empty: off")
 	dryRun := fs.Bool("dry-run", false, "read every device once, print the table and exit")
 	debug := fs.Bool("debug", false, "log at debug level")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		version.Print(stdout, fs.Name())
+		return nil
 	}
 	if *siteFile == "" {
 		return errors.New("-site is required")

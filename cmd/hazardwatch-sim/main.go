@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/hazardwatch/hazardwatch/internal/version"
 	"github.com/hazardwatch/hazardwatch/simulators"
 	"github.com/hazardwatch/hazardwatch/site"
 )
@@ -23,6 +24,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
 		fmt.Fprintln(os.Stderr, "hazardwatch-sim:", err)
 		os.Exit(1)
 	}
@@ -44,8 +48,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		serials = append(serials, [2]string{port, dev})
 		return nil
 	})
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		version.Print(stdout, fs.Name())
+		return nil
 	}
 	if *siteFile == "" {
 		return errors.New("-site is required")
