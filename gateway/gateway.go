@@ -232,7 +232,7 @@ func WriteTable(w io.Writer, rows []Row) error {
 	for _, r := range rows {
 		v := "-"
 		if r.Value != nil {
-			v = fmt.Sprintf("%.4g", *r.Value)
+			v = FormatValue(*r.Value)
 		}
 		raw := r.Raw
 		if raw == "" {
