@@ -83,10 +83,10 @@ func TestBuiltinScenariosAreFilesThatFitTheirSites(t *testing.T) {
 func TestScenarioFileErrorsNameTheProblem(t *testing.T) {
 	for text, want := range map[string]string{
 		"name: x\nsteps:\n  - {at: 1s, point: p, to: 1, ovr: 2s}\n": "line 3",
-		"name: x\nsteps:\n  - {at: 1s, point: p}\n":                  "needs a finite target",
-		"name: x\nsteps:\n  - {at: -1s, point: p, to: 1}\n":          "negative time",
-		"steps:\n  - {at: 1s, point: p, to: 1}\n":                    "no name",
-		"name: x\n":                                                  "no steps",
+		"name: x\nsteps:\n  - {at: 1s, point: p}\n":                 "needs a finite target",
+		"name: x\nsteps:\n  - {at: -1s, point: p, to: 1}\n":         "negative time",
+		"steps:\n  - {at: 1s, point: p, to: 1}\n":                   "no name",
+		"name: x\n": "no steps",
 	} {
 		_, err := ParseScenario("leak.yaml", []byte(text))
 		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "leak.yaml") {

@@ -25,7 +25,9 @@ func TestAddrAndScenarioFile(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, errs bytes.Buffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-site", path, "-addr", "gds=" + elsewhere, "-scenario", leak}, &out, &errs) }()
+	go func() {
+		done <- run(ctx, []string{"-site", path, "-addr", "gds=" + elsewhere, "-scenario", leak}, &out, &errs)
+	}()
 	testenv.Eventually(t, "gds served on the -addr address", 10*time.Second, func() bool {
 		c, err := net.DialTimeout("tcp", elsewhere, time.Second)
 		if err == nil {
