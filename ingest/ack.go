@@ -170,8 +170,9 @@ func (a *acker) retained(ack protocol.Ack) {
 // subscribe reads the retained acks back; called on every connection.
 func (a *acker) subscribe(c mqtt.Client) {
 	tok := c.Subscribe(protocol.AckFilter, 1, func(_ mqtt.Client, m mqtt.Message) {
-		// The service acknowledges by hand (AutoAckDisabled): an ack left
-		// unacknowledged would fill the broker's in-flight window.
+		// The client acknowledges by hand (the telemetry's ack rule): an
+		// unacknowledged ack would hold a place in the broker's in-flight
+		// window for good, and stall every delivery once it is full.
 		defer m.Ack()
 		if len(m.Payload()) == 0 {
 			return

@@ -151,6 +151,7 @@ func (s *Service) prepareParsed(j *job, t protocol.Topic) {
 		s.metrics.duplicates.Inc()
 		rj.reason, rj.err = ReasonDuplicate, fmt.Errorf("seq %d of gateway %s was already handled; message dropped", msg.Seq, msg.Gateway)
 		s.reject(rj)
+		s.acks.durable(msg.Site, msg.Gateway, msg.Seq) // stored before
 		return
 	}
 	j.msg, j.gk, j.tracker, j.rj = msg, gk, tracker, rj
