@@ -98,8 +98,8 @@ type Info struct {
 	// site (docs/regions.md); same password.
 	Levels         []Link
 	CommandWebhook string // the demo command-platform receiver's URL
-	Sites                  []*site.Site
-	Scenario               string
+	Sites          []*site.Site
+	Scenario       string
 	// Store answers queries on the stored readings.
 	Store storage.Querier
 }
