@@ -31,7 +31,7 @@ var catalog = map[string]map[string]string{
 		"title.closed":       "【已关闭】%s %s",
 		"line.where":         "企业：%s；危险源：%s",
 		"line.opened":        "发生时间：%s",
-		"line.unacked":       "已 %s 未确认，按通知策略升级通知您。",
+		"line.unacked":       "已 %s未确认，按通知策略升级通知您。",
 		"line.acked":         "%s 已确认（%s）。",
 		"line.closed":        "%s 已关闭警情（%s）。",
 		"line.condition":     "· %s：%s %s",
