@@ -48,10 +48,6 @@ func checkTokens(tokens []Token) error {
 	return nil
 }
 
-func newHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second}}
-}
-
 // maxRequestBody bounds an action's JSON body.
 const maxRequestBody = 16 << 10
 

@@ -235,8 +235,14 @@ func New(cfg Config) (*Service, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	for _, r := range cfg.Receivers {
-		d := &deliverer{rcv: r, store: st, client: newHTTPClient(), log: s.log.With(zap.String("receiver", r.Name)),
-			metrics: s.metrics, wake: make(chan struct{}, 1)}
+		send, err := receiverSender(r, cfg.CloudEventSource)
+		if err != nil {
+			cancel()
+			st.Close()
+			return nil, err
+		}
+		d := &deliverer{name: r.Name, minBackoff: r.MinBackoff, maxBackoff: r.MaxBackoff, send: send, store: st,
+			log: s.log.With(zap.String("receiver", r.Name)), metrics: s.metrics, wake: make(chan struct{}, 1)}
 		s.deliverers = append(s.deliverers, d)
 		s.wg.Go(func() { d.run(ctx) })
 	}
