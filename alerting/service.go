@@ -26,6 +26,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
+	"github.com/hazardwatch/hazardwatch/site"
 )
 
 // Config configures a Service.
@@ -85,6 +86,11 @@ type Config struct {
 	FloodThreshold       int
 	FloodWindow          time.Duration
 	FloodSummaryInterval time.Duration
+
+	// Notification tells people of incidents by the notification policy
+	// (notification.go); Sites gives the responsible persons and names.
+	Notification Notification
+	Sites        func() []*site.Site
 }
 
 // Escalation and flood defaults.
@@ -169,6 +175,7 @@ type Service struct {
 	subs    subscribers       // live listeners (the console), fed by commit
 
 	deliverers []*deliverer
+	notifier   *notifier
 	pubQueue   chan pubMsg
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -231,6 +238,10 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.metrics = newMetrics(cfg.Registerer, st, cfg.Receivers)
 	s.metrics.setActive(s.alarms)
+	if err := s.initNotifications(context.Background()); err != nil {
+		st.Close()
+		return nil, err
+	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -243,6 +254,10 @@ func New(cfg Config) (*Service, error) {
 		}
 		d := &deliverer{name: r.Name, minBackoff: r.MinBackoff, maxBackoff: r.MaxBackoff, send: send, store: st,
 			log: s.log.With(zap.String("receiver", r.Name)), metrics: s.metrics, wake: make(chan struct{}, 1)}
+		s.deliverers = append(s.deliverers, d)
+		s.wg.Go(func() { d.run(ctx) })
+	}
+	for _, d := range s.notifier.deliverers {
 		s.deliverers = append(s.deliverers, d)
 		s.wg.Go(func() { d.run(ctx) })
 	}
@@ -562,7 +577,7 @@ func (s *Service) Tick(ctx context.Context) error {
 		return err
 	}
 	s.emit(recs)
-	return nil
+	return s.notifier.tick(ctx, now)
 }
 
 func (s *Service) actionRecord(a *Alarm, ev protocol.AlarmEvent) (record, error) {
