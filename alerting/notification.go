@@ -170,7 +170,9 @@ type notifier struct {
 	deliverers []*deliverer
 }
 
-func (n *Notification) check() error {
+// Check reports every problem of the notification config and fills in the
+// channels' backoff defaults.
+func (n *Notification) Check() error {
 	var errs []error
 	names := map[string]bool{}
 	var list []string
@@ -216,7 +218,7 @@ func (n *Notification) check() error {
 // newNotifier checks the config and makes the channels' deliverers (not
 // yet running).
 func newNotifier(cfg Notification, sites func() []*site.Site, st *store, log *zap.Logger, m *metrics, reg prometheus.Registerer, source string) (*notifier, error) {
-	if err := cfg.check(); err != nil {
+	if err := cfg.Check(); err != nil {
 		return nil, err
 	}
 	if sites == nil {

@@ -90,7 +90,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		Sites: sites, Broker: *broker, ClientID: *clientID, DataDir: *dataDir, JournalDSN: *journalDSN, Shard: shard,
 		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
 		Receivers: alertCfg.Receivers, Tokens: alertCfg.Tokens, Logger: log,
-		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood,
+		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood, Notification: alertCfg.Notification,
 	})
 	if err != nil {
 		return err

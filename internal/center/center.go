@@ -64,6 +64,9 @@ type Config struct {
 	// Escalation and Flood tune the alerting service (zero: its defaults).
 	Escalation Escalation
 	Flood      Flood
+	// Notification tells people of incidents (zero: the default policy,
+	// but no channel, so nobody is told).
+	Notification alerting.Notification
 	// RecordInterval is how often the centre's own metrics (source grades,
 	// alarm counts, ingest health) are recorded into the store for
 	// dashboards; default 5s, negative: never.
@@ -136,6 +139,7 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 		DataDir: filepath.Join(cfg.DataDir, "alerting"), Publisher: c.publisher, Receivers: cfg.Receivers,
 		Tokens: cfg.Tokens, Logger: cfg.Logger.Named("alerting"), Registerer: c.reg,
 		JournalDSN: cfg.JournalDSN, Node: clientID(cfg), OwnsSite: cfg.Shard.Owns,
+		Notification: cfg.Notification, Sites: c.sites,
 	}
 	cfg.Escalation.apply(&alertCfg)
 	cfg.Flood.apply(&alertCfg)

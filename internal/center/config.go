@@ -21,6 +21,9 @@ type AlertingFile struct {
 	Tokens     []alerting.Token    `yaml:"tokens"`
 	Escalation Escalation          `yaml:"escalation"`
 	Flood      Flood               `yaml:"flood"`
+	// Notification: who is told of incidents, how and when
+	// (docs/alerting.md, Notification).
+	Notification alerting.Notification `yaml:"notification"`
 }
 
 // Escalation of unacknowledged warnings; zero values take the alerting
@@ -95,7 +98,7 @@ func LoadAlertingFile(path string) (AlertingFile, error) {
 	if err := dec.Decode(&f); err != nil {
 		return f, fmt.Errorf("alerting config %s: %w", path, err)
 	}
-	if err := errors.Join(f.Escalation.validate(), f.Flood.validate()); err != nil {
+	if err := errors.Join(f.Escalation.validate(), f.Flood.validate(), f.Notification.Check()); err != nil {
 		return f, fmt.Errorf("alerting config %s: %w", path, err)
 	}
 	return f, nil
