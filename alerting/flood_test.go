@@ -13,6 +13,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
@@ -38,7 +39,7 @@ func floodEvents(evs []protocol.AlarmEvent) (started, summaries, ended []protoco
 func TestFloodGroupsDeliveriesButKeepsEverything(t *testing.T) {
 	broker := testenv.Mosquitto(t)
 	ctx := context.Background()
-	pub, err := NewMQTTPublisher(ctx, broker.URL(), "alerting-flood-pub", nil)
+	pub, err := NewMQTTPublisher(ctx, mqttconn.Config{Broker: broker.URL(), ClientID: "alerting-flood-pub"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"go.uber.org/zap"
+
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 )
 
 // Publisher sends a message to the MQTT broker.
@@ -17,36 +19,37 @@ type Publisher interface {
 // MQTTPublisher is a Publisher on a paho client of its own that reconnects
 // by itself.
 type MQTTPublisher struct {
-	client mqtt.Client
+	client *mqttconn.Client
 	log    *zap.Logger
 }
 
 // DefaultPublisherClientID is the MQTT client id of the alerting publisher.
 const DefaultPublisherClientID = "hazardwatch-alerting"
 
-// NewMQTTPublisher connects to broker (e.g. tcp://127.0.0.1:1883), waiting
-// at most until ctx is done for the first connection.
-func NewMQTTPublisher(ctx context.Context, broker, clientID string, log *zap.Logger) (*MQTTPublisher, error) {
-	if clientID == "" {
-		clientID = DefaultPublisherClientID
+// NewMQTTPublisher connects to the broker of cfg (internal/mqttconn: TLS,
+// credentials, backoff), waiting at most until ctx is done for the first
+// connection. cfg.ClientID defaults to DefaultPublisherClientID.
+func NewMQTTPublisher(ctx context.Context, cfg mqttconn.Config, log *zap.Logger) (*MQTTPublisher, error) {
+	if cfg.ClientID == "" {
+		cfg.ClientID = DefaultPublisherClientID
 	}
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p := &MQTTPublisher{log: log}
-	opts := mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).
-		SetCleanSession(true).SetAutoReconnect(true).SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(30 * time.Second).SetOrderMatters(true).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			log.Warn("alerting publisher lost the MQTT broker", zap.String("broker", broker), zap.Error(err))
-		}).
-		SetOnConnectHandler(func(mqtt.Client) { log.Info("alerting publisher connected", zap.String("broker", broker)) })
-	p.client = mqtt.NewClient(opts)
+	if cfg.MaxReconnectInterval == 0 {
+		cfg.MaxReconnectInterval = 10 * time.Second
+	}
+	client, err := mqttconn.New(cfg, log, func(o *mqtt.ClientOptions) {
+		o.SetCleanSession(true).SetOrderMatters(true)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("alerting publisher: %w", err)
+	}
+	p := &MQTTPublisher{client: client, log: log}
 	tok := p.client.Connect()
 	if err := wait(ctx, tok); err != nil {
 		p.client.Disconnect(0)
-		return nil, fmt.Errorf("connect alerting publisher to %s: %w", broker, err)
+		return nil, fmt.Errorf("connect alerting publisher to %s: %w", client.Broker(), err)
 	}
 	return p, nil
 }

@@ -372,16 +372,19 @@ func (s *Service) sourceRecord(ev rules.Event) (record, error) {
 	if !ev.Grade.Valid() || !ev.PrevGrade.Valid() {
 		return record{}, fmt.Errorf("invalid grade %d/%d", ev.Grade, ev.PrevGrade)
 	}
+	facts := ev.Facts
+	out := protocol.AlarmEvent{V: protocol.Version, AlarmID: ev.Key, Type: protocol.AlarmSourceGradeChanged,
+		Site: ev.Site, Source: ev.Source, Grade: ev.Grade, PrevGrade: ev.PrevGrade,
+		Value: finiteOrZero(ev.Value), Limit: finiteOrZero(ev.Limit), TS: protocol.Time{Time: ev.Time},
+		RecordedAt: protocol.Time{Time: ev.Time}, OccurredAt: protocol.Time{Time: ev.OccurredAt},
+		Points: slices.Clone(ev.Points), Facts: &facts}
+	render(&out)
 	g := protocol.SourceGrade{V: protocol.Version, Site: ev.Site, Source: ev.Source, Grade: ev.Grade, PrevGrade: ev.PrevGrade,
-		Since: protocol.Time{Time: ev.Time}, Message: ev.Message}
+		Since: protocol.Time{Time: ev.Time}, Message: out.Message}
 	snap, err := json.Marshal(g)
 	if err != nil {
 		return record{}, err
 	}
-	out := protocol.AlarmEvent{V: protocol.Version, AlarmID: ev.Key, Type: protocol.AlarmSourceGradeChanged,
-		Site: ev.Site, Source: ev.Source, Grade: ev.Grade, PrevGrade: ev.PrevGrade,
-		Value: finiteOrZero(ev.Value), Limit: finiteOrZero(ev.Limit), TS: protocol.Time{Time: ev.Time}, Message: ev.Message,
-		Points: slices.Clone(ev.Points)}
 	return record{event: out, snapshot: snap}, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
@@ -108,13 +109,14 @@ func testReceiver(url string) Receiver {
 func event(typ rules.EventType, k string, at time.Time, grade, prev protocol.Grade, value float64) rules.Event {
 	parts := strings.Split(k, "/")
 	return rules.Event{Type: typ, Time: at, Site: parts[0], Source: parts[1], Point: parts[2], Condition: rules.Condition(parts[3]),
-		Key: k, Grade: grade, PrevGrade: prev, Value: value, Limit: 80, Since: at, Message: k + " " + typ.String()}
+		Key: k, Grade: grade, PrevGrade: prev, Value: value, Limit: 80, Since: at,
+		Facts: protocol.AlarmFacts{Reason: rules.ReasonLimitExceeded, Name: k, Unit: "ppm", LimitName: "HH"}}
 }
 
 func TestThinPathMQTTAndWebhook(t *testing.T) {
 	broker := testenv.Mosquitto(t)
 	ctx := context.Background()
-	pub, err := NewMQTTPublisher(ctx, broker.URL(), "alerting-test-pub", nil)
+	pub, err := NewMQTTPublisher(ctx, mqttconn.Config{Broker: broker.URL(), ClientID: "alerting-test-pub"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,7 +160,7 @@ func TestThinPathMQTTAndWebhook(t *testing.T) {
 	k := "jh-chem/nh3-tanks/nh3-gas-1/HH"
 	raised := event(rules.Raised, k, now, protocol.Orange, protocol.None, 86)
 	src := rules.Event{Type: rules.SourceGradeChanged, Time: now, Site: "jh-chem", Source: "nh3-tanks", Key: "jh-chem/nh3-tanks",
-		Grade: protocol.Orange, PrevGrade: protocol.None, Message: "液氨储罐区 升为橙色预警"}
+		Grade: protocol.Orange, PrevGrade: protocol.None, Facts: protocol.AlarmFacts{Reason: rules.ReasonSourceRaised, SourceName: "液氨储罐区"}}
 	if err := svc.HandleEvents(ctx, []rules.Event{raised, src}); err != nil {
 		t.Fatal(err)
 	}

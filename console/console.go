@@ -152,7 +152,9 @@ func (c *Console) Close() {
 
 // Handler serves the console:
 //
-//	GET  /                     the page
+//	GET  /                     the officers' board
+//	GET  /regions              the regions overview: risk map and roll-up
+//	GET  /wall                 the same for a command centre's wall screen
 //	GET  /console/…            its scripts, styles and dictionary
 //	GET  /api/stream           the event stream (server-sent events)
 //	GET  /api/stream/snapshot  the stream's first event as plain JSON
@@ -160,7 +162,9 @@ func (c *Console) Close() {
 //	DELETE /api/stream/session clears it
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /{$}", c.index)
+	mux.HandleFunc("GET /{$}", c.page("index.html"))
+	mux.HandleFunc("GET /regions", c.page("regions.html"))
+	mux.HandleFunc("GET /wall", c.page("wall.html"))
 	mux.HandleFunc("GET /console/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache") // a new release is picked up at once
 		c.static.ServeHTTP(w, r)
@@ -174,8 +178,14 @@ func (c *Console) Handler() http.Handler {
 	return mux
 }
 
-func (c *Console) index(w http.ResponseWriter, r *http.Request) {
-	page, err := assets.ReadFile("assets/index.html")
+// page serves one of the console's pages: the officers' board (index),
+// the regions overview or the wall view.
+func (c *Console) page(name string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { c.servePage(w, name) }
+}
+
+func (c *Console) servePage(w http.ResponseWriter, name string) {
+	page, err := assets.ReadFile("assets/" + name)
 	if err != nil {
 		http.Error(w, "console page missing from the build", http.StatusInternalServerError)
 		return

@@ -2,14 +2,24 @@
 // Modbus devices as the site file maps them and publishes their readings as
 // protocol v1 telemetry over MQTT.
 //
-// Each device is polled on its own goroutine at its poll_interval, its
-// points coalesced into as few reads as Modbus allows (Plan). A TCP device
-// has its own connection; RTU devices on one serial port share one handler,
-// their requests serialized. A request that gets no answer is retried
-// (retries); a device that does not answer at all has its points reported
-// as comm_fail, never as a value, and is re-polled after an exponential
-// backoff capped at MaxBackoff, without slowing other devices. Modbus
-// exceptions are reported with their code. Values are decoded by
+// Devices are grouped into lines: the units of one serial port (RTU), or
+// of one serial device server (RTU over TCP), share a line; every Modbus
+// TCP device is a line of its own. One goroutine per line polls its units
+// at their poll_interval, one request at a time (line.go): each unit has
+// its own timeout, retries and backoff, and an absent unit is probed once
+// per backoff period, only when its timeout fits before the next healthy
+// unit is due, so it never pushes a healthy unit out of its interval.
+// pause_between_requests and pause_after_open give slow converters and
+// devices their turnaround time. The Modbus master is
+// github.com/simonvetter/modbus (TCP, RTU, RTU over TCP).
+//
+// Points are coalesced into as few reads as Modbus allows (Plan). A read
+// the device refuses with exception 2 or 3 (a hole in its register map)
+// is halved down to single points; the holes are remembered and the reads
+// planned around them, so only the points the device truly lacks are
+// comm_fail, with the reason; the holes are probed again every
+// ReprobeInterval (holes.go). A device that does not answer at all has its
+// points reported as comm_fail, never as a value. Values are decoded by
 // gateway/codec (types, byte orders, scale, 4–20 mA with NAMUR NE 43).
 //
 // Readings are batched for BatchDelay into telemetry messages whose seq

@@ -56,6 +56,9 @@ type Config struct {
 	// DrainTimeout is how long Run waits at shutdown for the spool to
 	// empty; what is left is sent at the next start. Default 3s.
 	DrainTimeout time.Duration
+	// ReprobeInterval is how often the addresses a device refused are
+	// forgotten and probed again; default 10m.
+	ReprobeInterval time.Duration
 }
 
 // Gateway polls one gateway's Modbus devices and publishes their readings.
@@ -63,17 +66,28 @@ type Gateway struct {
 	cfg     Config
 	gw      *site.Gateway
 	devices []*deviceState
+	lines   []*line
 	met     *metrics
 	log     *zap.Logger
 	out     chan []protocol.Reading
 }
 
+// deviceState is one device as its line's goroutine polls it.
 type deviceState struct {
 	dev        *site.Device
-	plan       []Read
-	link       *link
 	points     []*site.PointRef
+	gap        int
+	plan       []Read
+	holes      *holes
+	client     *client
+	line       *line
 	exceptions *exceptions
+
+	interval, timeout time.Duration
+	retries           int
+	next              time.Time // when the next poll is due
+	fails             int       // consecutive polls without any answer
+	deferred          time.Time // since when a probe waits for room on the line
 }
 
 // New checks the configuration, plans every device's reads and opens the
@@ -108,20 +122,37 @@ func New(cfg Config) (*Gateway, error) {
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = 3 * time.Second
 	}
+	if cfg.ReprobeInterval <= 0 {
+		cfg.ReprobeInterval = DefaultReprobeInterval
+	}
 	g := &Gateway{cfg: cfg, gw: gw, log: cfg.Logger.With(zap.String("site", cfg.Site.ID), zap.String("gateway", gw.ID))}
-	var devs []*site.Device
+	now := time.Now()
 	for i := range gw.Devices {
-		devs = append(devs, &gw.Devices[i])
-	}
-	links := newLinks(devs)
-	for _, d := range devs {
+		d := &gw.Devices[i]
 		pts := cfg.Site.PointsOfDevice(d.ID)
-		gap := site.DefaultMaxGap
+		ds := &deviceState{dev: d, points: pts, gap: site.DefaultMaxGap, holes: newHoles(now), exceptions: newExceptions(pts),
+			interval: d.PollInterval.D(), timeout: d.Timeout.D(), retries: site.DefaultRetries}
 		if d.MaxGap != nil {
-			gap = *d.MaxGap
+			ds.gap = *d.MaxGap
 		}
-		g.devices = append(g.devices, &deviceState{dev: d, plan: Plan(pts, gap), link: links[d.ID], points: pts, exceptions: newExceptions(pts)})
+		if d.Retries != nil {
+			ds.retries = *d.Retries
+		}
+		if ds.interval <= 0 {
+			ds.interval = site.DefaultPollInterval
+		}
+		if ds.timeout <= 0 {
+			ds.timeout = site.DefaultTimeout
+		}
+		c, err := newClient(d)
+		if err != nil {
+			return nil, fmt.Errorf("gateway %s: %w", gw.ID, err)
+		}
+		ds.client = c
+		ds.replan()
+		g.devices = append(g.devices, ds)
 	}
+	g.lines = newLines(g.devices)
 	met, err := newMetrics(cfg.Registry, cfg.Site.ID, gw.ID)
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: register metrics: %w", gw.ID, err)
@@ -155,16 +186,18 @@ func (g *Gateway) PollOnce(ctx context.Context) ([]Row, error) {
 		errs []error
 		wg   sync.WaitGroup
 	)
-	for _, d := range g.devices {
+	for _, l := range g.lines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			r, _, err := g.pollDevice(ctx, d)
-			mu.Lock()
-			defer mu.Unlock()
-			rows = append(rows, r...)
-			if err != nil {
-				errs = append(errs, err)
+			for _, d := range l.units {
+				r, _, err := g.pollDevice(ctx, d, always)
+				mu.Lock()
+				rows = append(rows, r...)
+				if err != nil {
+					errs = append(errs, err)
+				}
+				mu.Unlock()
 			}
 		}()
 	}
@@ -199,18 +232,21 @@ func WriteTable(w io.Writer, rows []Row) error {
 // pollDevice reads all planned blocks of a device once. It returns the rows
 // and readings of every point of the device and an error describing any
 // failure; failed reports whether the device did not answer at all.
-func (g *Gateway) pollDevice(ctx context.Context, d *deviceState) ([]Row, bool, error) {
+func (g *Gateway) pollDevice(ctx context.Context, d *deviceState, gate attemptGate) ([]Row, bool, error) {
 	var (
-		rows   []Row
-		errs   []error
-		failed bool
-		silent error // set once the device has not answered: skip the rest
+		rows    []Row
+		errs    []error
+		failed  bool
+		silent  error // set once the device has not answered: skip the rest
+		learned bool
 	)
-	retries := 1
-	if d.dev.Retries != nil {
-		retries = *d.dev.Retries
+	g.maybeReprobe(d, time.Now())
+	for _, p := range d.points {
+		if err, ok := d.holes.refused[p.Point.ID]; ok {
+			rows = append(rows, g.failRow(d, p, fmt.Errorf("%w; %s", err, adviceRefused)))
+		}
 	}
-	answered := 0
+	answered, exceptions := 0, 0
 	for _, r := range d.plan {
 		if silent != nil {
 			for _, p := range r.Points {
@@ -218,23 +254,37 @@ func (g *Gateway) pollDevice(ctx context.Context, d *deviceState) ([]Row, bool, 
 			}
 			continue
 		}
-		data, err := g.readWithRetries(ctx, d, r, retries)
-		if err != nil {
-			errs = append(errs, err)
-			if isTransport(err) {
-				silent = err
+		results, l := g.readSplitting(ctx, d, r, gate)
+		learned = learned || l
+		for _, res := range results {
+			if res.err != nil {
+				errs = append(errs, res.err)
+				if isTransport(res.err) {
+					silent = res.err
+				} else {
+					exceptions++
+				}
+				note := res.err
+				if _, refused := d.holes.refused[res.read.Points[0].Point.ID]; refused {
+					note = fmt.Errorf("%w; %s", res.err, adviceRefused)
+				}
+				for _, p := range res.read.Points {
+					rows = append(rows, g.failRow(d, p, note))
+				}
+				continue
 			}
-			for _, p := range r.Points {
-				rows = append(rows, g.failRow(d, p, err))
+			answered++
+			for _, p := range res.read.Points {
+				rows = append(rows, g.decodeRow(d, res.read, p, res.data))
 			}
-			continue
-		}
-		answered++
-		for _, p := range r.Points {
-			rows = append(rows, g.decodeRow(d, r, p, data))
 		}
 	}
-	failed = len(d.plan) > 0 && answered == 0
+	if learned {
+		d.replan()
+		g.logHoles(d)
+	}
+	// A device that answered only with exceptions did answer.
+	failed = len(d.plan) > 0 && answered == 0 && exceptions == 0 && silent != nil
 	switch {
 	case failed:
 		g.met.polls.WithLabelValues(d.dev.ID, "failed").Inc()
@@ -246,17 +296,27 @@ func (g *Gateway) pollDevice(ctx context.Context, d *deviceState) ([]Row, bool, 
 	return rows, failed, errors.Join(errs...)
 }
 
-// readWithRetries repeats a read the device did not answer up to retries
-// more times; an exception answer is final.
-func (g *Gateway) readWithRetries(ctx context.Context, d *deviceState, r Read, retries int) ([]uint16, error) {
+// adviceRefused is what the commissioning engineer should check for a
+// point whose own registers the device refuses.
+const adviceRefused = "the device refuses this point's own registers: check its address and table in the site file against the device's register map"
+
+// readWithRetries repeats a read the device did not answer up to the
+// device's retries more times, as the line's gate allows; an exception
+// answer is final.
+func (g *Gateway) readWithRetries(ctx context.Context, d *deviceState, r Read, gate attemptGate) ([]uint16, error) {
 	var err error
-	for attempt := 0; attempt <= retries; attempt++ {
+	for attempt := 0; attempt <= d.retries; attempt++ {
 		if ctx.Err() != nil {
 			return nil, fmt.Errorf("device %s: poll cancelled: %w", d.dev.ID, ctx.Err())
 		}
+		if !gate(attempt > 0) {
+			break
+		}
+		d.line.beforeRequest()
 		t0 := time.Now()
 		var data []uint16
-		data, err = d.link.read(r)
+		data, err = d.client.read(r)
+		d.line.afterRequest()
 		if err == nil {
 			g.met.latency.WithLabelValues(d.dev.ID).Observe(time.Since(t0).Seconds())
 			return data, nil
@@ -370,11 +430,11 @@ func (g *Gateway) Run(ctx context.Context) error {
 	pollCtx, stopPolling := context.WithCancel(ctx)
 	defer stopPolling()
 	var wg sync.WaitGroup
-	for _, d := range g.devices {
+	for _, l := range g.lines {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			g.pollLoop(pollCtx, d)
+			g.runLine(pollCtx, l)
 		}()
 	}
 	done := make(chan struct{})
@@ -385,7 +445,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 	g.log.Info("gateway running", zap.Int("devices", len(g.devices)))
 	g.publishLoop(sp, done)
 	for _, d := range g.devices {
-		_ = d.link.close()
+		d.client.close()
 	}
 	g.drain(sp)
 	stopForwarding()
@@ -410,50 +470,17 @@ func (g *Gateway) drain(sp *queue.Queue) {
 	}
 }
 
-func (g *Gateway) pollLoop(ctx context.Context, d *deviceState) {
-	interval := d.dev.PollInterval.D()
-	if interval <= 0 {
-		interval = site.DefaultPollInterval
+// emit hands a poll's rows, filtered by report-by-exception, to the
+// publish loop.
+func (g *Gateway) emit(d *deviceState, rows []Row, at time.Time) {
+	rows = d.exceptions.filter(rows, at)
+	if len(rows) == 0 {
+		return
 	}
-	fails := 0
-	timer := time.NewTimer(0)
-	defer timer.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-timer.C:
-		}
-		start := time.Now()
-		rows, failed, err := g.pollDevice(ctx, d)
-		if ctx.Err() != nil {
-			return
-		}
-		rows = d.exceptions.filter(rows, start)
-		if len(rows) > 0 {
-			select {
-			case g.out <- readingsOf(rows, start):
-			default:
-				g.met.dropped.Add(float64(len(rows)))
-			}
-		}
-		delay := interval
-		if failed {
-			fails++
-			delay = backoff(interval, g.cfg.MaxBackoff, fails)
-			g.log.Warn("device not answering; backing off", zap.String("device", d.dev.ID), zap.Int("failures", fails), zap.Duration("next_poll_in", delay), zap.Error(err))
-		} else {
-			if fails > 0 {
-				g.log.Info("device answering again", zap.String("device", d.dev.ID), zap.Int("after_failures", fails))
-			}
-			fails = 0
-			if err != nil {
-				g.log.Warn("device poll partly failed", zap.String("device", d.dev.ID), zap.Error(err))
-			}
-		}
-		// Keep the cadence from the poll's start; skip ticks a slow poll
-		// missed rather than bunching them up.
-		timer.Reset(max(0, time.Until(start.Add(delay))))
+	select {
+	case g.out <- readingsOf(rows, at):
+	default:
+		g.met.dropped.Add(float64(len(rows)))
 	}
 }
 

@@ -11,6 +11,7 @@ type metrics struct {
 	spooled prometheus.Counter
 	dropped prometheus.Counter
 	seq     prometheus.Gauge
+	holes   *prometheus.GaugeVec // device
 }
 
 func newMetrics(reg prometheus.Registerer, siteID, gatewayID string) (*metrics, error) {
@@ -32,6 +33,9 @@ func newMetrics(reg prometheus.Registerer, siteID, gatewayID string) (*metrics, 
 		dropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hazardwatch_gateway_readings_dropped_total", Help: "Readings dropped before reaching the spool (the spool's disk failed, or polling outran it).", ConstLabels: labels,
 		}),
+		holes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "hazardwatch_gateway_refused_points", Help: "Points whose own registers the device refuses (exception 2 or 3 to a read of that point alone): comm_fail until fixed.", ConstLabels: labels,
+		}, []string{"device"}),
 		seq: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hazardwatch_gateway_seq", Help: "Sequence number of the last telemetry message built.", ConstLabels: labels,
 		}),
@@ -39,7 +43,7 @@ func newMetrics(reg prometheus.Registerer, siteID, gatewayID string) (*metrics, 
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.polls, m.errors, m.latency, m.spooled, m.dropped, m.seq} {
+	for _, c := range []prometheus.Collector{m.polls, m.errors, m.latency, m.spooled, m.dropped, m.seq, m.holes} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -1,121 +1,145 @@
 package gateway
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
+	"log"
 	"net"
-	"sync"
+	"os"
 	"syscall"
 	"time"
 
-	"github.com/goburrow/modbus"
-	"github.com/goburrow/serial"
+	"github.com/simonvetter/modbus"
 
 	"github.com/hazardwatch/hazardwatch/site"
 )
 
-// link is how one device is reached: its own TCP connection, or its share
-// of a serial bus.
-type link struct {
+// client is how one device is reached: its own Modbus TCP connection, or
+// its own handle on a serial line (RTU) or on a serial device server (RTU
+// over TCP) that it shares with the other units of that line. Requests on
+// a shared line are serialized by the line's scheduler; a client is used by
+// one goroutine at a time.
+type client struct {
 	dev *site.Device
-	// bus serializes requests on a shared RS-485 line; TCP links have their
-	// own.
-	bus    *sync.Mutex
-	client modbus.Client
-	// prepare points the shared handler at this device before a request.
-	prepare func()
-	close   func() error
+	mc  *modbus.ModbusClient
+	// open: the port or connection is open; a request that got no answer
+	// closes it, so a late answer cannot be taken for the next one's.
+	open bool
+	// pauseAfterOpen lets slow devices and RS-485 converters settle after
+	// the port or connection was (re)opened.
+	pauseAfterOpen time.Duration
 }
 
-// serialBus is one RS-485 port shared by every device on it.
-type serialBus struct {
-	mu      sync.Mutex
-	handler *modbus.RTUClientHandler
-	client  modbus.Client
-}
-
-// newLinks opens one link per device; RTU devices on the same port share one
-// handler.
-func newLinks(devs []*site.Device) map[string]*link {
-	buses := map[string]*serialBus{}
-	out := map[string]*link{}
-	for _, d := range devs {
-		d := d
-		if d.Transport == site.TransportRTU && d.Serial != nil {
-			b, ok := buses[d.Serial.Port]
-			if !ok {
-				h := modbus.NewRTUClientHandler(d.Serial.Port)
-				h.BaudRate = d.Serial.BaudRate
-				h.DataBits = d.Serial.DataBits
-				h.Parity = d.Serial.Parity
-				h.StopBits = d.Serial.StopBits
-				b = &serialBus{handler: h, client: modbus.NewClient(h)}
-				buses[d.Serial.Port] = b
-			}
-			out[d.ID] = &link{dev: d, bus: &b.mu, client: b.client,
-				prepare: func() { b.handler.SlaveId = d.UnitID; b.handler.Timeout = d.Timeout.D() },
-				close:   b.handler.Close,
-			}
-			continue
-		}
-		h := modbus.NewTCPClientHandler(d.Address)
-		h.SlaveId = d.UnitID
-		h.Timeout = d.Timeout.D()
-		h.IdleTimeout = 0
-		out[d.ID] = &link{dev: d, bus: &sync.Mutex{}, client: modbus.NewClient(h), prepare: func() {}, close: h.Close}
+// clientURL is the simonvetter/modbus URL of a device's transport.
+func clientURL(d *site.Device) string {
+	switch d.Transport {
+	case site.TransportRTU:
+		return "rtu://" + d.Serial.Port
+	case site.TransportRTUOverTCP:
+		return "rtuovertcp://" + d.Address
 	}
-	return out
+	return "tcp://" + d.Address
+}
+
+func newClient(d *site.Device) (*client, error) {
+	conf := modbus.ClientConfiguration{URL: clientURL(d), Timeout: d.Timeout.D(), Logger: log.New(io.Discard, "", 0)}
+	if conf.Timeout <= 0 {
+		conf.Timeout = site.DefaultTimeout
+	}
+	if d.Serial != nil {
+		conf.Speed = uint(d.Serial.BaudRate)
+		conf.DataBits = uint(d.Serial.DataBits)
+		conf.StopBits = uint(d.Serial.StopBits)
+		switch d.Serial.Parity {
+		case "E":
+			conf.Parity = modbus.PARITY_EVEN
+		case "O":
+			conf.Parity = modbus.PARITY_ODD
+		default:
+			conf.Parity = modbus.PARITY_NONE
+		}
+	}
+	mc, err := modbus.NewClient(&conf)
+	if err != nil {
+		return nil, fmt.Errorf("device %s: Modbus client for %s: %w", d.ID, conf.URL, err)
+	}
+	return &client{dev: d, mc: mc, pauseAfterOpen: d.PauseAfterOpen.D()}, nil
 }
 
 // read performs one planned read and returns its registers (bits as 0/1).
-func (l *link) read(r Read) ([]uint16, error) {
-	l.bus.Lock()
-	defer l.bus.Unlock()
-	l.prepare()
+func (c *client) read(r Read) ([]uint16, error) {
+	fail := func(err error) error {
+		return &ReadError{Device: c.dev.ID, Table: r.Table, Start: r.Start, Count: r.Count, Err: err}
+	}
+	if !c.open {
+		if err := c.mc.Open(); err != nil {
+			return nil, fail(&OpenError{URL: clientURL(c.dev), Err: err})
+		}
+		c.open = true
+		if c.pauseAfterOpen > 0 {
+			time.Sleep(c.pauseAfterOpen)
+		}
+	}
+	if err := c.mc.SetUnitId(c.dev.UnitID); err != nil {
+		return nil, fail(err)
+	}
 	var (
-		data []byte
+		regs []uint16
+		bits []bool
 		err  error
 	)
 	switch r.Table {
 	case site.Coils:
-		data, err = l.client.ReadCoils(r.Start, r.Count)
+		bits, err = c.mc.ReadCoils(r.Start, r.Count)
 	case site.DiscreteInputs:
-		data, err = l.client.ReadDiscreteInputs(r.Start, r.Count)
+		bits, err = c.mc.ReadDiscreteInputs(r.Start, r.Count)
 	case site.HoldingRegisters:
-		data, err = l.client.ReadHoldingRegisters(r.Start, r.Count)
+		regs, err = c.mc.ReadRegisters(r.Start, r.Count, modbus.HOLDING_REGISTER)
 	case site.InputRegisters:
-		data, err = l.client.ReadInputRegisters(r.Start, r.Count)
+		regs, err = c.mc.ReadRegisters(r.Start, r.Count, modbus.INPUT_REGISTER)
 	default:
-		return nil, fmt.Errorf("device %s: unknown table %q", l.dev.ID, r.Table)
+		return nil, fail(fmt.Errorf("unknown table %q", r.Table))
 	}
 	if err != nil {
-		var me *modbus.ModbusError
-		if !errors.As(err, &me) {
-			// Drop the connection so a late answer cannot be taken for the
-			// next request's.
-			_ = l.close()
+		if _, ok := exceptionCode(err); !ok {
+			c.close()
 		}
-		return nil, &ReadError{Device: l.dev.ID, Table: r.Table, Start: r.Start, Count: r.Count, Err: err}
+		return nil, fail(err)
 	}
-	out := make([]uint16, r.Count)
 	if r.Table.IsBit() {
-		if len(data)*8 < int(r.Count) {
-			return nil, &ReadError{Device: l.dev.ID, Table: r.Table, Start: r.Start, Count: r.Count, Err: fmt.Errorf("short answer: %d bytes for %d bits", len(data), r.Count)}
+		if len(bits) != int(r.Count) {
+			return nil, fail(fmt.Errorf("short answer: %d bits for %d", len(bits), r.Count))
 		}
-		for i := range out {
-			out[i] = uint16(data[i/8]>>(uint(i)%8)) & 1
+		out := make([]uint16, len(bits))
+		for i, b := range bits {
+			if b {
+				out[i] = 1
+			}
 		}
 		return out, nil
 	}
-	if len(data) != 2*int(r.Count) {
-		return nil, &ReadError{Device: l.dev.ID, Table: r.Table, Start: r.Start, Count: r.Count, Err: fmt.Errorf("answer of %d bytes for %d registers", len(data), r.Count)}
+	if len(regs) != int(r.Count) {
+		return nil, fail(fmt.Errorf("answer of %d registers for %d", len(regs), r.Count))
 	}
-	for i := range out {
-		out[i] = binary.BigEndian.Uint16(data[2*i:])
-	}
-	return out, nil
+	return regs, nil
 }
+
+func (c *client) close() {
+	if c.open {
+		_ = c.mc.Close()
+		c.open = false
+	}
+}
+
+// OpenError is a port or connection that could not be opened.
+type OpenError struct {
+	URL string
+	Err error
+}
+
+func (e *OpenError) Error() string { return fmt.Sprintf("open %s: %v", e.URL, e.Err) }
+func (e *OpenError) Unwrap() error { return e.Err }
 
 // ReadError is a failed Modbus read, naming the device and the registers.
 type ReadError struct {
@@ -134,12 +158,13 @@ func (e *ReadError) Unwrap() error { return e.Err }
 
 // Exception returns the Modbus exception code of the error, if the device
 // answered with one.
-func (e *ReadError) Exception() (byte, bool) {
-	var me *modbus.ModbusError
-	if errors.As(e.Err, &me) {
-		return me.ExceptionCode, true
-	}
-	return 0, false
+func (e *ReadError) Exception() (byte, bool) { return exceptionCode(e.Err) }
+
+// exceptions of simonvetter/modbus by their Modbus exception code.
+var exceptionErrors = map[error]byte{
+	modbus.ErrIllegalFunction: 1, modbus.ErrIllegalDataAddress: 2, modbus.ErrIllegalDataValue: 3,
+	modbus.ErrServerDeviceFailure: 4, modbus.ErrAcknowledge: 5, modbus.ErrServerDeviceBusy: 6,
+	modbus.ErrMemoryParityError: 8, modbus.ErrGWPathUnavailable: 10, modbus.ErrGWTargetFailedToRespond: 11,
 }
 
 var exceptionNames = map[byte]string{
@@ -148,25 +173,53 @@ var exceptionNames = map[byte]string{
 	8: "memory parity error", 10: "gateway path unavailable", 11: "gateway target device failed to respond",
 }
 
+// exceptionCode returns the Modbus exception code of an answer.
+func exceptionCode(err error) (byte, bool) {
+	for e, code := range exceptionErrors {
+		if errors.Is(err, e) {
+			return code, true
+		}
+	}
+	return 0, false
+}
+
 func describe(err error) string {
-	var me *modbus.ModbusError
-	if errors.As(err, &me) {
-		return fmt.Sprintf("Modbus exception %d (%s)", me.ExceptionCode, exceptionNames[me.ExceptionCode])
+	if code, ok := exceptionCode(err); ok {
+		return fmt.Sprintf("Modbus exception %d (%s)", code, exceptionNames[code])
+	}
+	var oe *OpenError
+	switch {
+	case errors.Is(err, modbus.ErrRequestTimedOut):
+		return "no answer within the timeout (device off, wrong unit id, wrong baud rate or parity, or wiring)"
+	case errors.Is(err, modbus.ErrBadCRC):
+		return "bad crc: the answer was garbled (noise, wrong baud rate or parity, or two masters on the line)"
+	case errors.As(err, &oe) && errors.Is(err, syscall.ECONNREFUSED):
+		return fmt.Sprintf("%s: connection refused (nothing listens there: wrong address or port, or the device's Modbus server is off)", oe.URL)
+	case errors.As(err, &oe) && errors.Is(err, os.ErrNotExist):
+		return fmt.Sprintf("%s: no such serial port", oe.URL)
+	case errors.As(err, &oe) && errors.Is(err, os.ErrPermission):
+		return fmt.Sprintf("%s: permission denied (add the gateway's user to the dialout group)", oe.URL)
+	}
+	var dnsErr *net.DNSError
+	if errors.As(err, &dnsErr) {
+		return fmt.Sprintf("host name not found: %v", dnsErr)
 	}
 	return err.Error()
 }
 
 // errorCode is a short stable label for metrics.
 func errorCode(err error) string {
-	var me *modbus.ModbusError
 	var ne net.Error
+	if code, ok := exceptionCode(err); ok {
+		return fmt.Sprintf("exception_%d", code)
+	}
 	switch {
-	case errors.As(err, &me):
-		return fmt.Sprintf("exception_%d", me.ExceptionCode)
 	case errors.Is(err, syscall.ECONNREFUSED):
 		return "refused"
-	case errors.As(err, &ne) && ne.Timeout(), errors.Is(err, serial.ErrTimeout):
+	case errors.Is(err, modbus.ErrRequestTimedOut), errors.As(err, &ne) && ne.Timeout():
 		return "timeout"
+	case errors.Is(err, modbus.ErrBadCRC):
+		return "bad_crc"
 	default:
 		return "io"
 	}
@@ -175,8 +228,8 @@ func errorCode(err error) string {
 // isTransport reports whether the device did not answer at all, as opposed
 // to answering with an exception.
 func isTransport(err error) bool {
-	var me *modbus.ModbusError
-	return err != nil && !errors.As(err, &me)
+	_, exc := exceptionCode(err)
+	return err != nil && !exc
 }
 
 // backoff is the wait after n consecutive failed polls: the poll interval

@@ -41,7 +41,13 @@ func (r Read) Slice(data []uint16, m site.Mapping) ([]uint16, error) {
 // registers or 2000 bits per read, merging two blocks when the unused run
 // between them is at most maxGap addresses. Points that share or overlap
 // registers share a read. The result is ordered by table, then address.
-func Plan(points []*site.PointRef, maxGap int) []Read {
+func Plan(points []*site.PointRef, maxGap int) []Read { return planAround(points, maxGap, nil) }
+
+// planAround is Plan that never lets a read run across a barrier: an
+// address b of a table where the device refused a read spanning from below
+// b to b or above (a hole in its register map, or a device that takes
+// fewer registers per read).
+func planAround(points []*site.PointRef, maxGap int, barriers map[site.Table]map[uint16]bool) []Read {
 	if maxGap < 0 {
 		maxGap = 0
 	}
@@ -68,7 +74,7 @@ func Plan(points []*site.PointRef, maxGap int) []Read {
 			if cur != nil {
 				gap := start - cur.End()
 				newEnd := max(end, cur.End())
-				if gap <= maxGap && newEnd-int(cur.Start) <= limit {
+				if gap <= maxGap && newEnd-int(cur.Start) <= limit && !crosses(barriers[t], int(cur.Start), start) {
 					cur.Count = uint16(newEnd - int(cur.Start))
 					cur.Points = append(cur.Points, p)
 					continue
@@ -80,4 +86,25 @@ func Plan(points []*site.PointRef, maxGap int) []Read {
 		reads = append(reads, *cur)
 	}
 	return reads
+}
+
+// crosses reports whether a read from start that takes in address to would
+// span a barrier b with start < b <= to.
+func crosses(barriers map[uint16]bool, start, to int) bool {
+	for b := range barriers {
+		if int(b) > start && int(b) <= to {
+			return true
+		}
+	}
+	return false
+}
+
+// subRead is the smallest read covering points, all of one table.
+func subRead(t site.Table, points []*site.PointRef) Read {
+	start, end := int(points[0].Point.Modbus.Address), 0
+	for _, p := range points {
+		start = min(start, int(p.Point.Modbus.Address))
+		end = max(end, int(p.Point.Modbus.Address)+codec.Registers(p.Point.Modbus))
+	}
+	return Read{Table: t, Start: uint16(start), Count: uint16(end - start), Points: points}
 }

@@ -7,6 +7,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
@@ -18,7 +19,7 @@ func TestMQTTOverTLSWithClientCertificate(t *testing.T) {
 	broker := testenv.MosquittoTLS(t, files)
 
 	// A watcher with its own certificate, as a centre would connect.
-	tc, err := tlsConfig(MQTTConfig{CAFile: files.CA, CertFile: files.ClientCert, KeyFile: files.ClientKey})
+	tc, err := mqttconn.TLSConfig(MQTTConfig{Broker: broker.URL(), CAFile: files.CA, CertFile: files.ClientCert, KeyFile: files.ClientKey})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,7 +64,7 @@ func TestMQTTOverTLSWithClientCertificate(t *testing.T) {
 	if err := noCert.Publish(short, topic, 1, false, []byte("must not pass")); err == nil {
 		t.Error("a gateway without a client certificate published to a broker that requires one")
 	}
-	if _, err := tlsConfig(MQTTConfig{CAFile: files.CA, CertFile: files.ClientCert}); err == nil {
+	if _, err := ConnectMQTT(MQTTConfig{Broker: broker.URL(), CAFile: files.CA, CertFile: files.ClientCert}, "tls-site", "gw3", nil); err == nil {
 		t.Error("a client certificate without its key was accepted")
 	}
 }

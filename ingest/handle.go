@@ -21,6 +21,7 @@ const (
 	ReasonUnknownSite    = "unknown_site"    // site not configured here
 	ReasonUnknownGateway = "unknown_gateway" // gateway not in the site file
 	ReasonBadState       = "bad_state"       // state payload not understood
+	ReasonDuplicate      = "duplicate"       // seq already handled: dropped
 )
 
 // storeTimeout bounds one attempt to store a message's samples.
@@ -78,7 +79,29 @@ func (s *Service) handleState(t protocol.Topic, payload []byte) {
 	}
 }
 
+// handleTelemetry processes one telemetry message synchronously.
 func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte) error {
+	j := &job{topic: topic, payload: payload}
+	s.prepareParsed(j, t)
+	return s.finish(j)
+}
+
+// prepare is a telemetry message's first step in its gateway's lane:
+// decode, check, drop a duplicate, and start storing its readings. It runs
+// in the gateway's order; storing overlaps with the messages behind it.
+func (s *Service) prepare(j *job) {
+	t, err := protocol.ParseTopic(j.topic)
+	if err != nil {
+		s.reject(rejection{reason: ReasonTopic, topic: j.topic, err: err, payload: j.payload})
+		j.settled = true
+		return
+	}
+	s.prepareParsed(j, t)
+}
+
+func (s *Service) prepareParsed(j *job, t protocol.Topic) {
+	j.settled = true // until there is something to store
+	topic, payload := j.topic, j.payload
 	msg, err := protocol.DecodeTelemetry(payload)
 	if err != nil {
 		reason := protocol.ReasonBadEnvelope
@@ -87,28 +110,26 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 			reason = me.Reason
 		}
 		s.reject(rejection{reason: reason, topic: topic, site: t.Site, gateway: t.Gateway, err: err, payload: payload})
-		return nil
+		return
 	}
 	rj := rejection{topic: topic, site: msg.Site, gateway: msg.Gateway, seq: msg.Seq, payload: payload}
 	if msg.Site != t.Site || msg.Gateway != t.Gateway {
 		rj.reason, rj.err = ReasonTopicMismatch, fmt.Errorf("payload says site %s gateway %s, topic says site %s gateway %s", msg.Site, msg.Gateway, t.Site, t.Gateway)
 		s.reject(rj)
-		return nil
+		return
 	}
 	st, ok := s.site(msg.Site)
 	if !ok {
 		rj.reason, rj.err = ReasonUnknownSite, fmt.Errorf("site %s is not configured", msg.Site)
 		s.reject(rj)
-		return nil
+		return
 	}
 	if st.Gateway(msg.Gateway) == nil {
 		rj.reason, rj.err = ReasonUnknownGateway, fmt.Errorf("gateway %s is not in site %s", msg.Gateway, msg.Site)
 		s.reject(rj)
-		return nil
+		return
 	}
 
-	s.handleMu.Lock()
-	defer s.handleMu.Unlock()
 	gk := gatewayKey{msg.Site, msg.Gateway}
 	s.mu.Lock()
 	tracker := s.seqs[gk]
@@ -117,14 +138,31 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 		s.seqs[gk] = tracker
 	}
 	dup := tracker.seen(msg.Seq)
+	inFlight := !dup && s.inFlight[gk][msg.Seq] > 0
+	if !dup && !inFlight {
+		if s.inFlight[gk] == nil {
+			s.inFlight[gk] = map[uint64]int{}
+		}
+		s.inFlight[gk][msg.Seq]++
+	}
 	s.mu.Unlock()
 	if dup {
 		s.metrics.duplicates.Inc()
-		s.log.Debug("duplicate message dropped", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq))
-		return nil
+		rj.reason, rj.err = ReasonDuplicate, fmt.Errorf("seq %d of gateway %s was already handled; message dropped", msg.Seq, msg.Gateway)
+		s.reject(rj)
+		return
 	}
+	j.msg, j.gk, j.tracker, j.rj = msg, gk, tracker, rj
+	if inFlight {
+		// A redelivery of a message still being stored: settled by
+		// that one's outcome, at its turn in the lane (finish).
+		j.settled, j.dupOfInFlight = false, true
+		return
+	}
+	j.settled = false
 
 	now := s.cfg.Clock()
+	j.received = now
 	samples := make([]storage.Sample, 0, len(msg.Readings))
 	for _, r := range msg.Readings {
 		rr := rj
@@ -159,19 +197,60 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 		if r.Value != nil {
 			sm.Value, sm.HasValue = *r.Value, true
 		}
+		s.settleQuality(&sm, r, ref, rr)
 		samples = append(samples, sm)
 	}
+	j.payload = nil // decoded; let it go
+	j.storedCh = make(chan struct{})
+	go func() {
+		defer close(j.storedCh)
+		j.stored, j.storeErr = s.store(samples, rj)
+	}()
+}
 
-	stored, err := s.store(samples, rj)
+// finish is a telemetry message's last step, in its gateway's order: wait
+// until its readings are durable, record the seq, feed the rules and wait
+// until alerting has journaled the events they raised. nil means the
+// message may be acknowledged.
+func (s *Service) finish(j *job) error {
+	if j.settled {
+		return nil
+	}
+	msg := j.msg
+	if j.dupOfInFlight {
+		// The first copy came before this one in the lane and is done.
+		s.mu.Lock()
+		stored := j.tracker.seen(msg.Seq)
+		s.mu.Unlock()
+		if !stored {
+			return fmt.Errorf("site %s gateway %s seq %d: redelivered while the first copy was being stored, which failed", msg.Site, msg.Gateway, msg.Seq)
+		}
+		s.metrics.duplicates.Inc()
+		rj := j.rj
+		rj.reason, rj.err = ReasonDuplicate, fmt.Errorf("seq %d of gateway %s was redelivered while its first copy was being stored; copy dropped", msg.Seq, msg.Gateway)
+		s.reject(rj)
+		return nil
+	}
+	<-j.storedCh
+	stored, err := j.stored, j.storeErr
+	s.mu.Lock()
+	if n := s.inFlight[j.gk][msg.Seq]; n <= 1 {
+		delete(s.inFlight[j.gk], msg.Seq)
+	} else {
+		s.inFlight[j.gk][msg.Seq] = n - 1
+	}
+	var v seqVerdict
+	var missing uint64
+	if err == nil {
+		v = j.tracker.observe(msg.Seq)
+		missing = j.tracker.missing()
+	}
+	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-
-	s.mu.Lock()
-	v := tracker.observe(msg.Seq)
-	missing := tracker.missing()
-	s.mu.Unlock()
 	s.recordSeq(msg, v, missing)
+	s.messageDurable(msg.Site, msg.Gateway, msg.Seq)
 
 	storedAt := s.cfg.Clock()
 	for _, sm := range stored {
@@ -179,7 +258,7 @@ func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte
 	}
 	s.keepLatest(stored)
 	s.metrics.readings.Add(float64(len(stored)))
-	if handled := s.evaluate(stored); handled != nil {
+	if handled := s.evaluate(stored, j.received); handled != nil {
 		// The message is acknowledged only once alerting has journaled
 		// the events its readings raised: a crash before that gets the
 		// message again, and so the events (alerting drops repeats by id).
@@ -229,6 +308,10 @@ func (s *Service) recordSeq(msg protocol.Telemetry, v seqVerdict, missing uint64
 	gw := []zap.Field{zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq)}
 	s.metrics.missing.WithLabelValues(msg.Site, msg.Gateway).Set(float64(missing))
 	switch {
+	case v.reset:
+		s.metrics.seqResets.Inc()
+		s.log.Warn("gateway seq jumped too far ahead to be a gap; taken as a new start (a forged or corrupt seq, or a reset gateway)",
+			append(gw, zap.Uint64("jump", v.jump))...)
 	case v.restarted:
 		s.log.Warn("gateway restarted its sequence at 1 (its state was reset)", gw...)
 	case v.opened > 0:
@@ -285,75 +368,6 @@ func (s *Service) store(samples []storage.Sample, rj rejection) ([]storage.Sampl
 		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
 	}
 	return nil, fmt.Errorf("store %d readings of site %s gateway %s seq %d: %w", len(samples), rj.site, rj.gateway, rj.seq, err)
-}
-
-// evaluate feeds stored readings to the evaluator in time order, leaving
-// out those older than what it has already seen of their point: late data
-// is kept but does not disturb alarm state. When they raised events and
-// the sink runs, the returned channel tells when the sink took them (nil)
-// or gave up at shutdown.
-func (s *Service) evaluate(samples []storage.Sample) <-chan error {
-	if s.cfg.Evaluator == nil || len(samples) == 0 {
-		return nil
-	}
-	sorted := make([]storage.Sample, len(samples))
-	copy(sorted, samples)
-	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].Time.Before(sorted[j].Time) })
-
-	s.evalMu.Lock()
-	var events []rules.Event
-	late := 0
-	for _, sm := range sorted {
-		k := pointKey{sm.Site, sm.Point}
-		s.mu.Lock()
-		newest, ok := s.evaluated[k]
-		if ok && !sm.Time.After(newest) {
-			s.mu.Unlock()
-			late++
-			continue
-		}
-		s.evaluated[k] = sm.Time
-		s.mu.Unlock()
-		events = s.cfg.Evaluator.Observe(rules.Reading{Site: sm.Site, Point: sm.Point, Time: sm.Time, Value: sm.Value, Quality: sm.Quality}, events)
-	}
-	// Queued under evalMu, so batches reach the sink in the order the
-	// engine produced them.
-	var handled chan error
-	if len(events) > 0 && s.cfg.Sink != nil && s.sinkRunning.Load() {
-		handled = make(chan error, 1)
-	}
-	if !s.dispatch(eventBatch{events: events, handled: handled}) {
-		handled = nil
-	}
-	s.evalMu.Unlock()
-	if late > 0 {
-		s.metrics.late.Add(float64(late))
-	}
-	if handled == nil {
-		return nil
-	}
-	return handled
-}
-
-// runTicks calls the evaluator's Tick every TickInterval, so time-driven
-// conditions (stale data, delays) advance without new readings.
-func (s *Service) runTicks(ctx context.Context, done chan<- struct{}) {
-	defer close(done)
-	if s.cfg.Evaluator == nil {
-		return
-	}
-	tk := time.NewTicker(s.cfg.TickInterval)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-			s.evalMu.Lock()
-			s.dispatch(eventBatch{events: s.cfg.Evaluator.Tick(s.cfg.Clock(), nil)})
-			s.evalMu.Unlock()
-		}
-	}
 }
 
 // eventBatch is what the evaluator produced at once; handled, when not

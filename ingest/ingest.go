@@ -19,13 +19,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
+	"github.com/hazardwatch/hazardwatch/internal/redact"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage"
 )
 
-// Evaluator is the rules engine (rules.Engine satisfies it; it is not safe
-// for concurrent use, so ingest serializes calls).
+// Evaluator is the rules engine (rules.Engine satisfies it). It is not safe
+// for concurrent use: one goroutine of the service owns it (rulesloop.go).
 type Evaluator interface {
 	Observe(r rules.Reading, out []rules.Event) []rules.Event
 	Tick(now time.Time, out []rules.Event) []rules.Event
@@ -79,8 +81,17 @@ type Config struct {
 	// SinkWait bounds how long shutdown waits for the sink to take the
 	// events still queued (twice this); default 5s.
 	SinkWait time.Duration
-	// Username and Password authenticate to the broker, when it asks.
-	Username, Password string
+	// MQTT holds the rest of the broker connection: TLS files, user name
+	// and password, keep-alive (default 15s) and reconnect backoff (1s to
+	// 10s). Its Broker and ClientID are ignored: Broker and ClientID above
+	// are used.
+	MQTT mqttconn.Config
+	// Lanes is how many gateways' messages are decoded and stored at once
+	// (each gateway's in order); default 4 × GOMAXPROCS.
+	Lanes int
+	// OnDurable, when set, hears of every telemetry message whose readings
+	// are durable, in each gateway's order (see messageDurable).
+	OnDurable func(site, gateway string, seq uint64)
 }
 
 // Service is the ingest service. Create it with New and start it with Run.
@@ -91,17 +102,28 @@ type Service struct {
 	sites   atomic.Pointer[map[string]*site.Site] // replaced whole by Reload
 	client  mqtt.Client
 
-	// handleMu makes each telemetry message's seq check, store and seq
-	// update one step, should Handle be called concurrently.
-	handleMu  sync.Mutex
-	mu        sync.Mutex // guards seqs, evaluated, latest, states, dead
-	seqs      map[gatewayKey]*seqTracker
-	evaluated map[pointKey]time.Time
-	latest    map[pointKey]storage.Sample
-	states    map[gatewayKey]GatewayStatus
-	dead      *deadLetters
+	mu       sync.Mutex // guards seqs, inFlight, latest, states, dead
+	seqs     map[gatewayKey]*seqTracker
+	inFlight map[gatewayKey]map[uint64]int // seqs being stored now
+	latest   map[pointKey]storage.Sample
+	states   map[gatewayKey]GatewayStatus
+	dead     *deadLetters
 
-	evalMu sync.Mutex // serializes Evaluator calls
+	// The lanes (pipeline.go); laneMu guards closing them against a send.
+	laneMu      sync.RWMutex
+	lanes       []lane
+	lanesClosed bool
+	lanesDone   chan struct{}
+
+	// The rules loop (rulesloop.go) owns rules and cfg.Evaluator while it
+	// runs; rulesMu guards only its start and stop.
+	rules     *rulesOwner
+	rulesIn   chan rulesReq
+	rulesMu   sync.Mutex
+	rulesStop chan struct{}
+	rulesDone chan struct{}
+	reloadMu  sync.Mutex // one Reload at a time
+
 	events chan eventBatch
 	// sinkRunning is set once Run has started the sink, so Handle may wait
 	// for it.
@@ -173,20 +195,24 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("ingest config: register metrics: %w", err)
 	}
 	s := &Service{
-		cfg:       cfg,
-		log:       cfg.Logger,
-		metrics:   m,
-		seqs:      map[gatewayKey]*seqTracker{},
-		evaluated: map[pointKey]time.Time{},
-		latest:    map[pointKey]storage.Sample{},
-		states:    map[gatewayKey]GatewayStatus{},
-		dead:      newDeadLetters(cfg.DeadLetters),
-		events:    make(chan eventBatch, cfg.EventQueue),
-		sinkCtx:   context.Background(),
+		cfg:      cfg,
+		log:      cfg.Logger,
+		metrics:  m,
+		seqs:     map[gatewayKey]*seqTracker{},
+		inFlight: map[gatewayKey]map[uint64]int{},
+		latest:   map[pointKey]storage.Sample{},
+		states:   map[gatewayKey]GatewayStatus{},
+		dead:     newDeadLetters(cfg.DeadLetters),
+		rulesIn:  make(chan rulesReq),
+		events:   make(chan eventBatch, cfg.EventQueue),
+		sinkCtx:  context.Background(),
 	}
+	s.rules = &rulesOwner{s: s, evaluated: map[pointKey]time.Time{}}
 	s.sites.Store(&sites)
 	// Built here, not in Run, so Connected may be called from any goroutine.
-	s.client = mqtt.NewClient(s.clientOptions())
+	if s.client, err = s.newClient(); err != nil {
+		return nil, fmt.Errorf("ingest config: %w", err)
+	}
 	return s, nil
 }
 
@@ -200,61 +226,63 @@ func (s *Service) Run(ctx context.Context) error {
 	sinkDone := make(chan struct{})
 	go s.runSink(sinkDone)
 	s.sinkRunning.Store(true)
+	s.startRules()
+	s.startLanes()
 
 	tok := s.client.Connect()
 	select {
 	case <-tok.Done():
 		if err := tok.Error(); err != nil {
+			s.stopLanes(0)
+			s.stopRules()
 			s.closeQueue()
 			<-sinkDone
-			return fmt.Errorf("ingest: connect to MQTT broker %s: %w", s.cfg.Broker, err)
+			return fmt.Errorf("ingest: connect to MQTT broker %s: %w", redact.URL(s.cfg.Broker), err)
 		}
 	case <-ctx.Done():
 		// Connect keeps retrying in the background until Disconnect.
 	}
 
-	tickDone := make(chan struct{})
-	go s.runTicks(ctx, tickDone)
 	<-ctx.Done()
 
-	s.log.Info("ingest stopping", zap.String("broker", s.cfg.Broker))
-	// Disconnect first so no callback races the queue's closing; paho
-	// waits for the running handler.
-	s.client.Disconnect(disconnectQuiesceMsec)
-	<-tickDone
-	s.closeQueue()
-	// Give the sink a bounded time to take what is queued.
+	s.log.Info("ingest stopping", zap.String("broker", redact.URL(s.cfg.Broker)))
+	// Finish what the lanes hold while still connected, so those messages
+	// are acknowledged; then disconnect, so no callback races the queue's
+	// closing (paho waits for the running handler).
+	// The sink has a bounded time to take what is queued; messages whose
+	// events it did not take stay unacknowledged.
 	drain := time.AfterFunc(2*s.cfg.SinkWait, stopSink)
+	s.stopLanes(storeTimeout*DefaultStoreAttempts + 2*s.cfg.SinkWait)
+	s.client.Disconnect(disconnectQuiesceMsec)
+	s.stopRules()
+	s.closeQueue()
 	<-sinkDone
 	drain.Stop()
 	return nil
 }
 
-func (s *Service) clientOptions() *mqtt.ClientOptions {
-	o := mqtt.NewClientOptions().
-		AddBroker(s.cfg.Broker).
-		SetClientID(s.cfg.ClientID).
-		SetCleanSession(false).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
-		SetMaxReconnectInterval(10 * time.Second).
-		SetKeepAlive(15 * time.Second).
-		SetOrderMatters(true).
-		SetAutoAckDisabled(true).
-		// The broker resends a kept session's unacknowledged messages
-		// right after connecting, before onConnect has subscribed again:
-		// without a default handler paho would drop them unacknowledged.
-		SetDefaultPublishHandler(s.onMessage).
-		SetOnConnectHandler(s.onConnect).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			s.metrics.connected.Set(0)
-			s.log.Warn("MQTT connection lost, reconnecting", zap.String("broker", s.cfg.Broker), zap.Error(err))
-		})
-	if s.cfg.Username != "" {
-		o.SetUsername(s.cfg.Username).SetPassword(s.cfg.Password)
+// newClient sets up the broker connection (internal/mqttconn: TLS,
+// credentials, backoff with jitter, masked broker in logs).
+func (s *Service) newClient() (*mqttconn.Client, error) {
+	conn := s.cfg.MQTT
+	conn.Broker, conn.ClientID = s.cfg.Broker, s.cfg.ClientID
+	if conn.KeepAlive == 0 {
+		conn.KeepAlive = 15 * time.Second
 	}
-	return o
+	if conn.MaxReconnectInterval == 0 {
+		conn.MaxReconnectInterval = 10 * time.Second
+	}
+	return mqttconn.New(conn, s.log, func(o *mqtt.ClientOptions) {
+		o.SetCleanSession(false).
+			SetOrderMatters(true).
+			SetAutoAckDisabled(true).
+			// The broker resends a kept session's unacknowledged messages
+			// right after connecting, before onConnect has subscribed again:
+			// without a default handler paho would drop them unacknowledged.
+			SetDefaultPublishHandler(s.onMessage).
+			SetOnConnectHandler(s.onConnect).
+			SetConnectionLostHandler(func(mqtt.Client, error) { s.metrics.connected.Set(0) })
+	})
 }
 
 // onConnect (re)subscribes on every connection: the broker keeps the
@@ -268,22 +296,12 @@ func (s *Service) onConnect(c mqtt.Client) {
 		if err == nil {
 			err = errors.New("no SUBACK within 10s")
 		}
-		s.log.Error("subscribe failed; dropping the connection to retry", zap.String("broker", s.cfg.Broker), zap.Error(err))
+		s.log.Error("subscribe failed; dropping the connection to retry", zap.String("broker", redact.URL(s.cfg.Broker)), zap.Error(err))
 		// A forced reconnect runs this handler again.
 		go c.Disconnect(0)
 		return
 	}
-	s.log.Info("connected and subscribed", zap.String("broker", s.cfg.Broker), zap.Int("filters", len(filters)))
-}
-
-// onMessage is paho's callback; messages arrive one at a time, in order.
-func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
-	if err := s.Handle(m.Topic(), m.Payload()); err != nil {
-		// Not acknowledged: the broker delivers it again after reconnect.
-		s.log.Error("message not stored, left unacknowledged for redelivery", zap.String("topic", m.Topic()), zap.Error(err))
-		return
-	}
-	m.Ack()
+	s.log.Info("connected and subscribed", zap.String("broker", redact.URL(s.cfg.Broker)), zap.Int("filters", len(filters)))
 }
 
 // DeadLetters returns the most recent rejections, oldest first.

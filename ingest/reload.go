@@ -27,18 +27,12 @@ func (s *Service) Reload(sites []*site.Site) error {
 	if err != nil {
 		return fmt.Errorf("reload: %w", err)
 	}
-	// No message is half-handled while the sites change.
-	s.handleMu.Lock()
-	defer s.handleMu.Unlock()
-	if r, ok := s.cfg.Evaluator.(Reloader); ok {
-		s.evalMu.Lock()
-		events, err := r.Reload(sites, s.cfg.Clock(), nil)
-		if err == nil {
-			s.dispatch(eventBatch{events: events})
-		}
-		s.evalMu.Unlock()
-		if err != nil {
-			return fmt.Errorf("reload: the rules refused the site files: %w", err)
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if _, ok := s.cfg.Evaluator.(Reloader); ok {
+		// The rules loop reloads between two messages' readings.
+		if rep := s.ask(rulesReq{reload: sites, isReload: true}); rep.err != nil {
+			return fmt.Errorf("reload: the rules refused the site files: %w", rep.err)
 		}
 	}
 	prev := *s.sites.Swap(&next)

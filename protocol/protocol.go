@@ -5,12 +5,10 @@
 package protocol
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 )
@@ -108,53 +106,15 @@ type Reading struct {
 	// invalid holds what was wrong with the reading as received, so that
 	// one malformed reading does not cost the good ones of its message.
 	invalid *MessageError
+	// stripped: it arrived bad or comm_fail with a value, which the
+	// decoder dropped.
+	stripped bool
 }
 
-// readingFields is Reading as it travels, with the value left raw so that a
-// bad value (a string, 1e400) is one reading's problem, not the message's.
-type readingFields struct {
-	Point   string          `json:"point"`
-	Value   json.RawMessage `json:"value"`
-	Quality Quality         `json:"quality"`
-	TS      json.RawMessage `json:"ts"`
-}
-
-// UnmarshalJSON decodes one reading. It fails only when the reading is not
-// a JSON object; any other problem is kept for Check to report.
-func (r *Reading) UnmarshalJSON(b []byte) error {
-	var f readingFields
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&f); err != nil {
-		*r = Reading{Point: f.Point}
-		if len(b) > 0 && b[0] != '{' {
-			return fmt.Errorf("reading is not an object: %w", err)
-		}
-		r.invalid = &MessageError{ReasonBadReading, fmt.Errorf("point %q: %v", f.Point, err)}
-		return nil
-	}
-	*r = Reading{Point: f.Point, Quality: f.Quality}
-	if len(f.Value) > 0 && string(f.Value) != "null" {
-		v, err := strconv.ParseFloat(string(f.Value), 64)
-		switch {
-		case err == nil:
-			r.Value = &v
-		case f.Value[0] == '"' || errors.Is(err, strconv.ErrRange):
-			r.invalid = &MessageError{ReasonNotANumber, fmt.Errorf("point %s: value %.40s is not a finite number", f.Point, f.Value)}
-		default:
-			r.invalid = &MessageError{ReasonBadReading, fmt.Errorf("point %s: value %.40s is not a number", f.Point, f.Value)}
-		}
-	}
-	if len(f.TS) > 0 && string(f.TS) != "null" {
-		var t Time
-		if err := t.UnmarshalJSON(f.TS); err != nil {
-			r.invalid = &MessageError{ReasonBadReading, fmt.Errorf("point %s: ts: %v", f.Point, err)}
-		} else {
-			r.TS = &t
-		}
-	}
-	return nil
-}
+// ValueStripped reports whether the reading arrived with a value its
+// quality (bad, comm_fail) says cannot be trusted, and the decoder dropped
+// the value; the reading itself is kept.
+func (r Reading) ValueStripped() bool { return r.stripped }
 
 // Telemetry is one message of a gateway on its telemetry topic.
 type Telemetry struct {
@@ -252,24 +212,33 @@ const (
 	ReasonUnknownPoint = "unknown_point"
 	ReasonNotANumber   = "not_a_number"
 	ReasonFuture       = "future_timestamp"
+	// ReasonValueStripped: a bad or comm_fail reading came with a value;
+	// the value was dropped and the reading kept.
+	ReasonValueStripped = "value_stripped"
 )
 
-// DecodeTelemetry parses and checks a telemetry message's envelope. Reading
-// problems are not errors here: call Reading.Check on each, so that one bad
-// reading does not cost the good ones beside it.
+// DecodeTelemetry parses and checks a telemetry message's envelope, strictly
+// (see decode.go: no key twice, keys match exactly, nothing after the
+// object). Reading problems are not errors here: call Reading.Check on
+// each, so that one bad reading does not cost the good ones beside it.
 func DecodeTelemetry(payload []byte) (Telemetry, error) {
 	var t Telemetry
 	if len(payload) > MaxMessageSize {
 		return t, &MessageError{ReasonTooLarge, fmt.Errorf("message is %d bytes, over the %d limit", len(payload), MaxMessageSize)}
 	}
-	dec := json.NewDecoder(bytes.NewReader(payload))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&t); err != nil {
-		// Only on this error path is the payload scanned a second time.
-		if json.Valid(payload) {
-			return t, &MessageError{ReasonBadEnvelope, err}
+	if err := decodeTelemetry(payload, &t); err != nil {
+		var me *MessageError
+		var se *syntaxErr
+		switch {
+		case errors.As(err, &me):
+			return Telemetry{}, me
+		case errors.As(err, &se) || !validJSON(payload):
+			// Only on this error path is the payload scanned a second
+			// time: a shape error early in a payload that is not JSON
+			// further on is not_json.
+			return Telemetry{}, &MessageError{ReasonNotJSON, err}
 		}
-		return t, &MessageError{ReasonNotJSON, err}
+		return Telemetry{}, &MessageError{ReasonBadEnvelope, err}
 	}
 	if err := t.check(); err != nil {
 		return t, err
@@ -308,6 +277,8 @@ func (r Reading) Check() error {
 		return &MessageError{ReasonBadReading, fmt.Errorf("point %s: unknown quality %q", r.Point, r.Quality)}
 	case (q == Good || q == OverRange) && r.Value == nil:
 		return &MessageError{ReasonBadReading, fmt.Errorf("point %s: %s reading without value", r.Point, q)}
+	case (q == Bad || q == CommFail) && r.Value != nil:
+		return &MessageError{ReasonBadReading, fmt.Errorf("point %s: a %s reading carries no value", r.Point, q)}
 	case r.Value != nil && (math.IsNaN(*r.Value) || math.IsInf(*r.Value, 0)):
 		return &MessageError{ReasonNotANumber, fmt.Errorf("point %s: value is not a finite number", r.Point)}
 	}

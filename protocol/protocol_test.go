@@ -192,28 +192,45 @@ func FuzzDecodeTelemetry(f *testing.F) {
 	})
 }
 
-// BenchmarkDecodeTelemetry decodes a message of 100 readings; readings/s is
-// the figure that bounds ingest throughput.
-func BenchmarkDecodeTelemetry(b *testing.B) {
+// benchPayload is a message of n readings as a gateway sends them.
+func benchPayload(b *testing.B, n int) []byte {
 	m := sample()
 	m.Readings = nil
-	for i := range 100 {
+	for i := range n {
 		m.Readings = append(m.Readings, Reading{Point: "point-" + string(rune('a'+i%26)), Value: F(float64(i) * 1.25)})
 	}
 	payload, err := m.Encode()
 	if err != nil {
 		b.Fatal(err)
 	}
+	return payload
+}
+
+func benchDecode(b *testing.B, decode func([]byte) (Telemetry, error), n int) {
+	payload := benchPayload(b, n)
 	b.ReportAllocs()
 	b.SetBytes(int64(len(payload)))
 	b.ResetTimer()
 	for b.Loop() {
-		if _, err := DecodeTelemetry(payload); err != nil {
+		if _, err := decode(payload); err != nil {
 			b.Fatal(err)
 		}
 	}
-	b.ReportMetric(float64(b.N*100)/b.Elapsed().Seconds(), "readings/s")
+	b.ReportMetric(float64(b.N*n)/b.Elapsed().Seconds(), "readings/s")
 }
+
+// BenchmarkDecodeTelemetry decodes a message of 100 readings; readings/s is
+// the figure that bounds ingest throughput.
+func BenchmarkDecodeTelemetry(b *testing.B) { benchDecode(b, DecodeTelemetry, 100) }
+
+// BenchmarkDecodeTelemetryEncodingJSON is the encoding/json decoder the
+// strict one replaced, on the same message.
+func BenchmarkDecodeTelemetryEncodingJSON(b *testing.B) { benchDecode(b, decodeLegacy, 100) }
+
+// BenchmarkDecodeTelemetry200 is the load tool's message: 200 readings.
+func BenchmarkDecodeTelemetry200(b *testing.B) { benchDecode(b, DecodeTelemetry, 200) }
+
+func BenchmarkDecodeTelemetry200EncodingJSON(b *testing.B) { benchDecode(b, decodeLegacy, 200) }
 
 // TestCommentedAlarmEvent: an officer's comment travels as type
 // "commented" with its officer and text, and reads back the same.

@@ -359,7 +359,7 @@ func (b *rtuServer) apply(d *simDevice, fn byte, data []byte) ([]byte, byte) {
 		if qty < 1 || qty > 2000 {
 			return nil, excIllegalDataValue
 		}
-		if !d.has(table, addr, qty) {
+		if !d.has(table, addr, qty) || b.sim.holes && !d.hasAll(table, addr, qty) {
 			return nil, excIllegalDataAddress
 		}
 		out := make([]byte, 1+(int(qty)+7)/8)
@@ -378,7 +378,7 @@ func (b *rtuServer) apply(d *simDevice, fn byte, data []byte) ([]byte, byte) {
 		if qty < 1 || qty > 125 {
 			return nil, excIllegalDataValue
 		}
-		if !d.has(table, addr, qty) {
+		if !d.has(table, addr, qty) || b.sim.holes && !d.hasAll(table, addr, qty) {
 			return nil, excIllegalDataAddress
 		}
 		out := []byte{byte(2 * qty)}
@@ -442,6 +442,21 @@ func (d *simDevice) has(table site.Table, addr, qty uint16) bool {
 		}
 	}
 	return false
+}
+
+// hasAll reports whether every address of a read is one the device has
+// (WithHoles).
+func (d *simDevice) hasAll(table site.Table, addr, qty uint16) bool {
+	if int(addr)+int(qty) > 1<<16 {
+		return false
+	}
+	tab := d.regs[table]
+	for i := range qty {
+		if _, ok := tab[addr+i]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // crc16 is the Modbus RTU checksum (CRC-16/MODBUS: polynomial 0xA001

@@ -58,6 +58,13 @@ func WithAddress(deviceID, addr string) Option {
 	return func(s *Sim) { s.addrOverride[deviceID] = addr }
 }
 
+// WithHoles makes every device answer exception 2 (illegal data address)
+// to a read that takes in any address its site file does not map (and no
+// SetRaw wrote), as many PLCs and gas controllers do for the unused
+// addresses of their register maps. Without it a read is answered when it
+// touches at least one mapped address.
+func WithHoles() Option { return func(s *Sim) { s.holes = true } }
+
 // WithoutNoise keeps every value exactly where it was set.
 func WithoutNoise() Option { return func(s *Sim) { s.noise = false } }
 
@@ -78,6 +85,7 @@ type Sim struct {
 	site         *site.Site
 	addrOverride map[string]string
 	noise        bool
+	holes        bool
 	tick         time.Duration
 	logger       *log.Logger
 
@@ -529,6 +537,9 @@ func (h *server) readRegs(unit uint8, table site.Table, addr, qty uint16) ([]uin
 	}
 	h.sim.mu.Lock()
 	defer h.sim.mu.Unlock()
+	if h.sim.holes && !d.hasAll(table, addr, qty) {
+		return nil, modbus.ErrIllegalDataAddress
+	}
 	tab := d.regs[table]
 	out := make([]uint16, qty)
 	for i := range out {

@@ -44,14 +44,18 @@ type Transport string
 const (
 	TransportTCP Transport = "tcp"
 	TransportRTU Transport = "rtu"
+	// TransportRTUOverTCP is Modbus RTU frames over a TCP connection: a
+	// serial device server (Moxa NPort, USR-TCP232 and the like) in
+	// transparent mode in front of an RS-485 bus.
+	TransportRTUOverTCP Transport = "rtu_over_tcp"
 )
 
 // Device is one Modbus slave: a gas alarm controller, a transmitter, a PLC.
 type Device struct {
 	ID        string    `yaml:"id"`
 	Name      string    `yaml:"name"`
-	Transport Transport `yaml:"transport"` // tcp (default) or rtu
-	Address   string    `yaml:"address"`   // host:port, for tcp
+	Transport Transport `yaml:"transport"` // tcp (default), rtu or rtu_over_tcp
+	Address   string    `yaml:"address"`   // host:port, for tcp and rtu_over_tcp
 	Serial    *Serial   `yaml:"serial"`    // for rtu
 	UnitID    uint8     `yaml:"unit_id"`   // Modbus slave id; default 1
 	// PollInterval is how often the device is read; default 1s.
@@ -64,6 +68,14 @@ type Device struct {
 	// MaxGap is the largest run of unused registers that is still read to
 	// merge two neighbouring blocks into one request; default 8.
 	MaxGap *int `yaml:"max_gap"`
+	// PauseBetweenRequests is a silence kept on the device's line between
+	// two requests, for slow RS-485 converters and devices that need time
+	// to turn the bus around; on a shared line the largest of its devices'
+	// applies. Default 0 (the Modbus RTU 3.5-character gap is always kept).
+	PauseBetweenRequests Duration `yaml:"pause_between_requests"`
+	// PauseAfterOpen is a wait after the serial port or TCP connection was
+	// opened, before the first request; default 0.
+	PauseAfterOpen Duration `yaml:"pause_after_open"`
 
 	// Gateway is the id of the gateway the device hangs off; set by Load.
 	Gateway string `yaml:"-"`

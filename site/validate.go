@@ -34,7 +34,7 @@ func applyDefaults(s *Site) {
 			if d.Transport == "" {
 				d.Transport = TransportTCP
 			}
-			if d.UnitID == 0 && d.Transport == TransportRTU {
+			if d.UnitID == 0 && (d.Transport == TransportRTU || d.Transport == TransportRTUOverTCP) {
 				d.UnitID = 1
 			}
 			if d.PollInterval == 0 {
@@ -194,16 +194,19 @@ func (p *parser) validate(s *Site) {
 
 func (p *parser) validateDevice(dp string, d *Device) {
 	switch d.Transport {
-	case TransportTCP:
+	case TransportTCP, TransportRTUOverTCP:
 		if d.Address == "" {
-			p.errorf(dp+".address", "device %q uses tcp but has no address (host:port)", d.ID)
+			p.errorf(dp+".address", "device %q uses %s but has no address (host:port)", d.ID, d.Transport)
 		} else if _, port, err := net.SplitHostPort(d.Address); err != nil {
 			p.errorf(dp+".address", "address %q is not host:port", d.Address)
 		} else if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 			p.errorf(dp+".address", "port %q in %q is not 1 to 65535", port, d.Address)
 		}
-		if d.Serial != nil {
+		if d.Serial != nil && d.Transport == TransportTCP {
 			p.errorf(dp+".serial", "device %q uses tcp; serial settings belong to rtu devices", d.ID)
+		}
+		if d.Transport == TransportRTUOverTCP && (d.UnitID < 1 || d.UnitID > 247) {
+			p.errorf(dp+".unit_id", "an RTU unit id must be 1 to 247, not %d", d.UnitID)
 		}
 	case TransportRTU:
 		if d.Serial == nil || d.Serial.Port == "" {
@@ -227,7 +230,7 @@ func (p *parser) validateDevice(dp string, d *Device) {
 			p.errorf(dp+".unit_id", "an RTU unit id must be 1 to 247, not %d", d.UnitID)
 		}
 	default:
-		p.errorf(dp+".transport", "transport %q is not tcp or rtu", d.Transport)
+		p.errorf(dp+".transport", "transport %q is not tcp, rtu or rtu_over_tcp", d.Transport)
 	}
 	if d.PollInterval < Duration(10*time.Millisecond) {
 		p.errorf(dp+".poll_interval", "poll interval %s is below 10ms", d.PollInterval.D())
@@ -240,6 +243,12 @@ func (p *parser) validateDevice(dp string, d *Device) {
 	}
 	if d.MaxGap != nil && (*d.MaxGap < 0 || *d.MaxGap > 124) {
 		p.errorf(dp+".max_gap", "max_gap must be 0 to 124 registers, not %d", *d.MaxGap)
+	}
+	if d.PauseBetweenRequests < 0 || d.PauseBetweenRequests > Duration(10*time.Second) {
+		p.errorf(dp+".pause_between_requests", "pause_between_requests must be 0 to 10s, not %s", d.PauseBetweenRequests.D())
+	}
+	if d.PauseAfterOpen < 0 || d.PauseAfterOpen > Duration(time.Minute) {
+		p.errorf(dp+".pause_after_open", "pause_after_open must be 0 to 1m, not %s", d.PauseAfterOpen.D())
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/gateway"
 	"github.com/hazardwatch/hazardwatch/gateway/forward"
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/queue"
 	"github.com/hazardwatch/hazardwatch/site"
 )
@@ -43,13 +44,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(stderr)
 	siteFile := fs.String("site", "", "site file (required)")
 	gatewayID := fs.String("gateway", "", "id of the gateway in the site file; default: the site's only gateway")
-	broker := fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker URL (tcp:// or ssl://)")
+	conn := mqttconn.RegisterFlags(fs, mqttconn.DefaultBroker)
 	clientID := fs.String("client-id", "", "MQTT client id; default hazardwatch-gw-{site}-{gateway}")
-	username := fs.String("username", "", "MQTT user name")
-	passwordFile := fs.String("password-file", "", "file holding the MQTT password")
-	caFile := fs.String("ca", "", "CA certificate (PEM) to verify the broker")
-	certFile := fs.String("cert", "", "client certificate (PEM) for brokers that require one")
-	keyFile := fs.String("key", "", "client key (PEM) for -cert")
 	dataDir := fs.String("data", "data/gateway", "directory of the gateway's state: telemetry seq and the store-and-forward spool")
 	spoolMax := fs.Int64("spool-max-bytes", queue.DefaultMaxBytes, "bound of the store-and-forward spool on disk; when full the oldest messages are dropped (counted)")
 	replayRate := fs.Float64("replay-rate", forward.DefaultReplayRate, "backlog messages per second replayed after an outage, beside live data")
@@ -79,13 +75,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	log := zap.New(zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(stderr), level))
 	defer func() { _ = log.Sync() }()
 
-	mc := gateway.MQTTConfig{Broker: *broker, ClientID: *clientID, Username: *username, CAFile: *caFile, CertFile: *certFile, KeyFile: *keyFile}
-	if *passwordFile != "" {
-		b, err := os.ReadFile(*passwordFile)
-		if err != nil {
-			return fmt.Errorf("read -password-file: %w", err)
-		}
-		mc.Password = string(trimNewline(b))
+	mc, err := conn.Config(*clientID)
+	if err != nil {
+		return err
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -126,11 +118,4 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		log.Info("serving metrics", zap.String("addr", ln.Addr().String()))
 	}
 	return g.Run(ctx)
-}
-
-func trimNewline(b []byte) []byte {
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	return b
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/internal/center"
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage/embedded"
 	"github.com/hazardwatch/hazardwatch/storage/influx"
@@ -43,7 +44,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	fs := flag.NewFlagSet("hazardwatch-ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	sitesDir := fs.String("sites", "configs/sites", "directory of site files (*.yaml)")
-	broker := fs.String("broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+	conn := mqttconn.RegisterFlags(fs, mqttconn.DefaultBroker)
 	clientID := fs.String("client-id", ingest.DefaultClientID, "MQTT client id; keep it stable so the broker keeps the session")
 	dataDir := fs.String("data", "data", "directory of the store (tsdb/) and the alarm journal (alerting/)")
 	journalDSN := fs.String("journal-dsn", "", "keep the alarm journal in PostgreSQL at this URL, e.g. postgres://hazardwatch@db:5432/hazardwatch, shared by every ingest node, instead of in -data; leave the password out and use PGPASSWORD or ~/.pgpass")
@@ -62,6 +63,10 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		return err
 	}
 
+	mc, err := conn.Config(*clientID)
+	if err != nil {
+		return err
+	}
 	level := zap.InfoLevel
 	if *debug {
 		level = zap.DebugLevel
@@ -87,7 +92,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		}
 	}
 	c, err := center.Open(ctx, center.Config{
-		Sites: sites, Broker: *broker, ClientID: *clientID, DataDir: *dataDir, JournalDSN: *journalDSN, Shard: shard,
+		Sites: sites, Broker: mc.Broker, ClientID: *clientID, MQTT: mc, DataDir: *dataDir, JournalDSN: *journalDSN, Shard: shard,
 		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
 		Receivers: alertCfg.Receivers, Tokens: alertCfg.Tokens, Logger: log,
 		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood, Notification: alertCfg.Notification,
@@ -107,7 +112,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 			log.Error("http server", zap.Error(err))
 		}
 	}()
-	log.Info("hazardwatch-ingest started", zap.Int("sites", len(sites)), zap.String("broker", *broker),
+	log.Info("hazardwatch-ingest started", zap.Int("sites", len(sites)), zap.String("broker", mc.Redacted()),
 		zap.String("data", *dataDir), zap.String("http", ln.Addr().String()), zap.Int("receivers", len(alertCfg.Receivers)), zap.Stringer("shard", shard))
 	if ready != nil {
 		ready <- ln.Addr().String()

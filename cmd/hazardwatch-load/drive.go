@@ -21,7 +21,11 @@ func connectFleet(ctx context.Context, o options, l *ledger, id string) (*fleet,
 	interval := time.Duration(float64(time.Second) / o.rate)
 	f := &fleet{}
 	for g := range o.gateways {
-		f.pubs = append(f.pubs, newPublisher(o.broker, o.siteID, g, o.points, interval, l, id))
+		p, err := newPublisher(o.mqtt, o.siteID, g, o.points, interval, l, id)
+		if err != nil {
+			return nil, err
+		}
+		f.pubs = append(f.pubs, p)
 	}
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -41,7 +45,7 @@ func connectFleet(ctx context.Context, o options, l *ledger, id string) (*fleet,
 	close(errs)
 	if err := <-errs; err != nil {
 		f.close()
-		return nil, fmt.Errorf("connect simulated gateways to %s: %w", o.broker, err)
+		return nil, fmt.Errorf("connect simulated gateways to %s: %w", o.mqtt.Redacted(), err)
 	}
 	return f, nil
 }

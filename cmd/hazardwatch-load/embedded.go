@@ -17,6 +17,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/storage/embedded"
@@ -69,7 +70,7 @@ func runEmbedded(ctx context.Context, o options, stdout, stderr io.Writer) (rep 
 	rec := &recorder{next: store, ledger: l}
 	reg := prometheus.NewRegistry()
 	ingestID := "hazardwatch-load-" + id + "-ingest"
-	svc, err := ingest.New(ingest.Config{Sites: sites, Broker: o.broker, ClientID: ingestID, Store: rec,
+	svc, err := ingest.New(ingest.Config{Sites: sites, Broker: o.mqtt.Broker, ClientID: ingestID, MQTT: o.mqtt, Store: rec,
 		Evaluator: engine, Sink: alerts, Logger: log.Named("ingest"), Registry: reg})
 	if err != nil {
 		return nil, err
@@ -82,7 +83,7 @@ func runEmbedded(ctx context.Context, o options, stdout, stderr io.Writer) (rep 
 		if rerr := <-ingestDone; rerr != nil && err == nil {
 			err = rerr
 		}
-		forgetSession(o.broker, ingestID)
+		forgetSession(o.mqtt, ingestID)
 	}()
 
 	f, err := connectFleet(ctx, o, l, id)
@@ -197,8 +198,12 @@ func counterSum(reg *prometheus.Registry, name string) int64 {
 
 // forgetSession ends the persistent session ingest left on the broker, so
 // a shared broker does not keep queueing the load site's messages for it.
-func forgetSession(broker, clientID string) {
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(broker).SetClientID(clientID).SetCleanSession(true).SetConnectTimeout(5 * time.Second))
+func forgetSession(conn mqttconn.Config, clientID string) {
+	conn.ClientID, conn.ConnectTimeout = clientID, 5*time.Second
+	c, err := mqttconn.New(conn, nil, func(o *mqtt.ClientOptions) { o.SetCleanSession(true).SetConnectRetry(false) })
+	if err != nil {
+		return
+	}
 	if tok := c.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
 		c.Disconnect(100)
 	}

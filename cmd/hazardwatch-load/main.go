@@ -22,6 +22,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 )
 
 func main() {
@@ -35,7 +37,8 @@ func main() {
 
 // options are the command's flags.
 type options struct {
-	broker     string
+	conn       *mqttconn.Flags
+	mqtt       mqttconn.Config // of conn, once parsed
 	gateways   int
 	points     int
 	rate       float64
@@ -55,7 +58,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("hazardwatch-load", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.broker, "broker", "tcp://127.0.0.1:1883", "MQTT broker URL")
+	o.conn = mqttconn.RegisterFlags(fs, mqttconn.DefaultBroker)
 	fs.IntVar(&o.gateways, "gateways", 10, "simulated gateways, each its own MQTT client")
 	fs.IntVar(&o.points, "points", 100, "points per gateway; each message carries all of them")
 	fs.Float64Var(&o.rate, "rate", 1, "messages per second per gateway")
@@ -67,6 +70,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	fs.BoolVar(&o.debug, "debug", false, "log the centre's warnings and errors on stderr")
 	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	var err error
+	if o.mqtt, err = o.conn.Config(""); err != nil {
 		return o, err
 	}
 	switch {
@@ -118,7 +125,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 		defer pprof.StopCPUProfile()
 	}
 	fmt.Fprintf(stdout, "hazardwatch-load: %d gateways × %d points at %g msg/s each for %v (offered %.0f readings/s), broker %s, GOMAXPROCS %d\n",
-		o.gateways, o.points, o.rate, o.duration, float64(o.gateways*o.points)*o.rate, o.broker, runtime.GOMAXPROCS(0))
+		o.gateways, o.points, o.rate, o.duration, float64(o.gateways*o.points)*o.rate, o.mqtt.Redacted(), runtime.GOMAXPROCS(0))
 	rep, err := runEmbedded(ctx, o, stdout, stderr)
 	if err != nil {
 		return rep, err

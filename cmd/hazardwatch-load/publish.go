@@ -11,6 +11,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
@@ -36,23 +37,20 @@ type publisher struct {
 	firstErr     atomic.Pointer[error]
 }
 
-func newPublisher(broker, siteID string, g, points int, interval time.Duration, l *ledger, runID string) *publisher {
+func newPublisher(conn mqttconn.Config, siteID string, g, points int, interval time.Duration, l *ledger, runID string) (*publisher, error) {
 	p := &publisher{index: g, site: siteID, id: gatewayID(g), interval: interval, ledger: l}
 	for i := range points {
 		p.points = append(p.points, pointID(g, i))
 	}
-	o := mqtt.NewClientOptions().
-		AddBroker(broker).
-		SetClientID(fmt.Sprintf("hazardwatch-load-%s-%s-%s", runID, siteID, p.id)).
-		SetCleanSession(true).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(time.Second).
-		SetKeepAlive(30 * time.Second).
-		SetOrderMatters(false).
-		SetWriteTimeout(pubTimeout)
-	p.client = mqtt.NewClient(o)
-	return p
+	conn.ClientID = fmt.Sprintf("hazardwatch-load-%s-%s-%s", runID, siteID, p.id)
+	client, err := mqttconn.New(conn, nil, func(o *mqtt.ClientOptions) {
+		o.SetCleanSession(true).SetOrderMatters(false).SetWriteTimeout(pubTimeout)
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.client = client
+	return p, nil
 }
 
 func (p *publisher) connect(ctx context.Context) error {

@@ -15,6 +15,8 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hazardwatch/hazardwatch/internal/allinone"
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/simulators"
 )
 
@@ -26,14 +28,26 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.SitesDir, "sites", allinone.DefaultSitesDir, "directory of site files (*.yaml)")
 	fs.StringVar(&cfg.DataDir, "data", allinone.DefaultDataDir, "directory for the store, the alarm journal, gateway state and the log")
 	fs.StringVar(&cfg.MQTTAddr, "mqtt", allinone.DefaultMQTTAddr, "address of the embedded MQTT broker")
-	fs.StringVar(&cfg.Broker, "broker", "", "use this external MQTT broker (e.g. tcp://127.0.0.1:1883) instead of the embedded one")
+	conn := mqttconn.RegisterFlags(fs, "")
 	fs.StringVar(&cfg.HTTPAddr, "http", allinone.DefaultHTTPAddr, "address of the status page and APIs")
 	fs.StringVar(&cfg.Scenario, "scenario", allinone.DefaultScenario, "incident to play: none, "+strings.Join(simulators.BuiltinNames(), ", "))
 	webhooks := fs.String("webhook", "", "comma-separated extra command-platform webhook URLs")
 	noColor := fs.Bool("no-color", false, "plain terminal output")
+	lang := fs.String("lang", "zh", "language of the terminal's warnings: zh or en")
 	if err := fs.Parse(args); err != nil {
 		return 2
 	}
+	var err error
+	if cfg.Lang, err = i18n.Parse(*lang); err != nil {
+		fmt.Fprintln(stderr, "hazardwatch: -lang:", err)
+		return 2
+	}
+	mc, err := conn.Config("")
+	if err != nil {
+		fmt.Fprintln(stderr, "hazardwatch:", err)
+		return 1
+	}
+	cfg.Broker, cfg.MQTT = mc.Broker, mc
 	if *webhooks != "" {
 		cfg.Webhooks = strings.Split(*webhooks, ",")
 	}

@@ -25,6 +25,9 @@ import (
 	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/embedbroker"
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
+	"github.com/hazardwatch/hazardwatch/internal/redact"
 	"github.com/hazardwatch/hazardwatch/simulators"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage"
@@ -49,7 +52,11 @@ type Config struct {
 	MQTTAddr string
 	// Broker, when set, is an external broker to use instead of the
 	// embedded one, e.g. tcp://127.0.0.1:1883.
-	Broker   string
+	Broker string
+	// MQTT is the rest of the connection to the external Broker: TLS files,
+	// user name and password (internal/mqttconn). Every client of the demo
+	// — gateways and centre — uses it; its Broker and ClientID are ignored.
+	MQTT     mqttconn.Config
 	HTTPAddr string
 	// Scenario is played on the simulators of the site it is written
 	// for; "none" plays nothing.
@@ -63,6 +70,8 @@ type Config struct {
 	// Out receives the one-line-per-warning terminal view; nil: none.
 	Out   io.Writer
 	Color bool
+	// Lang is the terminal view's language (zh, the default, or en).
+	Lang i18n.Lang
 	// Logger receives the services' logs; default: none.
 	Logger *zap.Logger
 	// Ready, when set, is called once everything runs.
@@ -164,13 +173,13 @@ func Run(ctx context.Context, cfg Config) error {
 	}()
 
 	c, err := center.Open(ctx, center.Config{
-		Sites: sites, Broker: broker, DataDir: filepath.Join(cfg.DataDir, "center"), Receivers: receivers,
+		Sites: sites, Broker: broker, MQTT: cfg.MQTT, DataDir: filepath.Join(cfg.DataDir, "center"), Receivers: receivers,
 		Tokens: []alerting.Token{{Token: DemoOfficerToken, Role: alerting.RoleOfficer}}, Logger: log,
 		WrapSink: func(next ingest.EventSink) ingest.EventSink {
 			if cfg.Out == nil {
 				return next
 			}
-			return &terminalSink{next: next, w: cfg.Out, color: cfg.Color}
+			return &terminalSink{next: next, w: cfg.Out, color: cfg.Color, lang: cfg.Lang}
 		},
 	})
 	if err != nil {
@@ -205,7 +214,7 @@ func Run(ctx context.Context, cfg Config) error {
 		for _, gw := range s.Gateways {
 			g, err := gateway.New(gateway.Config{Site: s, GatewayID: gw.ID,
 				DataDir: filepath.Join(cfg.DataDir, "gateways", s.ID+"-"+gw.ID),
-				MQTT:    gateway.MQTTConfig{Broker: broker}, Logger: log.Named("gateway")})
+				MQTT:    gatewayConn(cfg.MQTT, broker), Logger: log.Named("gateway")})
 			if err != nil {
 				stopEdge()
 				edge.Wait()
@@ -228,7 +237,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Ready != nil {
-		cfg.Ready(Info{Broker: broker, HTTP: base, Console: base + "/#token=" + DemoOfficerToken, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
+		cfg.Ready(Info{Broker: redact.URL(broker), HTTP: base, Console: base + "/#token=" + DemoOfficerToken, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
 	}
 
 	<-ctx.Done()
@@ -236,6 +245,13 @@ func Run(ctx context.Context, cfg Config) error {
 	edge.Wait()
 	stopCenter()
 	return <-centerDone
+}
+
+// gatewayConn is a demo gateway's connection: the shared settings on
+// broker, with the gateway's default client id.
+func gatewayConn(shared mqttconn.Config, broker string) gateway.MQTTConfig {
+	shared.Broker, shared.ClientID = broker, ""
+	return shared
 }
 
 func startSimulators(sites []*site.Site) ([]*simulators.Sim, error) {

@@ -23,6 +23,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/console"
 	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -38,8 +39,13 @@ type Config struct {
 	// Broker is the MQTT broker URL, e.g. tcp://127.0.0.1:1883.
 	Broker string
 	// ClientID is the ingest service's MQTT client id; keep it stable so
-	// the broker keeps its session. Default hazardwatch-ingest.
+	// the broker keeps its session. Default hazardwatch-ingest; the alerting
+	// publisher connects as ClientID-alerts.
 	ClientID string
+	// MQTT is the rest of both connections (TLS files, user name and
+	// password, backoff; internal/mqttconn); its Broker and ClientID are
+	// ignored.
+	MQTT mqttconn.Config
 	// DataDir holds the time-series store (tsdb/) and the alarm journal
 	// (alerting/).
 	DataDir string
@@ -94,15 +100,16 @@ type Center struct {
 }
 
 // Open builds every part; nothing is received until Run.
-func Open(ctx context.Context, cfg Config) (c *Center, err error) {
+func Open(ctx context.Context, cfg Config) (_ *Center, err error) {
 	if len(cfg.Sites) == 0 || cfg.Broker == "" || cfg.DataDir == "" {
 		return nil, errors.New("center: sites, broker and data directory are required")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
-	c = &Center{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
+	c := &Center{cfg: cfg, log: cfg.Logger, reg: prometheus.NewRegistry()}
 	c.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// c, not the result (nil on failure), so what was built is closed.
 	defer func() {
 		if err != nil {
 			c.Close()
@@ -118,9 +125,11 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 			opts.SpillDir = filepath.Join(cfg.DataDir, "influx-spill")
 		}
 		opts.Logger, opts.Registerer = cfg.Logger.Named("influx"), c.reg
-		if c.store, err = influx.Open(opts); err != nil {
+		st, err := influx.Open(opts)
+		if err != nil {
 			return nil, err
 		}
+		c.store = st // not before: a nil *influx.Store in the interface would not be nil
 	} else {
 		c.embedded, err = embedded.Open(filepath.Join(cfg.DataDir, "tsdb"), embedded.Options{
 			Retention: cfg.Retention, OutOfOrderWindow: cfg.OutOfOrderWindow, Registerer: c.reg})
@@ -131,7 +140,9 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 	}
 	connectCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	c.publisher, err = alerting.NewMQTTPublisher(connectCtx, cfg.Broker, clientID(cfg)+"-alerts", cfg.Logger.Named("alerting"))
+	pubConn := cfg.MQTT
+	pubConn.Broker, pubConn.ClientID = cfg.Broker, clientID(cfg)+"-alerts"
+	c.publisher, err = alerting.NewMQTTPublisher(connectCtx, pubConn, cfg.Logger.Named("alerting"))
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +166,7 @@ func Open(ctx context.Context, cfg Config) (c *Center, err error) {
 		return nil, err
 	}
 	c.ingest, err = ingest.New(ingest.Config{
-		Sites: cfg.Sites, Broker: cfg.Broker, ClientID: clientID(cfg), Store: c.store,
+		Sites: cfg.Sites, Broker: cfg.Broker, ClientID: clientID(cfg), MQTT: cfg.MQTT, Store: c.store,
 		Evaluator: c.engine, Sink: sink, Logger: cfg.Logger.Named("ingest"), Registry: c.reg,
 	})
 	if err != nil {
@@ -323,7 +334,8 @@ func (c *Center) Handler() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !c.ingest.Connected() {
-			http.Error(w, "not connected to the MQTT broker "+c.cfg.Broker, http.StatusServiceUnavailable)
+			// No URL: this answer is public and a URL may name hosts or users.
+			http.Error(w, "not connected to the MQTT broker", http.StatusServiceUnavailable)
 			return
 		}
 		fmt.Fprintln(w, "ok")

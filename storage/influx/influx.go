@@ -13,14 +13,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"strings"
+	"strconv"
 	"sync"
 	"time"
 
 	influxdb2 "github.com/influxdata/influxdb-client-go/v2"
 	"github.com/influxdata/influxdb-client-go/v2/api"
 	influxhttp "github.com/influxdata/influxdb-client-go/v2/api/http"
-	"github.com/influxdata/influxdb-client-go/v2/api/write"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
@@ -34,7 +33,6 @@ const (
 	TagSite      = "site"
 	TagSource    = "source"
 	TagPoint     = "point"
-	TagGateway   = "gateway"
 	FieldValue   = "value"
 	FieldQuality = "quality"
 )
@@ -42,6 +40,8 @@ const (
 // Defaults of Options.
 const (
 	DefaultBatchSize      = 5000
+	DefaultBatchWait      = 20 * time.Millisecond
+	DefaultMaxInFlight    = 4
 	DefaultFlushInterval  = time.Second
 	DefaultRequestTimeout = 10 * time.Second
 	DefaultRetryInitial   = time.Second
@@ -61,7 +61,18 @@ type Options struct {
 	Bucket string // 2.x/3.x bucket; 1.8: "database/retention-policy"
 
 	// BatchSize is the most lines sent in one write request; default 5000.
+	// Lines of concurrent Append calls share a request.
 	BatchSize int
+	// BatchWait is how long a batch waits for more lines after its first
+	// before it is sent anyway; it is what a reading's acknowledgement may
+	// wait on a quiet system; default 20ms.
+	BatchWait time.Duration
+	// MaxInFlight is how many write requests may be outstanding at once;
+	// default 4.
+	MaxInFlight int
+	// NoGzip sends write requests uncompressed (they are gzipped by
+	// default, about a sixth of the bytes on the wire).
+	NoGzip bool
 	// FlushInterval is how often the replay loop looks at the spill when
 	// nothing woke it; default 1s.
 	FlushInterval time.Duration
@@ -92,14 +103,20 @@ func (o *Options) withDefaults() error {
 	if o.SpillDir == "" {
 		return errors.New("influx: SpillDir is required")
 	}
-	for name, d := range map[string]time.Duration{"FlushInterval": o.FlushInterval, "RequestTimeout": o.RequestTimeout,
+	for name, d := range map[string]time.Duration{"BatchWait": o.BatchWait, "FlushInterval": o.FlushInterval, "RequestTimeout": o.RequestTimeout,
 		"RetryInitial": o.RetryInitial, "RetryMax": o.RetryMax} {
 		if d < 0 {
 			return fmt.Errorf("influx: %s is negative (%s)", name, d)
 		}
 	}
-	if o.BatchSize < 0 || o.SpillMaxBytes < 0 {
-		return fmt.Errorf("influx: BatchSize (%d) and SpillMaxBytes (%d) must not be negative", o.BatchSize, o.SpillMaxBytes)
+	if o.BatchSize < 0 || o.SpillMaxBytes < 0 || o.MaxInFlight < 0 {
+		return fmt.Errorf("influx: BatchSize (%d), MaxInFlight (%d) and SpillMaxBytes (%d) must not be negative", o.BatchSize, o.MaxInFlight, o.SpillMaxBytes)
+	}
+	if o.BatchWait == 0 {
+		o.BatchWait = DefaultBatchWait
+	}
+	if o.MaxInFlight == 0 {
+		o.MaxInFlight = DefaultMaxInFlight
 	}
 	if o.BatchSize == 0 {
 		o.BatchSize = DefaultBatchSize
@@ -130,14 +147,17 @@ func (o *Options) withDefaults() error {
 
 // Store is a storage.Store on InfluxDB with a local spill.
 type Store struct {
-	opts    Options
-	client  influxdb2.Client
-	writer  api.WriteAPIBlocking
-	querier api.QueryAPI
-	spill   *spill
-	m       *metrics
-	log     *zap.Logger
+	opts     Options
+	client   influxdb2.Client
+	writeURL string
+	querier  api.QueryAPI
+	spill    *spill
+	m        *metrics
+	log      *zap.Logger
 
+	reqs      chan *writeReq   // Append calls to the batcher
+	batches   chan *writeBatch // batcher to senders
+	senders   sync.WaitGroup   // batcher and senders
 	wake      chan struct{}
 	stop      chan struct{}
 	done      chan struct{}
@@ -161,23 +181,32 @@ func Open(opts Options) (*Store, error) {
 	}
 	clientOpts := influxdb2.DefaultOptions().
 		SetPrecision(time.Millisecond).
-		SetBatchSize(uint(opts.BatchSize)).
 		// Our own context deadline bounds requests; this is a backstop.
 		SetHTTPRequestTimeout(uint(opts.RequestTimeout/time.Second) + 5).
 		SetMaxRetries(0).
 		SetLogLevel(0)
 	client := influxdb2.NewClientWithOptions(opts.URL, opts.Token, clientOpts)
 	s := &Store{
-		opts:    opts,
-		client:  client,
-		writer:  client.WriteAPIBlocking(opts.Org, opts.Bucket),
-		querier: client.QueryAPI(opts.Org),
-		spill:   sp,
-		m:       newMetrics(opts.Registerer, sp),
-		log:     opts.Logger,
-		wake:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+		opts:     opts,
+		client:   client,
+		writeURL: writeURLOf(client.HTTPService().ServerAPIURL(), opts.Org, opts.Bucket),
+		querier:  client.QueryAPI(opts.Org),
+		spill:    sp,
+		m:        newMetrics(opts.Registerer, sp),
+		log:      opts.Logger,
+		reqs:     make(chan *writeReq),
+		batches:  make(chan *writeBatch),
+		wake:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	s.senders.Add(1 + opts.MaxInFlight)
+	go func() {
+		defer s.senders.Done()
+		s.batchLoop()
+	}()
+	for range opts.MaxInFlight {
+		go s.sendLoop(&s.senders)
 	}
 	if _, records, lines, _ := sp.depth(); records > 0 {
 		s.log.Info("influx spill holds data from before; replaying", zap.Int("records", records), zap.Int("points", lines))
@@ -193,6 +222,7 @@ func (s *Store) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.stop)
+		s.senders.Wait()
 		<-s.done
 		err = s.spill.close()
 		s.client.Close()
@@ -221,72 +251,52 @@ func (s *Store) SpillDepth() (records, points int) {
 	return records, points
 }
 
-// Append stores samples: written to InfluxDB, or fsynced to the spill when
+// Append stores samples: written to InfluxDB (in a batch with the samples
+// of other Append calls made meanwhile), or fsynced to the spill when
 // InfluxDB cannot take them now. Invalid samples and samples InfluxDB
 // refuses are reported in a *storage.RejectedError while the others are
 // stored. It fails (the caller must not acknowledge) only when the samples
-// could be neither written nor spilled.
+// could be neither written nor spilled. Append is safe for concurrent use;
+// calls from many goroutines are what fills the batches.
 func (s *Store) Append(ctx context.Context, samples []storage.Sample) error {
 	var rejected []storage.Rejected
-	lines := make([]string, 0, len(samples))
+	req := &writeReq{body: make([]byte, 0, 96*len(samples)), ends: make([]int32, 0, len(samples)), done: make(chan writeResult, 1)}
 	sampleOf := make([]int, 0, len(samples))
 	for i := range samples {
-		line, reason, err := encode(&samples[i])
-		if err != nil {
+		if reason, err := check(&samples[i]); err != nil {
 			rejected = append(rejected, storage.Rejected{Index: i, Reason: reason, Err: err})
 			s.m.rejected.WithLabelValues(reason).Inc()
 			continue
 		}
-		lines = append(lines, line)
+		req.body = appendLine(req.body, &samples[i])
+		req.ends = append(req.ends, int32(len(req.body)))
 		sampleOf = append(sampleOf, i)
 	}
-	return s.appendLines(ctx, lines, sampleOf, rejected, "samples")
+	return s.appendReq(ctx, req, sampleOf, rejected, "samples")
 }
 
-// appendLines writes or spills encoded lines; sampleOf maps each line to
-// its index in the caller's input, rejected holds what encoding already
-// refused, and what names the input in errors.
+// appendLines writes or spills lines (without newlines); sampleOf maps
+// each line to its index in the caller's input, rejected holds what
+// encoding already refused, and what names the input in errors.
 func (s *Store) appendLines(ctx context.Context, lines []string, sampleOf []int, rejected []storage.Rejected, what string) error {
-	if len(lines) > 0 {
-		toSpill := lines
-		spillFirst := !s.spill.empty()
-		if !spillFirst {
-			refused, err := s.writeLines(ctx, lines, "direct")
-			for _, r := range refused {
-				rejected = append(rejected, storage.Rejected{Index: sampleOf[r.line], Reason: RejectInflux, Err: r.err})
-			}
-			if err == nil {
-				s.m.pointsWritten.Add(float64(len(lines) - len(refused)))
-				return rejectedError(rejected)
-			}
-			if ctx.Err() != nil {
-				return fmt.Errorf("influx: append %d %s: %w", len(lines), what, ctx.Err())
-			}
-			s.log.Warn("influx write failed; spilling", zap.String("url", s.opts.URL), zap.Int("points", len(lines)), zap.Error(err))
-			toSpill = withoutRefused(lines, refused)
-		}
-		if err := s.spill.append(toSpill, time.Now()); err != nil {
-			if errors.Is(err, ErrSpillFull) && spillFirst {
-				// InfluxDB may be back while the replay catches up: write
-				// directly rather than refuse.
-				if refused, werr := s.writeLines(ctx, lines, "direct"); werr == nil {
-					for _, r := range refused {
-						rejected = append(rejected, storage.Rejected{Index: sampleOf[r.line], Reason: RejectInflux, Err: r.err})
-					}
-					s.m.pointsWritten.Add(float64(len(lines) - len(refused)))
-					return rejectedError(rejected)
-				}
-			}
-			kind := ErrKindSpillIO
-			if errors.Is(err, ErrSpillFull) {
-				kind = ErrKindSpillFull
-			}
-			s.m.writeErrors.WithLabelValues(kind).Inc()
-			s.log.Error("influx unavailable and "+what+" cannot be spilled; refusing them", zap.Int("points", len(lines)), zap.String("spill_dir", s.opts.SpillDir), zap.Error(err))
-			return fmt.Errorf("influx: append %d %s: InfluxDB unavailable and spill failed: %w", len(lines), what, err)
-		}
-		s.m.spilledPoints.Add(float64(len(toSpill)))
-		s.kick()
+	req := &writeReq{ends: make([]int32, 0, len(lines)), done: make(chan writeResult, 1)}
+	for _, l := range lines {
+		req.body = append(append(req.body, l...), '\n')
+		req.ends = append(req.ends, int32(len(req.body)))
+	}
+	return s.appendReq(ctx, req, sampleOf, rejected, what)
+}
+
+func (s *Store) appendReq(ctx context.Context, req *writeReq, sampleOf []int, rejected []storage.Rejected, what string) error {
+	if req.lines() == 0 {
+		return rejectedError(rejected)
+	}
+	res := s.submit(ctx, req)
+	if res.err != nil {
+		return fmt.Errorf("influx: append %d %s: %w", req.lines(), what, res.err)
+	}
+	for _, r := range res.refused {
+		rejected = append(rejected, storage.Rejected{Index: sampleOf[r.line], Reason: RejectInflux, Err: r.err})
 	}
 	return rejectedError(rejected)
 }
@@ -298,39 +308,91 @@ func rejectedError(rejected []storage.Rejected) error {
 	return &storage.RejectedError{Rejected: rejected}
 }
 
-// encode turns a sample into one line of line protocol.
-func encode(sm *storage.Sample) (line, reason string, err error) {
+// check refuses a sample that cannot be stored, with a reason.
+func check(sm *storage.Sample) (reason string, err error) {
 	switch {
 	case sm.Site == "" || sm.Point == "":
-		return "", storage.RejectInvalid, fmt.Errorf("sample site %q point %q: site and point are required", sm.Site, sm.Point)
+		return storage.RejectInvalid, fmt.Errorf("sample site %q point %q: site and point are required", sm.Site, sm.Point)
 	case sm.Quality != "" && !sm.Quality.Valid():
-		return "", storage.RejectInvalid, fmt.Errorf("sample %s/%s: unknown quality %q", sm.Site, sm.Point, sm.Quality)
+		return storage.RejectInvalid, fmt.Errorf("sample %s/%s: unknown quality %q", sm.Site, sm.Point, sm.Quality)
 	case sm.Time.IsZero():
-		return "", storage.RejectInvalid, fmt.Errorf("sample %s/%s: no time", sm.Site, sm.Point)
+		return storage.RejectInvalid, fmt.Errorf("sample %s/%s: no time", sm.Site, sm.Point)
 	case sm.HasValue && (math.IsNaN(sm.Value) || math.IsInf(sm.Value, 0)):
-		return "", storage.RejectNotNumber, fmt.Errorf("sample %s/%s at %s: value %v is not a number", sm.Site, sm.Point, sm.Time.Format(time.RFC3339Nano), sm.Value)
+		return storage.RejectNotNumber, fmt.Errorf("sample %s/%s at %s: value %v is not a number", sm.Site, sm.Point, sm.Time.Format(time.RFC3339Nano), sm.Value)
 	}
+	return "", nil
+}
+
+// encode turns a sample into one line of line protocol (without newline).
+func encode(sm *storage.Sample) (line, reason string, err error) {
+	if reason, err := check(sm); err != nil {
+		return "", reason, err
+	}
+	b := appendLine(nil, sm)
+	return string(b[:len(b)-1]), "", nil
+}
+
+// appendLine appends a checked sample's line, newline included, to b:
+// tags in key order (what InfluxDB sorts them into anyway), the quality
+// field always, the value field when there is one, time in ms.
+func appendLine(b []byte, sm *storage.Sample) []byte {
 	q := sm.Quality
 	if q == "" {
 		q = protocol.Good
 	}
-	p := write.NewPointWithMeasurement(Measurement).
-		AddTag(TagSite, sm.Site).
-		AddTag(TagPoint, sm.Point).
-		AddField(FieldQuality, string(q)).
-		SetTime(sm.Time)
+	b = append(b, Measurement...)
+	b = append(b, ","+TagPoint+"="...)
+	b = appendTagValue(b, sm.Point)
+	b = append(b, ","+TagSite+"="...)
+	b = appendTagValue(b, sm.Site)
 	if sm.Source != "" {
-		p.AddTag(TagSource, sm.Source)
+		b = append(b, ","+TagSource+"="...)
+		b = appendTagValue(b, sm.Source)
 	}
-	if sm.Gateway != "" {
-		p.AddTag(TagGateway, sm.Gateway)
+	b = append(b, " "+FieldQuality+"=\""...)
+	for i := 0; i < len(q); i++ {
+		if c := q[i]; c == '"' || c == '\\' {
+			b = append(b, '\\')
+		}
+		b = append(b, q[i])
 	}
+	b = append(b, '"')
 	if sm.HasValue {
-		p.AddField(FieldValue, sm.Value)
+		b = append(b, ","+FieldValue+"="...)
+		b = strconv.AppendFloat(b, sm.Value, 'f', -1, 64)
 	}
-	// The encoder ends the line with a newline; the spill and the batches
-	// join lines themselves.
-	return strings.TrimSuffix(write.PointToLineProtocol(p, time.Millisecond), "\n"), "", nil
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, sm.Time.UnixMilli(), 10)
+	return append(b, '\n')
+}
+
+// appendTagValue escapes a tag value as the client library does: comma,
+// equals sign and space with a backslash, control characters as \t \n \f
+// \r. A trailing backslash is doubled so it cannot escape the separator
+// (the library drops such a tag instead; ids from site files hold none).
+func appendTagValue(b []byte, v string) []byte {
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case ',', '=', ' ':
+			b = append(b, '\\', c)
+		case '\t':
+			b = append(b, `\t`...)
+		case '\n':
+			b = append(b, `\n`...)
+		case '\f':
+			b = append(b, `\f`...)
+		case '\r':
+			b = append(b, `\r`...)
+		case '\\':
+			b = append(b, c)
+			if i == len(v)-1 {
+				b = append(b, c)
+			}
+		default:
+			b = append(b, c)
+		}
+	}
+	return b
 }
 
 // refusal is a line InfluxDB refused as bad data.
@@ -394,20 +456,17 @@ func (s *Store) writeSplitting(ctx context.Context, lines []string, base int, pa
 	return s.writeSplitting(ctx, lines[mid:], base+mid, path, refused)
 }
 
-// post sends one write request and classifies its failure.
+// post sends lines in one write request and classifies its failure.
 func (s *Store) post(ctx context.Context, lines []string, path string) (kind string, err error) {
-	reqCtx, cancel := context.WithTimeout(ctx, s.opts.RequestTimeout)
-	defer cancel()
-	began := time.Now()
-	err = s.writer.WriteRecord(reqCtx, lines...)
-	if err == nil {
-		s.m.writeLatency.WithLabelValues(path, "ok").Observe(time.Since(began).Seconds())
-		return "", nil
+	n := len(lines)
+	for _, l := range lines {
+		n += len(l)
 	}
-	kind = classify(ctx, reqCtx, err)
-	s.m.writeLatency.WithLabelValues(path, kind).Observe(time.Since(began).Seconds())
-	s.m.writeErrors.WithLabelValues(kind).Inc()
-	return kind, fmt.Errorf("influx: write %d points to %s bucket %s: %s: %w", len(lines), s.opts.URL, s.opts.Bucket, kind, err)
+	body := make([]byte, 0, n)
+	for _, l := range lines {
+		body = append(append(body, l...), '\n')
+	}
+	return s.postBody(ctx, body, len(lines), path)
 }
 
 // classify names why a write failed.

@@ -22,6 +22,7 @@ const (
 
 type metrics struct {
 	writeLatency  *prometheus.HistogramVec
+	batchLines    prometheus.Histogram
 	pointsWritten prometheus.Counter
 	replayed      prometheus.Counter
 	spilledPoints prometheus.Counter
@@ -36,6 +37,11 @@ func newMetrics(reg prometheus.Registerer, sp *spill) *metrics {
 			Help:    "Latency of write requests to InfluxDB, by path (direct from Append, replay from the spill) and outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15),
 		}, []string{"path", "outcome"}),
+		batchLines: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "hazardwatch_influx_batch_points",
+			Help:    "Points per batch the senders wrote or spilled (lines of several Append calls together).",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+		}),
 		pointsWritten: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "hazardwatch_influx_points_written_total",
 			Help: "Points InfluxDB acknowledged directly from Append.",
@@ -60,7 +66,7 @@ func newMetrics(reg prometheus.Registerer, sp *spill) *metrics {
 	if reg == nil {
 		return m
 	}
-	reg.MustRegister(m.writeLatency, m.pointsWritten, m.replayed, m.spilledPoints, m.writeErrors, m.rejected,
+	reg.MustRegister(m.writeLatency, m.batchLines, m.pointsWritten, m.replayed, m.spilledPoints, m.writeErrors, m.rejected,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Name: "hazardwatch_influx_spill_bytes",
 			Help: "Bytes in the spill not yet acknowledged by InfluxDB.",

@@ -50,7 +50,7 @@ func (s *Store) Latest(ctx context.Context, site string) ([]storage.Sample, erro
 				continue // the same point under another source or gateway tag
 			}
 			q, _ := r.Value().(string)
-			newest[k] = &storage.Sample{Site: k.site, Point: k.point, Source: tag(r, TagSource), Gateway: tag(r, TagGateway),
+			newest[k] = &storage.Sample{Site: k.site, Point: k.point, Source: tag(r, TagSource),
 				Time: r.Time(), Quality: protocol.Quality(q)}
 		case FieldValue:
 			if cur, ok := values[k]; !ok || r.Time().After(cur.Time()) {
@@ -118,7 +118,7 @@ func (s *Store) Range(ctx context.Context, p storage.Point, from, to time.Time, 
 			at = t
 		}
 		q, _ := r.ValueByKey(FieldQuality).(string)
-		sm := storage.Sample{Site: p.Site, Point: p.Point, Source: tag(r, TagSource), Gateway: tag(r, TagGateway),
+		sm := storage.Sample{Site: p.Site, Point: p.Point, Source: tag(r, TagSource),
 			Time: at, Quality: protocol.Quality(q)}
 		if v, ok := r.ValueByKey(FieldValue).(float64); ok {
 			sm.Value, sm.HasValue = v, true
