@@ -261,20 +261,6 @@ func newNotifier(cfg Notification, sites func() []*site.Site, st *store, log *za
 	return n, nil
 }
 
-// restore rebuilds the chain from the notification state journaled.
-func (n *notifier) restore(ctx context.Context) error {
-	states, err := n.store.notifyStates(ctx)
-	if err != nil {
-		return err
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	for _, st := range states {
-		n.chain.Restore(st)
-	}
-	return nil
-}
-
 // IncidentChange is one change of an incident as the notifier takes it;
 // the incident lifecycle's events map onto it one to one.
 type IncidentChange struct {

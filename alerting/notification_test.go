@@ -22,6 +22,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/alerting/notify/wecom"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
 )
 
@@ -106,10 +107,17 @@ func testUnacknowledgedOrangeEscalates(t *testing.T, j journal) {
 	}
 	defer func() { svc.Close() }()
 
+	// The ammonia leak: HH on a detector, the source orange.
 	t0 := clk.Now()
-	if err := svc.NotifyIncidents(ctx, []IncidentChange{change(notify.Opened, protocol.Orange, t0)}); err != nil {
+	if err := svc.HandleEvents(ctx, []rules.Event{event(rules.Raised, "jh-chem/nh3-tanks/nh3-gas-1/HH", t0, protocol.Orange, protocol.None, 90.9),
+		sourceGradeEvent(protocol.Orange, protocol.None, t0)}); err != nil {
 		t.Fatal(err)
 	}
+	incs := svc.Incidents(ctx)
+	if len(incs) != 1 {
+		t.Fatalf("incidents %+v", incs)
+	}
+	id := incs[0].ID
 	testenv.Eventually(t, "the operational lead's mail and the group message", 20*time.Second, func() bool {
 		return len(mb.To("chen.xiaodong@jh-chem.example")) == 1 && len(rb.payloads()) == 1
 	})
@@ -128,7 +136,7 @@ func testUnacknowledgedOrangeEscalates(t *testing.T, j journal) {
 	if err := svc.Tick(ctx); err != nil {
 		t.Fatal(err)
 	}
-	recs, _ := svc.Notifications(ctx, NotificationQuery{Incident: nh3Incident})
+	recs, _ := svc.Notifications(ctx, NotificationQuery{Incident: id})
 	if queued := countOutcome(recs, OutcomeQueued); queued != 2 {
 		t.Fatalf("after 9 min %d messages queued, want the first 2 only: %+v", queued, recs)
 	}
@@ -160,7 +168,8 @@ func testUnacknowledgedOrangeEscalates(t *testing.T, j journal) {
 		return len(mb.To("wang.jianguo@jh-chem.example")) == 1 && len(rb.payloads()) == 3
 	})
 
-	if err := svc.NotifyIncidents(ctx, []IncidentChange{change(notify.Acked, protocol.Orange, clk.Add(time.Minute))}); err != nil {
+	clk.Add(time.Minute)
+	if _, err := svc.AckIncident(ctx, id, "zhang.san", "on my way"); err != nil {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "the acknowledgement told to the three", 20*time.Second, func() bool {
@@ -172,7 +181,7 @@ func testUnacknowledgedOrangeEscalates(t *testing.T, j journal) {
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, "every message delivered and journaled", 20*time.Second, func() bool {
-		recs, _ = svc.Notifications(ctx, NotificationQuery{Incident: nh3Incident})
+		recs, _ = svc.Notifications(ctx, NotificationQuery{Incident: id})
 		return countOutcome(recs, OutcomeDelivered) == countOutcome(recs, OutcomeQueued)
 	})
 	if n := len(mb.Mails()); n != 6 {
@@ -223,8 +232,8 @@ func TestRedReachesTheCountyDutyOfficerAndWeCom(t *testing.T) {
 	defer robot.Close()
 	svc, err := New(Config{TickInterval: -1, Sites: exampleSites(t), Notification: Notification{
 		DutyOfficers: []DutyOfficer{
-			{Region: "32", Person: site.Person{Name: "省值班员", Email: "duty@js.example", Lang: "zh"}},
-			{Region: "320612", Person: site.Person{Name: "County Duty", Email: "duty@county.example", Phone: "13800000001", Lang: "en"}},
+			{Region: "35", Person: site.Person{Name: "省值班员", Email: "duty@fj.example", Lang: "zh"}},
+			{Region: "350404", Person: site.Person{Name: "County Duty", Email: "duty@county.example", Phone: "13800000001", Lang: "en"}},
 		},
 		Channels: []Channel{
 			{Name: "mail", Email: &email.Config{Smarthost: mb.Addr, From: "alarm@hazardwatch.example", TLS: "none"}},
@@ -245,7 +254,7 @@ func TestRedReachesTheCountyDutyOfficerAndWeCom(t *testing.T) {
 	if got := mb.To("duty@county.example"); len(got) != 1 || !strings.Contains(subject(t, got[0]), "[RED warning]") {
 		t.Errorf("county duty officer: %d mails, want 1 in English", len(got))
 	}
-	if n := len(mb.To("duty@js.example")); n != 0 {
+	if n := len(mb.To("duty@fj.example")); n != 0 {
 		t.Errorf("province duty officer mailed %d times; the county's (the longest region prefix) is the one", n)
 	}
 	if ids, mobiles := wc[0].Text.MentionedList, wc[0].Text.MentionedMobileList; !slices.Equal(ids, []string{"ChenXiaoDong"}) || len(mobiles) != 3 {

@@ -12,11 +12,11 @@ import (
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
-// notifySchema is the notification journal — every message queued for a
+// notifySchema (migration 4) is the notification journal — every message queued for a
 // channel and every attempt's outcome, append only — and the chain's state
 // per open incident, which a restart rebuilds the chain from.
 const notifySchema = `
-CREATE TABLE IF NOT EXISTS notifications (
+CREATE TABLE notifications (
 	seq        {serial},
 	id         TEXT NOT NULL,     -- the message (one channel, one person or group)
 	incident   TEXT NOT NULL,
@@ -33,32 +33,12 @@ CREATE TABLE IF NOT EXISTS notifications (
 	ts         {integer} NOT NULL, -- unix milliseconds
 	UNIQUE(id, outcome, attempts)
 );
-CREATE INDEX IF NOT EXISTS notifications_incident ON notifications(incident, seq);
-CREATE TABLE IF NOT EXISTS notify_state (
+CREATE INDEX notifications_incident ON notifications(incident, seq);
+CREATE TABLE notify_state (
 	incident TEXT PRIMARY KEY,
 	state    TEXT NOT NULL -- notify.IncidentState JSON
 );
 `
-
-// createNotifySchema adds the notification tables to the journal.
-func (s *store) createNotifySchema(ctx context.Context) error {
-	d := s.dialect
-	ddl := strings.NewReplacer("{serial}", d.serial, "{integer}", d.integer, "{blob}", d.blob).Replace(notifySchema)
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("begin notification schema in %s: %w", s.path, err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	if d.schemaLock != "" {
-		if _, err := tx.ExecContext(ctx, d.schemaLock); err != nil {
-			return fmt.Errorf("lock notification schema in %s: %w", s.path, err)
-		}
-	}
-	if _, err := tx.ExecContext(ctx, ddl); err != nil {
-		return fmt.Errorf("create notification schema in %s: %w", s.path, err)
-	}
-	return tx.Commit()
-}
 
 func insertNotification(ctx context.Context, tx *sql.Tx, s *store, r NotificationRecord) (bool, error) {
 	to, err := json.Marshal(r.To)

@@ -19,7 +19,7 @@ func TestExampleAlertingFileNotification(t *testing.T) {
 	if len(n.Channels) != 2 || n.Channels[0].Kind() != "email" || n.Channels[1].Kind() != "sms" || n.Channels[0].Email.TLS != "starttls" {
 		t.Errorf("channels %+v", n.Channels)
 	}
-	if len(n.DutyOfficers) != 1 || n.DutyOfficers[0].Region != "320612" || n.DutyOfficers[0].Name == "" || n.DutyOfficers[0].Lang != "zh" {
+	if len(n.DutyOfficers) != 1 || n.DutyOfficers[0].Region != "350404" || n.DutyOfficers[0].Name == "" || n.DutyOfficers[0].Lang != "zh" {
 		t.Errorf("duty officers %+v", n.DutyOfficers)
 	}
 	p := n.Policy.WithDefaults()
