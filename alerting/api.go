@@ -124,6 +124,7 @@ func (s *Service) Handler() http.Handler {
 		})
 	}))
 	s.incidentHandlers(mux, view, act)
+	s.notificationHandlers(mux, view)
 	return mux
 }
 

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -299,5 +300,38 @@ func TestNotificationPolicyChecked(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v, want %q", err, want)
 		}
+	}
+}
+
+func TestNotificationsOnTheIncidentAPI(t *testing.T) {
+	ctx := context.Background()
+	mb := testenv.SMTP(t)
+	svc, err := New(Config{TickInterval: -1, Tokens: apiTokens, Sites: exampleSites(t), Notification: Notification{
+		Channels: []Channel{{Name: "mail", Email: &email.Config{Smarthost: mb.Addr, From: "alarm@hazardwatch.example", TLS: "none"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	srv := httptest.NewServer(svc.Handler())
+	defer srv.Close()
+	now := time.Now().UTC()
+	if err := svc.HandleEvents(ctx, []rules.Event{event(rules.Raised, "jh-chem/nh3-tanks/nh3-gas-1/HH", now, protocol.Orange, protocol.None, 90.9),
+		sourceGradeEvent(protocol.Orange, protocol.None, now)}); err != nil {
+		t.Fatal(err)
+	}
+	id := svc.Incidents(ctx)[0].ID
+	path := "/api/incidents/" + url.PathEscape(id) + "/notifications"
+	testenv.Eventually(t, "the operational lead's mail delivered and journaled", 20*time.Second, func() bool {
+		code, body := apiCall(t, srv.URL, "GET", path, viewerToken, "")
+		var recs []NotificationRecord
+		return code == http.StatusOK && json.Unmarshal(body, &recs) == nil && len(recs) == 2 &&
+			recs[0].Outcome == OutcomeQueued && recs[1].Outcome == OutcomeDelivered && recs[1].Attempts == 1 &&
+			slices.Equal(recs[1].To, []string{"operational 陈晓东"}) && recs[1].Channel == "mail"
+	})
+	if code, _ := apiCall(t, srv.URL, "GET", path, "", ""); code != http.StatusUnauthorized {
+		t.Errorf("without a token: %d", code)
+	}
+	if code, _ := apiCall(t, srv.URL, "GET", "/api/incidents/no%2Fsuch/notifications", viewerToken, ""); code != http.StatusNotFound {
+		t.Errorf("unknown incident: %d", code)
 	}
 }
