@@ -125,6 +125,7 @@ func (s *Service) Handler() http.Handler {
 	}))
 	s.incidentHandlers(mux, view, act)
 	s.notificationHandlers(mux, view)
+	s.reportHandlers(mux, view)
 	return mux
 }
 
