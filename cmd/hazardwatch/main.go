@@ -6,6 +6,7 @@
 //	hazardwatch validate FILE_OR_DIR…  list every problem of site files
 //	hazardwatch grafana -out DIR FILE_OR_DIR…  write Grafana dashboards of site files
 //	hazardwatch healthcheck URL        exit 0 if URL answers 2xx (container healthchecks)
+//	hazardwatch report [flags]         the alarm-quality report as CSV, HTML or JSON
 package main
 
 import (
@@ -32,6 +33,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return grafanaCmd(args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args, stdout, stderr)
+	case "report":
+		return reportCmd(args, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -46,4 +49,5 @@ const usage = `usage:
   hazardwatch validate FILE_OR_DIR... check site files, listing every problem
   hazardwatch grafana [-datasource prometheus|influx] -out DIR FILE_OR_DIR...
                                       write a Grafana wall display per site file
-  hazardwatch healthcheck URL         exit 0 if URL answers 2xx (container healthchecks)`
+  hazardwatch healthcheck URL         exit 0 if URL answers 2xx (container healthchecks)
+  hazardwatch report [flags]          the alarm-quality report (ISA-18.2 / EEMUA 191) as CSV, HTML or JSON`
