@@ -93,7 +93,7 @@ func TestAmmoniaLeakIsOneIncidentEndToEnd(t *testing.T) {
 		k := func(point, cond string) string { return "jh-chem/nh3-tanks/" + point + "/" + cond }
 		vote := func(cond rules.Condition, g protocol.Grade, at time.Time) rules.Event {
 			return rules.Event{Type: rules.Raised, Key: "jh-chem/nh3-tanks/nh3-leak/" + string(cond), Site: "jh-chem", Source: "nh3-tanks",
-				Condition: cond, Grade: g, Value: 2, Limit: 2, Since: at, Time: at, Points: []string{"nh3-gas-1", "nh3-gas-2"}, Facts: protocol.AlarmFacts{Reason: "vote"}}
+				Condition: cond, Grade: g, Value: 2, Limit: 2, Since: at, Time: at, Points: []string{"nh3-gas-1", "nh3-gas-2"}}
 		}
 		batches := [][]rules.Event{
 			{event(rules.Raised, k("nh3-gas-1", "H"), t0, protocol.Yellow, protocol.None, 45.9), sourceGradeEvent(protocol.Yellow, protocol.None, t0)},

@@ -252,7 +252,7 @@ func TestRedReachesTheCountyDutyOfficerAndWeCom(t *testing.T) {
 		defer mu.Unlock()
 		return len(mb.Mails()) == 4 && len(wc) == 1
 	})
-	if got := mb.To("duty@county.example"); len(got) != 1 || !strings.Contains(subject(t, got[0]), "[RED warning]") {
+	if got := mb.To("duty@county.example"); len(got) != 1 || !strings.Contains(subject(t, got[0]), "[red warning]") {
 		t.Errorf("county duty officer: %d mails, want 1 in English", len(got))
 	}
 	if n := len(mb.To("duty@fj.example")); n != 0 {

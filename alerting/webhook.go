@@ -195,6 +195,14 @@ func (d *deliverer) run(ctx context.Context) {
 func (d *deliverer) deliver(ctx context.Context, o outboxRow) bool {
 	retry, err := d.send(ctx, o)
 	now := time.Now()
+	if ctx.Err() != nil && err != nil {
+		return false // shutting down: the row stays for the next start
+	}
+	// What was sent is recorded even while the service shuts down: a
+	// cancelled DELETE may have run on the server and report an error
+	// anyway, leaving the delivery unjournaled.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err == nil {
 		d.metrics.delivered.WithLabelValues(d.name).Inc()
 		if err := d.store.delivered(ctx, o.Seq); err != nil {
@@ -203,9 +211,6 @@ func (d *deliverer) deliver(ctx context.Context, o outboxRow) bool {
 		}
 		d.told(ctx, o, o.Attempts+1, nil, true)
 		return true
-	}
-	if ctx.Err() != nil {
-		return false
 	}
 	d.metrics.deliveryFailures.WithLabelValues(d.name).Inc()
 	if !retry {
@@ -230,9 +235,10 @@ func (d *deliverer) deliver(ctx context.Context, o outboxRow) bool {
 }
 
 func (d *deliverer) told(ctx context.Context, o outboxRow, attempts int, err error, final bool) {
-	if d.outcome != nil {
-		d.outcome(ctx, o, attempts, err, final)
+	if d.outcome == nil {
+		return
 	}
+	d.outcome(ctx, o, attempts, err, final)
 }
 
 func (d *deliverer) sleep(ctx context.Context, wait time.Duration) {

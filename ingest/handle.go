@@ -150,6 +150,7 @@ func (s *Service) prepareParsed(j *job, t protocol.Topic) {
 		s.metrics.duplicates.Inc()
 		rj.reason, rj.err = ReasonDuplicate, fmt.Errorf("seq %d of gateway %s was already handled; message dropped", msg.Seq, msg.Gateway)
 		s.reject(rj)
+		s.acks.durable(msg.Site, msg.Gateway, msg.Seq) // stored before
 		return
 	}
 	j.msg, j.gk, j.tracker, j.rj = msg, gk, tracker, rj
@@ -266,6 +267,7 @@ func (s *Service) finish(j *job) error {
 			return fmt.Errorf("events of site %s gateway %s seq %d: %w", msg.Site, msg.Gateway, msg.Seq, err)
 		}
 	}
+	s.acks.durable(msg.Site, msg.Gateway, msg.Seq)
 	return nil
 }
 

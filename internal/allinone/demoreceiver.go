@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
-	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/alerting/incident"
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 )
 
 // demoReceiver stands in for the emergency command platform: it checks
@@ -17,8 +19,9 @@ import (
 type demoReceiver struct {
 	out   io.Writer
 	color bool
+	lang  i18n.Lang
 	mu    sync.Mutex
-	got   []protocol.AlarmEvent
+	got   []alerting.IncidentCloudEvent
 }
 
 func (d *demoReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -31,19 +34,30 @@ func (d *demoReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	var ce alerting.CloudEvent
-	if err := json.Unmarshal(body, &ce); err != nil {
-		http.Error(w, "not a CloudEvent with an alarm event: "+err.Error(), http.StatusBadRequest)
+	var ce alerting.IncidentCloudEvent
+	if err := json.Unmarshal(body, &ce); err != nil || ce.Type != alerting.IncidentCloudEventType(ce.Data.Type) {
+		http.Error(w, fmt.Sprintf("not a CloudEvent with an incident event: %v", err), http.StatusBadRequest)
 		return
 	}
 	d.mu.Lock()
-	d.got = append(d.got, ce.Data)
-	if d.out != nil && (ce.Data.Type == protocol.AlarmRaised || ce.Data.Type == protocol.AlarmGradeChanged) {
-		tag := "→ 指挥平台已接收"
+	d.got = append(d.got, ce)
+	if d.out != nil {
+		tag := i18n.T(d.lang, "term.platform", nil)
 		if d.color {
 			tag = "\x1b[1;35m" + tag + "\x1b[0m"
 		}
-		fmt.Fprintf(d.out, "%s %s %s %s\n", tag, ce.Data.Grade.Chinese(), ce.Data.AlarmID, ce.Data.Type)
+		e := ce.Data
+		g := e.Grade
+		if e.Type == incident.TypeClosed {
+			g = e.WorstGrade
+		}
+		args := i18n.Args{"tag": tag, "what": i18n.T(d.lang, "incident."+string(e.Type), nil), "grade": i18n.T(d.lang, "grade."+g.String(), nil),
+			"id": e.IncidentID, "conditions": strconv.Itoa(len(e.Conditions)), "actor": e.Actor}
+		key := "term.incident"
+		if e.Actor != "" {
+			key = "term.incident_by"
+		}
+		fmt.Fprintln(d.out, i18n.T(d.lang, key, args))
 	}
 	d.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)

@@ -159,7 +159,7 @@ func TestMailReachesARealSMTPServerOverSTARTTLS(t *testing.T) {
 	}
 	for i, want := range []struct{ to, subject, body string }{
 		{"wang.jianguo@jh-chem.example", "【橙色预警·升级】江海化工储运有限公司 液氨储罐区", "已 30 分钟未确认"},
-		{"zhang@jh-chem.example", "[ORANGE warning, escalated] 江海化工储运有限公司 液氨储罐区", "Unacknowledged for 30 min"},
+		{"zhang@jh-chem.example", "[orange warning, escalated] 江海化工储运有限公司 液氨储罐区", "Unacknowledged for 30 min"},
 	} {
 		r := got[i]
 		if r.from != "alarm@jh-chem.example" || len(r.to) != 1 || r.to[0] != want.to {
