@@ -362,6 +362,7 @@ func (c *Center) Handler() http.Handler {
 	mux.Handle("/api/", c.alerts.Handler())
 	con := c.console.Handler()
 	mux.Handle("GET /{$}", con)
+	mux.Handle("GET /report", con)
 	mux.Handle("GET /console/", con)
 	mux.Handle("/api/stream", con)
 	mux.Handle("/api/stream/", con)
