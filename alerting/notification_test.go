@@ -306,14 +306,13 @@ func TestNotificationPolicyChecked(t *testing.T) {
 func TestNotificationsOnTheIncidentAPI(t *testing.T) {
 	ctx := context.Background()
 	mb := testenv.SMTP(t)
-	svc, err := New(Config{TickInterval: -1, Tokens: apiTokens, Sites: exampleSites(t), Notification: Notification{
+	svc, err := New(Config{TickInterval: -1, Sites: exampleSites(t), Notification: Notification{
 		Channels: []Channel{{Name: "mail", Email: &email.Config{Smarthost: mb.Addr, From: "alarm@hazardwatch.example", TLS: "none"}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	srv := httptest.NewServer(svc.Handler())
-	defer srv.Close()
+	srv := serveAPI(t, svc)
 	now := time.Now().UTC()
 	if err := svc.HandleEvents(ctx, []rules.Event{event(rules.Raised, "jh-chem/nh3-tanks/nh3-gas-1/HH", now, protocol.Orange, protocol.None, 90.9),
 		sourceGradeEvent(protocol.Orange, protocol.None, now)}); err != nil {

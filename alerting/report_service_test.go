@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -53,7 +52,7 @@ func leak(t *testing.T, svc *Service, clk *clock) string {
 func TestReportShowsTheLeaksTimeToAcknowledgeAndClose(t *testing.T) {
 	eachJournal(t, func(t *testing.T, j journal) {
 		clk := &clock{t: time.Date(2026, 12, 1, 2, 0, 0, 0, time.UTC)}
-		svc, err := New(j.with(Config{TickInterval: -1, Now: clk.Now, Tokens: apiTokens, Sites: exampleSites(t)}))
+		svc, err := New(j.with(Config{TickInterval: -1, Now: clk.Now, Sites: exampleSites(t)}))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,8 +74,7 @@ func TestReportShowsTheLeaksTimeToAcknowledgeAndClose(t *testing.T) {
 			t.Errorf("sources %+v officers %+v", rep.Sources, rep.Officers)
 		}
 
-		srv := httptest.NewServer(svc.Handler())
-		defer srv.Close()
+		srv := serveAPI(t, svc)
 		from, to := t0.Add(-time.Hour).Format(time.RFC3339), clk.Now().Format(time.RFC3339)
 		code, body := apiCall(t, srv.URL, "GET", "/api/report?from="+from+"&to="+to, viewerToken, "")
 		var got report.Report

@@ -1,5 +1,6 @@
 // HazardWatch alarm-quality report page (/report): picks a period and a
-// site, asks GET /api/report with the console's login token, and shows the
+// site, asks GET /api/report with the console's login (its session
+// cookie, or a bearer token the console keeps), and shows the
 // ISA-18.2 / EEMUA 191 figures; CSV and HTML are downloaded from the same
 // endpoint. Plain JavaScript, nothing from elsewhere.
 'use strict';
@@ -118,13 +119,12 @@
   }
 
   async function get(format) {
-    if (!token()) {
-      banner(t('login'));
-      return null;
-    }
-    const r = await fetch(query(format), { headers: { Authorization: 'Bearer ' + token() } });
+    const headers = token() ? { Authorization: 'Bearer ' + token() } : {};
+    const r = await fetch(query(format), { credentials: 'same-origin', headers });
     if (r.status === 401) {
+      // Log in on the console, then come back here.
       banner(t('login'));
+      location.href = '/#next=' + encodeURIComponent(location.pathname);
       return null;
     }
     if (!r.ok) {
