@@ -44,11 +44,14 @@ func sourceGradeEvent(g, prev protocol.Grade, at time.Time) rules.Event {
 	return rules.Event{Type: rules.SourceGradeChanged, Key: "jh-chem/nh3-tanks", Site: "jh-chem", Source: "nh3-tanks", Grade: g, PrevGrade: prev, Time: at}
 }
 
-// incidentEvents returns the incident events a receiver got, in order.
+// incidentEvents returns the incident events a receiver got, in order,
+// without the duplicates at-least-once delivery may bring (a restart
+// between a POST and the outbox row's removal): receivers drop them by id.
 func (r *receiver) incidentEvents(t *testing.T) []incident.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []incident.Event
+	seen := map[string]bool{}
 	for _, b := range r.bodies {
 		var ce IncidentCloudEvent
 		if err := json.Unmarshal(b, &ce); err != nil {
@@ -58,7 +61,10 @@ func (r *receiver) incidentEvents(t *testing.T) []incident.Event {
 		if !strings.HasPrefix(ce.Type, "cn.hazardwatch.incident.") || ce.Type != IncidentCloudEventType(ce.Data.Type) || ce.Subject != ce.Data.IncidentID {
 			t.Errorf("receiver got %s (subject %s) of %s", ce.Type, ce.Subject, ce.Data.Type)
 		}
-		out = append(out, ce.Data)
+		if !seen[ce.ID] {
+			seen[ce.ID] = true
+			out = append(out, ce.Data)
+		}
 	}
 	return out
 }
@@ -227,8 +233,10 @@ func TestAmmoniaLeakIsOneIncidentEndToEnd(t *testing.T) {
 		if !slices.Equal(gotTypes, want) {
 			t.Errorf("platform got %v, want %v", gotTypes, want)
 		}
-		if len(rcv.events()) != len(want) {
-			t.Errorf("platform got %d events, want only the %d of the incident", len(rcv.events()), len(want))
+		for _, ce := range rcv.events() {
+			if !strings.HasPrefix(ce.Type, "cn.hazardwatch.incident.") {
+				t.Errorf("platform got the point-level %s of %s", ce.Type, ce.Subject)
+			}
 		}
 		red := got[2]
 		if red.Grade != protocol.Red || red.PrevGrade != protocol.Orange || red.SourceName != "液氨储罐区" || len(red.Conditions) != 7 {
