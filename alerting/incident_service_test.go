@@ -3,6 +3,7 @@ package alerting
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http/httptest"
 	"net/url"
 	"slices"
@@ -283,5 +284,66 @@ func TestYellowIncidentClosesItself(t *testing.T) {
 	all, err := svc.QueryIncidents(ctx, IncidentQuery{State: incident.Closed})
 	if err != nil || len(all) != 1 || all[0].ClosedBy != "" || all[0].Disposal != nil {
 		t.Fatalf("closed by itself: %+v %v", all, err)
+	}
+}
+
+// TestIncidentsSharedByNodes: two nodes on one PostgreSQL journal each
+// keep their own sites' incidents; a node acknowledging another's answers
+// 404-style ErrUnknown; any node reads any incident from the journal; when
+// a site moves to the other node (a new shard count) its open incident
+// goes along, acknowledged, and the next condition joins it.
+func TestIncidentsSharedByNodes(t *testing.T) {
+	dsn := testenv.Postgres(t)
+	ctx := context.Background()
+	node := func(name string, sites ...string) Config {
+		return Config{JournalDSN: dsn, Node: name, OwnsSite: sitesOf(sites...), TickInterval: -1}
+	}
+	a, err := New(node("ingest-0", "site-a"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := New(node("ingest-1", "site-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	if err := a.HandleEvents(ctx, []rules.Event{event(rules.Raised, "site-a/tanks/p1/HH", now, protocol.Orange, protocol.None, 90)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.HandleEvents(ctx, []rules.Event{event(rules.Raised, "site-b/tanks/p1/H", now, protocol.Yellow, protocol.None, 45)}); err != nil {
+		t.Fatal(err)
+	}
+	ia, ib := a.Incidents(ctx), b.Incidents(ctx)
+	if len(ia) != 1 || ia[0].Site != "site-a" || len(ib) != 1 || ib[0].Site != "site-b" {
+		t.Fatalf("node 0 has %+v, node 1 %+v; want each its own site's", ia, ib)
+	}
+	if _, err := b.AckIncident(ctx, ia[0].ID, "王工", ""); !errors.Is(err, incident.ErrUnknown) {
+		t.Errorf("node 1 acknowledging node 0's incident: %v, want ErrUnknown", err)
+	}
+	if got, ok, err := b.Incident(ctx, ia[0].ID); err != nil || !ok || got.Site != "site-a" {
+		t.Errorf("node 1 reading node 0's incident from the journal: %+v %v %v", got, ok, err)
+	}
+	if _, err := a.AckIncident(ctx, ia[0].ID, "王工", "收到"); err != nil {
+		t.Fatal(err)
+	}
+	a.Close()
+	b.Close()
+
+	// One node takes both sites.
+	one, err := New(node("ingest-0", "site-a", "site-b"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer one.Close()
+	got := one.Incidents(ctx)
+	if len(got) != 2 {
+		t.Fatalf("the one node restored %d incidents, want both sites'", len(got))
+	}
+	if err := one.HandleEvents(ctx, []rules.Event{event(rules.Raised, "site-a/tanks/p2/H", now.Add(time.Second), protocol.Yellow, protocol.None, 41)}); err != nil {
+		t.Fatal(err)
+	}
+	inc, _, err := one.Incident(ctx, ia[0].ID)
+	if err != nil || !inc.Acknowledged || len(inc.Conditions) != 2 || inc.WorstGrade != protocol.Orange {
+		t.Errorf("site-a's incident on the new node: %+v %v; want it acknowledged, with the new condition joined", inc, err)
 	}
 }
