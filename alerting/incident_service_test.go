@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
@@ -284,6 +286,12 @@ func TestYellowIncidentClosesItself(t *testing.T) {
 	all, err := svc.QueryIncidents(ctx, IncidentQuery{State: incident.Closed})
 	if err != nil || len(all) != 1 || all[0].ClosedBy != "" || all[0].Disposal != nil {
 		t.Fatalf("closed by itself: %+v %v", all, err)
+	}
+	if n := testutil.ToFloat64(svc.incMetrics.events.WithLabelValues("closed")); n != 1 {
+		t.Errorf("hazardwatch_alerting_incident_events_total{type=closed} = %v, want 1", n)
+	}
+	if n := testutil.ToFloat64(svc.incMetrics.open.WithLabelValues("yellow", "normal")); n != 0 {
+		t.Errorf("open incidents gauge still counts the closed one: %v", n)
 	}
 }
 
