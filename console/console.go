@@ -43,7 +43,6 @@ type Alarms interface {
 	Alarm(id string) (alerting.Alarm, bool)
 	SourceGrades() []protocol.SourceGrade
 	Subscribe(buffer int) (<-chan protocol.AlarmEvent, func())
-	LookupToken(token string) (alerting.Token, bool)
 	// The incidents: one per hazard source out of normal.
 	Incidents(ctx context.Context) []incident.Incident
 	Incident(ctx context.Context, id string) (incident.Incident, bool, error)
@@ -157,14 +156,16 @@ func (c *Console) Close() {
 
 // Handler serves the console:
 //
-//	GET  /                     the officers' board
+//	GET  /                     the officers' board (with its login form)
 //	GET  /regions              the regions overview: risk map and roll-up
 //	GET  /wall                 the same for a command centre's wall screen
 //	GET  /console/…            its scripts, styles and dictionary
 //	GET  /api/stream           the event stream (server-sent events)
 //	GET  /api/stream/snapshot  the stream's first event as plain JSON
-//	POST /api/stream/session   sets the stream's cookie from a bearer token
-//	DELETE /api/stream/session clears it
+//
+// The stream needs a principal in the request's context
+// (access.Middleware: the session cookie that POST /api/session sets, or
+// a bearer token); the page logs in through /api/session.
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", c.page("index.html"))
@@ -178,8 +179,6 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /api/stream/snapshot", c.authorised(func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, c.snapshot(r.Context(), false))
 	}))
-	mux.HandleFunc("POST /api/stream/session", c.login)
-	mux.HandleFunc("DELETE /api/stream/session", c.logout)
 	return mux
 }
 

@@ -6,73 +6,30 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/storage"
 )
-
-// streamCookie carries the API token to GET /api/stream.
-//
-// A browser's EventSource cannot send an Authorization header, so the
-// stream also takes the token from a cookie that POST /api/stream/session
-// sets after checking the bearer token. A cookie rather than a query
-// parameter, because a URL with the token would end up in proxies' access
-// logs and the browser's history. The cookie is HttpOnly, SameSite=Strict,
-// limited to /api/stream and gone when the browser closes; the alarm API's
-// actions never read it (they take only the Authorization header), so
-// another site cannot act through it.
-const streamCookie = "hazardwatch_stream"
 
 // eventBuffer is how far the hub may fall behind the alerting service
 // before it re-reads the state for everyone.
 const eventBuffer = 4096
 
-// token returns the request's token: the bearer token, else the cookie.
-func token(r *http.Request) string {
-	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return t
-	}
-	if ck, err := r.Cookie(streamCookie); err == nil {
-		return ck.Value
-	}
-	return ""
-}
-
-// authorised lets through requests with a known token of either role.
+// authorised lets through requests whose principal may view. A browser's
+// EventSource cannot send an Authorization header: it sends the session
+// cookie, which access.Middleware has turned into the principal.
 func (c *Console) authorised(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := c.cfg.Alarms.LookupToken(token(r)); !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hazardwatch"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the event stream needs an API token: Authorization: Bearer <token>, or the cookie set by POST /api/stream/session"})
+		if p, ok := access.FromContext(r.Context()); !ok || !p.May(access.View) {
+			access.Unauthorized(w, r, access.ErrNoCredentials)
 			return
 		}
 		h(w, r)
 	}
-}
-
-// login checks the bearer token and sets the stream's cookie. It answers
-// the token's role and, for a token bound to one officer, the name.
-func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	given, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	tok, ok := c.cfg.Alarms.LookupToken(given)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hazardwatch"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unknown token"})
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: streamCookie, Value: given, Path: "/api/stream", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	writeJSON(w, http.StatusOK, tok)
-}
-
-func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: streamCookie, Value: "", Path: "/api/stream", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1})
-	w.WriteHeader(http.StatusNoContent)
 }
 
 // client is one connected console.
