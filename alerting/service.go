@@ -505,7 +505,9 @@ func (s *Service) commitTx(ctx context.Context, tx *incident.Txn, recs []record,
 		}
 	}
 	s.metrics.setActive(s.alarms)
-	s.incMetrics.observe(incs, s.book.Open())
+	if len(incs) > 0 {
+		s.incMetrics.observe(incs, s.book.Open())
+	}
 	s.subs.publish(recs)
 	s.incSubs.publish(incs)
 	return incs, nil
