@@ -29,6 +29,9 @@ func (s *Service) initNotifications(ctx context.Context) error {
 	}
 	known := map[string]bool{}
 	for _, st := range states {
+		if !s.store.owns(st.Site) {
+			continue // another node's, in a shared journal
+		}
 		inc, ok := open[st.Incident]
 		if !ok {
 			if err := s.store.queueNotifications(ctx, nil, st.Incident, st, false); err != nil {
@@ -37,6 +40,13 @@ func (s *Service) initNotifications(ctx context.Context) error {
 			continue
 		}
 		known[st.Incident] = true
+		// The incident may have moved on after the state was journaled
+		// (a crash in between): a worse grade starts its chain from the
+		// incident's last change; its acknowledgement stands.
+		if inc.WorstGrade > st.Worst {
+			st.Worst, st.WorstAt = inc.WorstGrade, inc.Changed
+		}
+		st.Acked = inc.Acknowledged
 		n.chain.Restore(st)
 		n.conditions[inc.ID] = notifyConditions(inc.Conditions)
 	}
