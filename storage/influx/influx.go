@@ -172,12 +172,12 @@ func Open(opts Options) (*Store, error) {
 	if err := opts.withDefaults(); err != nil {
 		return nil, err
 	}
-	sp, warnings, err := openSpill(opts.SpillDir, opts.SpillMaxBytes)
+	sp, warnings, err := openSpill(opts.SpillDir, opts.SpillMaxBytes, opts.Logger.Named("spill"))
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range warnings {
-		opts.Logger.Error("influx spill damaged", zap.String("detail", w))
+		opts.Logger.Warn("influx spill opened", zap.String("detail", w))
 	}
 	clientOpts := influxdb2.DefaultOptions().
 		SetPrecision(time.Millisecond).
