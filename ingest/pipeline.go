@@ -15,9 +15,10 @@ import (
 // Messages flow through lanes: each gateway's telemetry goes to one lane
 // (by a hash of site and gateway), so a gateway's messages keep their
 // order while different gateways' messages are decoded and stored on
-// every core. A lane has two steps, each one goroutine: prepare (decode,
-// check, seq, start the store) and finish (wait until durable, rules,
-// alerting, acknowledge). Several messages of a lane are being stored at
+// every core. A lane has three steps, each one goroutine: prepare (decode,
+// check, seq, start the store), finish (wait until durable, record the
+// seq, hand the readings to the rules) and journaled (wait until alerting
+// journaled the events raised, acknowledge). Several messages of a lane are being stored at
 // once — that is what fills the store's batches — but each is finished,
 // and so acknowledged, in the order it came.
 
@@ -47,11 +48,17 @@ type job struct {
 	storedCh      chan struct{} // closed when the store returned
 	stored        []storage.Sample
 	storeErr      error
+
+	// Set by finish.
+	evaluated bool         // stored and handed to the rules
+	handled   <-chan error // the sink's word on the events raised; nil: none
+	err       error        // finish failed: not acknowledged
 }
 
 type lane struct {
-	in  chan *job
-	out chan *job
+	in   chan *job // to prepare
+	out  chan *job // prepare to finish
+	done chan *job // finish to journaled and the acknowledgement
 }
 
 // startLanes starts the lanes; closing their inputs (stopLanes) ends them.
@@ -64,7 +71,7 @@ func (s *Service) startLanes() {
 	s.lanesDone = make(chan struct{})
 	finished := make(chan struct{}, n)
 	for i := range s.lanes {
-		l := lane{in: make(chan *job, 16), out: make(chan *job, laneDepth)}
+		l := lane{in: make(chan *job, 16), out: make(chan *job, laneDepth), done: make(chan *job, laneDepth)}
 		s.lanes[i] = l
 		go func() {
 			defer close(l.out)
@@ -74,9 +81,20 @@ func (s *Service) startLanes() {
 			}
 		}()
 		go func() {
-			defer func() { finished <- struct{}{} }()
+			defer close(l.done)
 			for j := range l.out {
-				s.settle(j, s.finish(j))
+				j.err = s.finish(j)
+				l.done <- j
+			}
+		}()
+		go func() {
+			defer func() { finished <- struct{}{} }()
+			for j := range l.done {
+				err := j.err
+				if err == nil {
+					err = s.journaled(j)
+				}
+				s.settle(j, err)
 			}
 		}()
 	}
