@@ -24,8 +24,11 @@ const (
 	ReasonDuplicate      = "duplicate"       // seq already handled: dropped
 )
 
-// storeTimeout bounds one attempt to store a message's samples.
-const storeTimeout = 10 * time.Second
+// storeTimeout bounds one attempt to store a message's samples. It is
+// above what a store takes to give up on its server and spill (InfluxDB:
+// about twice its 10 s RequestTimeout), so a slow server leads to a spill,
+// not to a message left unacknowledged.
+const storeTimeout = 30 * time.Second
 
 // Handle processes one MQTT message. It returns an error only when the
 // message's readings could not be stored, or (while Run runs) the events

@@ -26,9 +26,13 @@ import (
 const (
 	// lanesPerCore is how many lanes there are per GOMAXPROCS.
 	lanesPerCore = 4
-	// laneDepth bounds the messages a lane holds between its two steps;
-	// the broker's in-flight window usually bounds them first.
+	// laneDepth bounds the messages a lane holds between two steps.
 	laneDepth = 1024
+	// DefaultMaxInFlight is how many telemetry messages may be in the lanes
+	// at once (Config.MaxInFlight): enough to fill the store's batches, few
+	// enough to bound memory; past it paho stops reading and the broker
+	// keeps the rest.
+	DefaultMaxInFlight = 256
 )
 
 // job is one telemetry message on its way through its lane.
@@ -108,6 +112,9 @@ func (s *Service) startLanes() {
 
 // settle acknowledges a finished message, or leaves it for redelivery.
 func (s *Service) settle(j *job, err error) {
+	if j.ack != nil {
+		defer func() { <-s.inFlightSlots }()
+	}
 	if err != nil {
 		// Not acknowledged: the broker delivers it again after reconnect.
 		s.log.Error("message not stored, left unacknowledged for redelivery", zap.String("topic", j.topic), zap.Error(err))
@@ -152,6 +159,7 @@ func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 		// Shutting down: left unacknowledged, delivered again next time.
 		return
 	}
+	s.inFlightSlots <- struct{}{}
 	s.laneOf(t).in <- &job{topic: topic, payload: m.Payload(), ack: m.Ack}
 }
 
