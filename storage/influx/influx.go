@@ -323,15 +323,6 @@ func check(sm *storage.Sample) (reason string, err error) {
 	return "", nil
 }
 
-// encode turns a sample into one line of line protocol (without newline).
-func encode(sm *storage.Sample) (line, reason string, err error) {
-	if reason, err := check(sm); err != nil {
-		return "", reason, err
-	}
-	b := appendLine(nil, sm)
-	return string(b[:len(b)-1]), "", nil
-}
-
 // appendLine appends a checked sample's line, newline included, to b:
 // tags in key order (what InfluxDB sorts them into anyway), the quality
 // field always, the value field when there is one, time in ms.
