@@ -32,8 +32,8 @@ func siteYAML(siteID string, gateways, points int, rate float64) string {
 	poll := pollInterval(rate)
 	for g := range gateways {
 		fmt.Fprintf(&b, "  - id: %s\n    name: load gateway %d\n    devices:\n", gatewayID(g), g+1)
-		fmt.Fprintf(&b, "      - {id: %s, name: load device %d, transport: tcp, address: \"127.0.0.1:%d\", unit_id: 1, poll_interval: %s, timeout: 1s}\n",
-			deviceID(g), g+1, 20000+g%40000, poll)
+		fmt.Fprintf(&b, "      - {id: %s, name: load device %d, transport: tcp, address: \"127.0.0.1:%d\", unit_id: 1, poll_interval: %s, timeout: %s}\n",
+			deviceID(g), g+1, 20000+g%40000, poll, poll) // a timeout longer than the poll interval is refused
 	}
 	b.WriteString("\nsources:\n")
 	for g := range gateways {
