@@ -281,3 +281,68 @@ func TestHTTP(t *testing.T) {
 	code, body = do("GET", "/status", "", "Accept", "text/html")
 	want("a browser without a session", code, body, 401, `href="/"`)
 }
+
+// TestSessionEndsItsRequests: a request still running with a session (an
+// open event stream) ends when the session is revoked, and when it
+// expires.
+func TestSessionEndsItsRequests(t *testing.T) {
+	a, err := New(Config{Accounts: []Account{{Name: "wang.li", Role: Officer, PasswordHash: passwordHash(t)}},
+		Session: Session{TTL: 3 * time.Second}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 2)
+	h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := FromContext(r.Context()); !ok {
+			http.Error(w, "no session", http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		ended <- r.Context().Err()
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	open := func(id string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/api/stream", nil)
+		req.AddCookie(&http.Cookie{Name: CookieName, Value: id})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("open a request with the session: %s", resp.Status)
+		}
+		return resp
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case err := <-ended:
+			if err == nil {
+				t.Fatalf("%s: the request ended without its context", what)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the request is still running", what)
+		}
+	}
+	id, _, _, _, err := a.Login(context.Background(), "wang.li", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open(id)
+	a.Logout(id)
+	wait("logout")
+	id, _, _, _, err = a.Login(context.Background(), "wang.li", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open(id)
+	wait("expiry")
+	if _, ok := a.Session(id); ok {
+		t.Fatal("the session outlived its TTL")
+	}
+}

@@ -254,7 +254,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Ready != nil {
-		login := url.Values{"user": {DemoUser}, "password": {demoPassword}}.Encode()
+		login := "user=" + url.QueryEscape(DemoUser) + "&password=" + url.QueryEscape(demoPassword)
 		cfg.Ready(Info{Broker: redact.URL(broker), HTTP: base, Console: base + "/#" + login, DemoUser: DemoUser, DemoPassword: demoPassword, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
 	}
 
