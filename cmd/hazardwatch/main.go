@@ -7,12 +7,18 @@
 //	hazardwatch grafana -out DIR FILE_OR_DIR…  write Grafana dashboards of site files
 //	hazardwatch healthcheck URL        exit 0 if URL answers 2xx (container healthchecks)
 //	hazardwatch passwd [-generate|-token]  a password's hash, or a new API token, for the alerting file
+//	hazardwatch version                print the version (also -version)
+//
+// -h or help prints this list (exit 0); "hazardwatch COMMAND -h" a
+// command's flags.
 package main
 
 import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/hazardwatch/hazardwatch/internal/version"
 )
 
 func main() {
@@ -28,7 +34,16 @@ func dispatchIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
 		cmd, args = args[0], args[1:]
 	}
+	if len(args) > 0 && cmd == "run" {
+		switch args[0] {
+		case "-version", "--version":
+			cmd = "version"
+		}
+	}
 	switch cmd {
+	case "version":
+		version.Print(stdout, "hazardwatch")
+		return 0
 	case "run":
 		return run(args, stdout, stderr)
 	case "validate":
@@ -39,7 +54,7 @@ func dispatchIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return healthcheck(args, stdout, stderr)
 	case "passwd":
 		return passwd(args, stdin, stdout, stderr)
-	case "help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprintln(stdout, usage)
 		return 0
 	default:
@@ -56,4 +71,7 @@ const usage = `usage:
   hazardwatch healthcheck URL         exit 0 if URL answers 2xx (container healthchecks)
   hazardwatch passwd [-generate | -token | -hash-token]
                                       a password's bcrypt hash (password on standard input),
-                                      or a new API token and its hash, for the alerting file`
+                                      or a new API token and its hash, for the alerting file
+  hazardwatch version                 print the version (also -version)
+
+"hazardwatch COMMAND -h" lists a command's flags.`

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,6 +25,10 @@ import (
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hazardwatch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nflags of hazardwatch [run]:\n", usage)
+		fs.PrintDefaults()
+	}
 	var cfg allinone.Config
 	fs.StringVar(&cfg.SitesDir, "sites", allinone.DefaultSitesDir, "directory of site files (*.yaml)")
 	fs.StringVar(&cfg.DataDir, "data", allinone.DefaultDataDir, "directory for the store, the alarm journal, gateway state and the log")
@@ -35,6 +40,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	noColor := fs.Bool("no-color", false, "plain terminal output")
 	lang := fs.String("lang", "zh", "language of the terminal's warnings: zh or en")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	var err error
