@@ -195,6 +195,19 @@ func TestEveryEndpointNeedsCredentials(t *testing.T) {
 			t.Errorf("GET %s reveals %q", p, body)
 		}
 	}
+	// A public prefix does not open what lies behind it.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{"/console/../api/status", "/console/%2e%2e/api/status", "/console/..%2fapi/status", "//api/status"} {
+		resp, err := noRedirect.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || strings.Contains(string(body), "nh3-tanks") {
+			t.Errorf("GET %s without credentials: %s %s", p, resp.Status, body)
+		}
+	}
 	for _, p := range []string{"/", "/console/app.js", "/console/index.html"} {
 		if code, body := call("GET", p); code != http.StatusOK || strings.Contains(body, "nh3-gas-1") {
 			t.Errorf("GET %s without credentials: %d, want the static page", p, code)
