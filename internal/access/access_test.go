@@ -346,3 +346,36 @@ func TestSessionEndsItsRequests(t *testing.T) {
 		t.Fatal("the session outlived its TTL")
 	}
 }
+
+// TestLoginThrottled: a client that guessed wrong MaxLoginFailures times is
+// refused (429), even with the right password, until the window ends;
+// the account itself is not locked for other clients.
+func TestLoginThrottled(t *testing.T) {
+	now := &clock{t: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
+	a := newAuth(t, now)
+	h := a.SessionHandler()
+	login := func(remote, password string) int {
+		t.Helper()
+		req := httptest.NewRequest("POST", "/api/session", strings.NewReader(`{"username":"wang.li","password":"`+password+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range MaxLoginFailures {
+		if code := login("192.0.2.7:4000"+strings.Repeat("1", i%2), "wrong password"); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i+1, code)
+		}
+	}
+	if code := login("192.0.2.7:5000", testPassword); code != http.StatusTooManyRequests {
+		t.Fatalf("the right password after %d guesses from the address: %d, want 429", MaxLoginFailures, code)
+	}
+	if code := login("198.51.100.3:4000", testPassword); code != http.StatusOK {
+		t.Fatalf("the officer from another address: %d, want 200", code)
+	}
+	now.Add(LoginFailureWindow)
+	if code := login("192.0.2.7:5000", testPassword); code != http.StatusOK {
+		t.Fatalf("after the window: %d, want 200", code)
+	}
+}
