@@ -50,6 +50,7 @@ func newAuth(t *testing.T, now *clock, tokens ...Token) *Authenticator {
 		{Name: "wang.li", Display: "王丽", Role: Officer, Scope: Scope{Sites: []string{"jh-chem"}}, PasswordHash: passwordHash(t)},
 		{Name: "viewer", Role: Viewer, PasswordHash: passwordHash(t)},
 		{Name: "gone", Role: Officer, PasswordHash: passwordHash(t), Disabled: true},
+		{Name: "wall", Role: Viewer, PasswordHash: passwordHash(t), SessionTTL: 30 * 24 * time.Hour},
 	}, Tokens: tokens, Session: Session{TTL: time.Hour}}
 	a, err := New(cfg, Options{Now: now.Now})
 	if err != nil {
@@ -92,6 +93,15 @@ func TestLoginLogoutExpiry(t *testing.T) {
 	a.Logout(id2)
 	if _, ok := a.Session(id2); ok {
 		t.Fatal("session alive after logout")
+	}
+	// A wall screen's account keeps its own, longer TTL.
+	wall, _, _, exp, err := a.Login(ctx, "wall", testPassword)
+	if err != nil || !exp.Equal(now.Now().Add(30*24*time.Hour)) {
+		t.Fatalf("wall login: expires %s, %v", exp, err)
+	}
+	now.Add(29 * 24 * time.Hour)
+	if _, ok := a.Session(wall); !ok {
+		t.Fatal("the wall's session ended before its own TTL")
 	}
 }
 

@@ -179,7 +179,11 @@ func (a *Authenticator) Login(ctx context.Context, name, password string) (id, c
 	}
 	a.logins.WithLabelValues("ok").Inc()
 	now := a.now()
-	s := &session{p: acc.principal(), csrf: randomString(24), created: now, expires: now.Add(a.cfg.Session.TTL)}
+	ttl := a.cfg.Session.TTL
+	if acc.SessionTTL > 0 {
+		ttl = acc.SessionTTL
+	}
+	s := &session{p: acc.principal(), csrf: randomString(24), created: now, expires: now.Add(ttl)}
 	s.ended, s.end = context.WithCancel(context.Background())
 	id = randomString(32)
 	a.mu.Lock()
