@@ -40,7 +40,7 @@ func (s *Service) Handler() http.Handler {
 	mux.Handle("GET /api/alarms", view(s.listAlarms))
 	mux.Handle("GET /api/alarms/{id}", view(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := s.Alarm(r.PathValue("id"))
-		if !ok {
+		if !ok || !s.mayView(r, a.Site) { // outside the scope: as if unknown
 			httpError(w, http.StatusNotFound, fmt.Errorf("alarm %q: %w", r.PathValue("id"), ErrUnknownAlarm))
 			return
 		}
@@ -48,7 +48,7 @@ func (s *Service) Handler() http.Handler {
 	}))
 	mux.Handle("GET /api/alarms/{id}/timeline", view(func(w http.ResponseWriter, r *http.Request) {
 		evs, err := s.Timeline(r.Context(), r.PathValue("id"))
-		s.reply(w, evs, err)
+		s.reply(w, inScope(s.viewFilter(r), evs), err)
 	}))
 	mux.Handle("GET /api/history", view(s.history))
 	mux.Handle("GET /api/officers/{officer}/actions", view(func(w http.ResponseWriter, r *http.Request) {
@@ -58,15 +58,25 @@ func (s *Service) Handler() http.Handler {
 			return
 		}
 		evs, err := s.OfficerActions(r.Context(), r.PathValue("officer"), from, to)
-		s.reply(w, evs, err)
+		s.reply(w, inScope(s.viewFilter(r), evs), err)
 	}))
-	mux.Handle("GET /api/sources", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.SourceGrades()) }))
-	mux.Handle("GET /api/outbox", view(func(w http.ResponseWriter, r *http.Request) {
+	// The delivery queues and their dead letters are the installation's:
+	// only installation-wide accounts see them.
+	mux.Handle("GET /api/outbox", view(wholeScope(func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.OutboxStats(r.Context())
 		s.reply(w, st, err)
+	})))
+	mux.Handle("GET /api/floods", view(func(w http.ResponseWriter, r *http.Request) {
+		sees := s.viewFilter(r)
+		floods := []Flood{}
+		for _, f := range s.Floods() {
+			if sees(f.Site) {
+				floods = append(floods, f)
+			}
+		}
+		writeJSON(w, http.StatusOK, floods)
 	}))
-	mux.Handle("GET /api/floods", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Floods()) }))
-	mux.Handle("GET /api/deadletters/alerting", view(s.deadLetters))
+	mux.Handle("GET /api/deadletters/alerting", view(wholeScope(s.deadLetters)))
 	mux.Handle("POST /api/alarms/{id}/ack", act(access.Acknowledge, func(w http.ResponseWriter, r *http.Request, p access.Principal) {
 		s.action(w, r, p, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
 			return s.Ack(r.Context(), r.PathValue("id"), officer, req.Comment)
@@ -201,7 +211,14 @@ func (s *Service) listAlarms(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, s.Alarms(f))
+	sees := s.viewFilter(r)
+	alarms := []Alarm{}
+	for _, a := range s.Alarms(f) {
+		if sees(a.Site) {
+			alarms = append(alarms, a)
+		}
+	}
+	writeJSON(w, http.StatusOK, alarms)
 }
 
 func (s *Service) history(w http.ResponseWriter, r *http.Request) {
@@ -219,7 +236,30 @@ func (s *Service) history(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	evs, err := s.History(r.Context(), hq)
-	s.reply(w, evs, err)
+	s.reply(w, inScope(s.viewFilter(r), evs), err)
+}
+
+// inScope keeps the events of the sites a request sees.
+func inScope(sees func(site string) bool, evs []protocol.AlarmEvent) []protocol.AlarmEvent {
+	out := evs[:0:0]
+	for _, e := range evs {
+		if sees(e.Site) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// wholeScope lets through principals whose scope is the whole
+// installation, 403 for the others.
+func wholeScope(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := access.FromContext(r.Context()); ok && !p.Scope.Whole() {
+			httpError(w, http.StatusForbidden, fmt.Errorf("%s sees part of the installation; this is the whole installation's", p.Name))
+			return
+		}
+		h(w, r)
+	}
 }
 
 func (s *Service) deadLetters(w http.ResponseWriter, r *http.Request) {

@@ -40,19 +40,26 @@ func actorOf(r *http.Request, act access.Action, named string) (Actor, int, erro
 }
 
 // mayView reports whether the request's principal (if any) sees a site.
-func (s *Service) mayView(r *http.Request, siteID string) bool {
+func (s *Service) mayView(r *http.Request, siteID string) bool { return s.viewFilter(r)(siteID) }
+
+// viewFilter tells which sites the request's principal (if any) sees: the
+// sites in force that its scope covers (a site not in the site files only
+// when the scope narrows by nothing but site ids).
+func (s *Service) viewFilter(r *http.Request) func(siteID string) bool {
 	p, ok := access.FromContext(r.Context())
 	if !ok || p.Scope.Whole() {
-		return true
+		return func(string) bool { return true }
 	}
+	sees := map[string]bool{}
 	if s.cfg.Sites != nil {
 		for _, st := range s.cfg.Sites() {
-			if st.ID == siteID {
-				return p.Scope.Covers(st.ID, st.Region, st.EnterpriseCode)
-			}
+			sees[st.ID] = p.Scope.Covers(st.ID, st.Region, st.EnterpriseCode)
 		}
 	}
-	return p.Scope.Covers(siteID, "", "")
+	return func(siteID string) bool {
+		in, known := sees[siteID]
+		return in || !known && p.Scope.Covers(siteID, "", "")
+	}
 }
 
 // incidentRequest is the body of the incident actions.

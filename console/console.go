@@ -28,6 +28,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -177,7 +178,8 @@ func (c *Console) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/stream", c.authorised(c.stream))
 	mux.HandleFunc("GET /api/stream/snapshot", c.authorised(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, c.snapshot(r.Context(), false))
+		p, _ := access.FromContext(r.Context())
+		writeJSON(w, http.StatusOK, c.scopedSnapshot(r.Context(), p.Scope))
 	}))
 	return mux
 }
@@ -286,6 +288,15 @@ func (c *Console) snapshot(ctx context.Context, resync bool) Snapshot {
 			src := sourceOf(s, &s.Sources[i], grades, fresh)
 			snap.Sources = append(snap.Sources, src)
 		}
+	}
+	return snap
+}
+
+// scopedSnapshot is the snapshot cut to a scope.
+func (c *Console) scopedSnapshot(ctx context.Context, scope access.Scope) Snapshot {
+	snap := c.snapshot(ctx, false)
+	if sees := sitesIn(scope, c.cfg.Sites()); sees != nil {
+		return cut(snap, func(site string) bool { return sees[site] })
 	}
 	return snap
 }

@@ -87,6 +87,7 @@ var endpoints = []struct{ method, path string }{
 	{"GET", "/api/history"},
 	{"GET", "/api/officers/li.gong/actions"},
 	{"GET", "/api/sources"},
+	{"GET", "/api/regions"},
 	{"GET", "/api/outbox"},
 	{"GET", "/api/floods"},
 	{"GET", "/api/deadletters/alerting"},

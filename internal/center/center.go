@@ -367,17 +367,27 @@ func (c *Center) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.Handle("/api/session", c.auth.SessionHandler())
-	mux.Handle("GET /api/status", view(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.Status()) })))
-	mux.Handle("GET /api/gateways", view(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.ingest.GatewayStates()) })))
-	mux.Handle("GET /api/deadletters", view(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.ingest.DeadLetters()) })))
-	mux.Handle("/api/points/", view(queryapi.ReadingsOf(c.store, c.sites)))
+	// Every answer is cut to the caller's scope (docs/regions.md).
+	mux.Handle("GET /api/status", view(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Status().cut(c.sees(r))) })))
+	mux.Handle("GET /api/gateways", view(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, Status{Gateways: c.ingest.GatewayStates()}.cut(c.sees(r)).Gateways)
+	})))
+	mux.Handle("GET /api/deadletters", view(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, Status{Rejected: c.ingest.DeadLetters()}.cut(c.sees(r)).Rejected)
+	})))
+	mux.Handle("/api/points/", view(queryapi.ReadingsOf(c.store, c.sites, c.sitesOf)))
 	if c.embedded != nil {
 		// Grafana's Prometheus data source points at the centre itself.
-		mux.Handle("/api/v1/", view(queryapi.Prometheus(c.embedded.Queryable())))
+		mux.Handle("/api/v1/", view(queryapi.Prometheus(c.embedded.Queryable(), c.sitesOf)))
 	}
+	regions := c.overviewHandler()
+	mux.Handle("GET /api/sources", regions)
+	mux.Handle("GET /api/regions", regions)
 	mux.Handle("/api/", c.alerts.Handler())
 	con := c.console.Handler()
 	mux.Handle("GET /{$}", con)
+	mux.Handle("GET /regions", con)
+	mux.Handle("GET /wall", con)
 	mux.Handle("GET /console/", con)
 	mux.Handle("/api/stream", con)
 	mux.Handle("/api/stream/", con)
