@@ -88,6 +88,7 @@ var endpoints = []struct{ method, path string }{
 	{"GET", "/api/officers/li.gong/actions"},
 	{"GET", "/api/sources"},
 	{"GET", "/api/regions"},
+	{"GET", "/api/regions"},
 	{"GET", "/api/outbox"},
 	{"GET", "/api/floods"},
 	{"GET", "/api/deadletters/alerting"},
@@ -209,7 +210,7 @@ func TestEveryEndpointNeedsCredentials(t *testing.T) {
 			t.Errorf("GET %s without credentials: %s %s", p, resp.Status, body)
 		}
 	}
-	for _, p := range []string{"/", "/console/app.js", "/console/index.html"} {
+	for _, p := range []string{"/", "/regions", "/wall", "/console/app.js", "/console/index.html"} {
 		if code, body := call("GET", p); code != http.StatusOK || strings.Contains(body, "nh3-gas-1") {
 			t.Errorf("GET %s without credentials: %d, want the static page", p, code)
 		}
