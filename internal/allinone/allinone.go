@@ -265,7 +265,7 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Ready != nil {
-		login := url.Values{"user": {DemoUser}, "password": {demoPassword}}.Encode()
+		login := "user=" + url.QueryEscape(DemoUser) + "&password=" + url.QueryEscape(demoPassword)
 		var links []Link
 		for _, l := range levelLinks {
 			links = append(links, l.url(base, demoPassword))
