@@ -158,15 +158,13 @@ func New(cfg Config) (*Gateway, error) {
 		if ds.timeout <= 0 {
 			ds.timeout = site.DefaultTimeout
 		}
-		c, err := newClient(d)
-		if err != nil {
-			return nil, fmt.Errorf("gateway %s: %w", gw.ID, err)
-		}
-		ds.client = c
 		ds.replan()
 		g.devices = append(g.devices, ds)
 	}
 	g.lines = newLines(g.devices)
+	if err := g.openClients(); err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", gw.ID, err)
+	}
 	met, err := newMetrics(cfg.Registry, cfg.Site.ID, gw.ID)
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: register metrics: %w", gw.ID, err)
@@ -329,7 +327,7 @@ func (g *Gateway) readWithRetries(ctx context.Context, d *deviceState, r Read, g
 		d.line.beforeRequest()
 		t0 := time.Now()
 		var data []uint16
-		data, err = d.client.read(r)
+		data, err = d.client.read(d.dev, r)
 		d.line.afterRequest()
 		if err == nil {
 			g.met.latency.WithLabelValues(d.dev.ID).Observe(time.Since(t0).Seconds())
