@@ -428,10 +428,25 @@ func (g *Gateway) Run(ctx context.Context) error {
 	endToEnd = endToEnd && !g.cfg.PubackOnly
 	var fw *forward.Forwarder
 	ackTopic := protocol.AckTopic(g.cfg.Site.ID, g.gw.ID)
+	// subscribe tries until the broker takes the subscription (the first
+	// connection may take a while); a broker that loses its sessions later
+	// is covered by the re-subscribe on every re-send.
+	var subscribing sync.Mutex
 	subscribe := func() {
-		err := acks.SubscribeAcks(ackTopic, func(a protocol.Ack, retained bool) { g.onAck(a, retained, sp.LastID(), fw.Confirm) })
-		if err != nil {
-			g.log.Warn("cannot subscribe to the centre's acknowledgements yet; retried when messages wait too long", zap.Error(err))
+		if !subscribing.TryLock() {
+			return // one attempt loop at a time
+		}
+		defer subscribing.Unlock()
+		for wait := time.Second; ctx.Err() == nil; wait = min(2*wait, 30*time.Second) {
+			err := acks.SubscribeAcks(ackTopic, func(a protocol.Ack, retained bool) { g.onAck(a, retained, sp.LastID(), fw.Confirm) })
+			if err == nil {
+				return
+			}
+			g.log.Debug("cannot subscribe to the centre's acknowledgements yet; retrying", zap.Duration("retry_in", wait), zap.Error(err))
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
 		}
 	}
 	fw, err = forward.New(forward.Config{Spool: sp, Publisher: pub, ReplayRate: g.cfg.ReplayRate,
