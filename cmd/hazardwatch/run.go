@@ -96,7 +96,8 @@ func printBanner(w io.Writer, info allinone.Info, logPath string) {
 	for _, s := range info.Sites {
 		fmt.Fprintf(w, "  site %-8s %s: %d hazard source(s), simulated Modbus devices polled by %d gateway(s)\n", s.ID, s.Name, len(s.Sources), len(s.Gateways))
 	}
-	fmt.Fprintf(w, "  console:          %s (officers' console, demo officer token)\n", info.Console)
+	fmt.Fprintf(w, "  console:          %s (officers' console, logs in as the demo officer)\n", info.Console)
+	fmt.Fprintf(w, "  demo login:       user %s, password %s (new at every start; status page, APIs and /metrics need it too)\n", info.DemoUser, info.DemoPassword)
 	fmt.Fprintf(w, "  status page:      %s/status\n", info.HTTP)
 	fmt.Fprintf(w, "  alarms (JSON):    %s/api/status\n", info.HTTP)
 	fmt.Fprintf(w, "  metrics:          %s/metrics\n", info.HTTP)

@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/gateway"
 	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/embedbroker"
 	"github.com/hazardwatch/hazardwatch/internal/i18n"
@@ -67,6 +69,8 @@ type Config struct {
 	// built-in demo receiver; Receivers are more, fully configured.
 	Webhooks  []string
 	Receivers []alerting.Receiver
+	// Access adds accounts and API tokens beside the demo officer.
+	Access access.Config
 	// Out receives the one-line-per-warning terminal view; nil: none.
 	Out   io.Writer
 	Color bool
@@ -80,12 +84,18 @@ type Config struct {
 
 // Info says where to look once the system runs.
 type Info struct {
-	Broker         string // MQTT broker URL
-	HTTP           string // base URL of the console, status page and APIs
-	Console        string // the officers' console, logged in with DemoOfficerToken
-	CommandWebhook string // the demo command-platform receiver's URL
-	Sites          []*site.Site
-	Scenario       string
+	Broker string // MQTT broker URL
+	HTTP   string // base URL of the console, status page and APIs
+	// Console is the officers' console link that logs in as the demo
+	// officer: the credential rides in the fragment (#user=…&password=…),
+	// which the browser never sends, and the page removes it at once.
+	Console string
+	// DemoUser and DemoPassword are the demo officer's account; the
+	// password is new at every start.
+	DemoUser, DemoPassword string
+	CommandWebhook         string // the demo command-platform receiver's URL
+	Sites                  []*site.Site
+	Scenario               string
 	// Store answers queries on the stored readings.
 	Store storage.Querier
 }
@@ -93,11 +103,10 @@ type Info struct {
 // demoSecret signs deliveries to the built-in demo receiver.
 const demoSecret = "hazardwatch-demo"
 
-// DemoOfficerToken is the demo's officer token for the console and the
-// alarm API. It is a shared console's token, bound to no officer: each
-// action records the name the officer types. The demo listens on
+// DemoUser is the demo officer's account, created at every start with a
+// fresh random password that the banner prints. The demo listens on
 // 127.0.0.1 only by default.
-const DemoOfficerToken = "hazardwatch-demo-officer"
+const DemoUser = "demo"
 
 func (c *Config) defaults() {
 	if c.SitesDir == "" {
@@ -153,7 +162,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listen for the status page on %s: %w", cfg.HTTPAddr, err)
 	}
 	base := "http://" + ln.Addr().String()
-	demo := &demoReceiver{out: cfg.Out, color: cfg.Color}
+	demo := &demoReceiver{out: cfg.Out, color: cfg.Color, lang: cfg.Lang}
 	receivers := []alerting.Receiver{{Name: "demo-command-platform", URL: base + "/demo/command-platform", Secret: demoSecret,
 		MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second}}
 	for i, u := range cfg.Webhooks {
@@ -172,9 +181,17 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 
+	demoPassword := access.NewPassword()
+	demoHash, err := access.HashPassword(demoPassword)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	accounts := cfg.Access
+	accounts.Accounts = append([]access.Account{{Name: DemoUser, Display: "演示值班员", Role: access.Officer, PasswordHash: demoHash}}, accounts.Accounts...)
 	c, err := center.Open(ctx, center.Config{
 		Sites: sites, Broker: broker, MQTT: cfg.MQTT, DataDir: filepath.Join(cfg.DataDir, "center"), Receivers: receivers,
-		Tokens: []alerting.Token{{Token: DemoOfficerToken, Role: alerting.RoleOfficer}}, Logger: log,
+		Access: accounts, Logger: log,
 		WrapSink: func(next ingest.EventSink) ingest.EventSink {
 			if cfg.Out == nil {
 				return next
@@ -237,7 +254,8 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Ready != nil {
-		cfg.Ready(Info{Broker: redact.URL(broker), HTTP: base, Console: base + "/#token=" + DemoOfficerToken, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
+		login := url.Values{"user": {DemoUser}, "password": {demoPassword}}.Encode()
+		cfg.Ready(Info{Broker: redact.URL(broker), HTTP: base, Console: base + "/#" + login, DemoUser: DemoUser, DemoPassword: demoPassword, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
 	}
 
 	<-ctx.Done()
