@@ -105,7 +105,7 @@ name: broker crash test
 gateways:
   - id: gw1
     devices:
-      - {id: gds, address: %s, poll_interval: 100ms, timeout: 500ms}
+      - {id: gds, address: %s, poll_interval: 100ms, timeout: 100ms}
 sources:
   - id: src
     name: tanks

@@ -158,15 +158,13 @@ func New(cfg Config) (*Gateway, error) {
 		if ds.timeout <= 0 {
 			ds.timeout = site.DefaultTimeout
 		}
-		c, err := newClient(d)
-		if err != nil {
-			return nil, fmt.Errorf("gateway %s: %w", gw.ID, err)
-		}
-		ds.client = c
 		ds.replan()
 		g.devices = append(g.devices, ds)
 	}
 	g.lines = newLines(g.devices)
+	if err := g.openClients(); err != nil {
+		return nil, fmt.Errorf("gateway %s: %w", gw.ID, err)
+	}
 	met, err := newMetrics(cfg.Registry, cfg.Site.ID, gw.ID)
 	if err != nil {
 		return nil, fmt.Errorf("gateway %s: register metrics: %w", gw.ID, err)
@@ -329,7 +327,7 @@ func (g *Gateway) readWithRetries(ctx context.Context, d *deviceState, r Read, g
 		d.line.beforeRequest()
 		t0 := time.Now()
 		var data []uint16
-		data, err = d.client.read(r)
+		data, err = d.client.read(d.dev, r)
 		d.line.afterRequest()
 		if err == nil {
 			g.met.latency.WithLabelValues(d.dev.ID).Observe(time.Since(t0).Seconds())
@@ -430,10 +428,25 @@ func (g *Gateway) Run(ctx context.Context) error {
 	endToEnd = endToEnd && !g.cfg.PubackOnly
 	var fw *forward.Forwarder
 	ackTopic := protocol.AckTopic(g.cfg.Site.ID, g.gw.ID)
+	// subscribe tries until the broker takes the subscription (the first
+	// connection may take a while); a broker that loses its sessions later
+	// is covered by the re-subscribe on every re-send.
+	var subscribing sync.Mutex
 	subscribe := func() {
-		err := acks.SubscribeAcks(ackTopic, func(a protocol.Ack, retained bool) { g.onAck(a, retained, sp.LastID(), fw.Confirm) })
-		if err != nil {
-			g.log.Warn("cannot subscribe to the centre's acknowledgements yet; retried when messages wait too long", zap.Error(err))
+		if !subscribing.TryLock() {
+			return // one attempt loop at a time
+		}
+		defer subscribing.Unlock()
+		for wait := time.Second; ctx.Err() == nil; wait = min(2*wait, 30*time.Second) {
+			err := acks.SubscribeAcks(ackTopic, func(a protocol.Ack, retained bool) { g.onAck(a, retained, sp.LastID(), fw.Confirm) })
+			if err == nil {
+				return
+			}
+			g.log.Debug("cannot subscribe to the centre's acknowledgements yet; retrying", zap.Duration("retry_in", wait), zap.Error(err))
+			select {
+			case <-ctx.Done():
+			case <-time.After(wait):
+			}
 		}
 	}
 	fw, err = forward.New(forward.Config{Spool: sp, Publisher: pub, ReplayRate: g.cfg.ReplayRate,

@@ -64,6 +64,15 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	})
 	showVersion := version.Flag(fs)
+	var servers [][2]string
+	fs.Func("rtu-over-tcp", "serve the RTU devices of the site's serial port `PORT=HOST:PORT` as a serial device server in transparent mode would (Modbus RTU over TCP), e.g. /dev/ttyS1=127.0.0.1:4001; repeatable", func(v string) error {
+		port, a, ok := strings.Cut(v, "=")
+		if !ok || port == "" || a == "" {
+			return fmt.Errorf("-rtu-over-tcp %q: want PORT=HOST:PORT", v)
+		}
+		servers = append(servers, [2]string{port, a})
+		return nil
+	})
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -114,6 +123,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		fmt.Fprintf(stdout, "serving RTU bus %s on %s\n", port, dev)
+	}
+	for _, sv := range servers {
+		a, err := sim.ServeRTUOverTCP(sv[0], sv[1])
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "serving RTU bus %s over TCP on %s\n", sv[0], a)
 	}
 	if *scenario != "" && *scenario != "none" {
 		sc, ok := simulators.Builtin(*scenario)
