@@ -53,8 +53,9 @@ type Config struct {
 	Publisher Publisher
 	// Receivers get every event they want by HTTP POST.
 	Receivers []Receiver
-	// Tokens authorise the HTTP API.
-	Tokens []Token
+	// MaxShelve is the longest an alarm may be shelved (default 8 h, a
+	// shift): a shelved alarm must come back to someone on duty.
+	MaxShelve time.Duration
 	// CloudEventSource prefixes the CloudEvents source, followed by
 	// "/{site}" (default "/hazardwatch").
 	CloudEventSource string
@@ -88,6 +89,10 @@ type Config struct {
 	FloodThreshold       int
 	FloodWindow          time.Duration
 	FloodSummaryInterval time.Duration
+
+	// Notification tells people of incidents by the notification policy
+	// (notification.go, with the responsible persons of Sites).
+	Notification Notification
 
 	// Incidents (警情, docs/alerting.md): one per hazard source while it
 	// is out of normal. An incident whose worst grade is at most
@@ -203,6 +208,7 @@ type Service struct {
 	incMetrics *incidentMetrics
 
 	deliverers []*deliverer
+	notifier   *notifier
 	pubQueue   chan pubMsg
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -235,8 +241,11 @@ func New(cfg Config) (*Service, error) {
 		}
 		names[cfg.Receivers[i].Name] = true
 	}
-	if err := checkTokens(cfg.Tokens); err != nil {
-		return nil, err
+	if cfg.MaxShelve < 0 {
+		return nil, fmt.Errorf("alerting config: max shelve %s is negative", cfg.MaxShelve)
+	}
+	if cfg.MaxShelve == 0 {
+		cfg.MaxShelve = DefaultMaxShelve
 	}
 	st, err := openStore(cfg.DataDir, cfg.JournalDSN, cfg.Node, cfg.OwnsSite)
 	if err != nil {
@@ -273,14 +282,28 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.metrics = newMetrics(cfg.Registerer, st, cfg.Receivers)
 	s.metrics.setActive(s.alarms)
+	if err := s.initNotifications(context.Background()); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.incMetrics = newIncidentMetrics(cfg.Registerer)
 	s.incMetrics.observe(nil, s.book.Open())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	for _, r := range cfg.Receivers {
-		d := &deliverer{rcv: r, store: st, client: newHTTPClient(), log: s.log.With(zap.String("receiver", r.Name)),
-			metrics: s.metrics, wake: make(chan struct{}, 1)}
+		send, err := receiverSender(r, cfg.CloudEventSource)
+		if err != nil {
+			cancel()
+			st.Close()
+			return nil, err
+		}
+		d := &deliverer{name: r.Name, minBackoff: r.MinBackoff, maxBackoff: r.MaxBackoff, send: send, store: st,
+			log: s.log.With(zap.String("receiver", r.Name)), metrics: s.metrics, wake: make(chan struct{}, 1)}
+		s.deliverers = append(s.deliverers, d)
+		s.wg.Go(func() { d.run(ctx) })
+	}
+	for _, d := range s.notifier.deliverers {
 		s.deliverers = append(s.deliverers, d)
 		s.wg.Go(func() { d.run(ctx) })
 	}
@@ -485,7 +508,9 @@ func (s *Service) commitTx(ctx context.Context, tx *incident.Txn, recs []record,
 		}
 	}
 	s.metrics.setActive(s.alarms)
-	s.incMetrics.observe(incs, s.book.Open())
+	if len(incs) > 0 {
+		s.incMetrics.observe(incs, s.book.Open())
+	}
 	s.subs.publish(recs)
 	s.incSubs.publish(incs)
 	return incs, nil
@@ -528,6 +553,7 @@ func (s *Service) emit(recs []record, incs []incidentRecord) {
 			s.enqueuePublish(pubMsg{topic: protocol.SourceGradeTopic(e.Site, e.Source), retained: true, payload: r.snapshot})
 		}
 	}
+	s.notifyCommitted(incs)
 	for _, r := range incs {
 		s.logIncident(r.event)
 		if s.cfg.Publisher == nil {
@@ -636,7 +662,7 @@ func (s *Service) Tick(ctx context.Context) error {
 		return err
 	}
 	s.emit(recs, incs)
-	return nil
+	return s.notifier.tick(ctx, now)
 }
 
 func (s *Service) actionRecord(a *Alarm, ev protocol.AlarmEvent) (record, error) {
@@ -685,9 +711,15 @@ func (s *Service) Ack(ctx context.Context, id, officer, comment string) (protoco
 	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) { return a.Ack(officer, comment, now) })
 }
 
-// Shelve silences an alarm until the expiry.
+// DefaultMaxShelve is the longest shelving unless configured: a shift.
+const DefaultMaxShelve = 8 * time.Hour
+
+// Shelve silences an alarm until the expiry, at most MaxShelve ahead.
 func (s *Service) Shelve(ctx context.Context, id, officer, reason string, until time.Time) (protocol.AlarmEvent, error) {
 	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) {
+		if until.Sub(now) > s.cfg.MaxShelve {
+			return protocol.AlarmEvent{}, fmt.Errorf("shelve %s until %s: %w (%s)", id, until.Format(time.RFC3339), ErrShelveTooLong, s.cfg.MaxShelve)
+		}
 		return a.Shelve(officer, reason, until, now)
 	})
 }

@@ -16,7 +16,7 @@ import (
 func TestConsoleSaysAlarmsInTheOfficersLanguage(t *testing.T) {
 	cc := startConsoleCentre(t)
 	b := newBrowser(t)
-	b.login(cc.srv.URL, consoleOfficerToken, "Li Wei")
+	b.login(cc.srv.URL, consoleOfficer, consoleOfficerPassword)
 	b.run("switch to English", chromedp.Click(chromedp.CSS("#lang")))
 	tile := `document.querySelector('.tile[data-key="jh-chem/nh3-tanks"]')`
 	b.waitFor("the calm tank farm in English", tile+` && `+tile+`.querySelector('.label').textContent === 'Normal'`, 60*time.Second)

@@ -33,8 +33,11 @@
 //
 // Store and forward: every message is written durably (fsync) to an
 // on-disk spool ({data}/spool, package internal/queue) before it is
-// published, and leaves it only once the broker acknowledged it (package
-// gateway/forward). A broker outage of hours, a kill -9 or a power cut
+// published, and leaves it only once the centre confirmed it durably
+// stored: the centre's retained ack on hazardwatch/v1/{site}/{gateway}/ack
+// (ack.go; PubackOnly: once the broker acknowledged it). What stays
+// unconfirmed for AckTimeout is sent again (package gateway/forward). The
+// ack's clock gives the gateway's clock offset (metric, Status). A broker outage of hours, a kill -9 or a power cut
 // loses nothing; when the link is back, live data goes first and the
 // backlog is replayed oldest first at ReplayRate beside it, each message
 // with its original seq. The spool is bounded (SpoolMaxBytes); when full,
@@ -61,8 +64,12 @@
 //	-data DIR              data/gateway (holds the spool, and so the seq)
 //	-spool-max-bytes N     536870912 (512 MiB); the spool's bound on disk
 //	-replay-rate N         50; backlog messages per second after an outage
-//	-metrics ADDR          :9101, serving /metrics and /healthz; empty: off
-//	-dry-run               false; read every device once, print the table, exit
+//	-metrics ADDR          :9101, serving /metrics, /status and /healthz; empty: off
+//	-ack-timeout D         30s; unconfirmed messages are sent again after it
+//	-puback-only           false; forget messages at PUBACK (centre without acks)
+//	-reprobe D             10m; refused addresses are probed again after it
+//	-dry-run               false; read every device once, print the report, exit 1 if a point was not read
+//	-version               print the build and exit
 //	-debug                 false; log at debug level
 //
 // Library use, with Config defaults:
@@ -82,18 +89,21 @@
 //		// Logger:         nil → no logs.
 //		// BatchDelay:     50ms, MaxBatch: 1000 readings,
 //		// MaxBackoff:     30s,  PublishTimeout: 10s,
-//		// SpoolMaxBytes:  512 MiB, ReplayRate: 50/s, DrainTimeout: 3s.
+//		// SpoolMaxBytes:  512 MiB, ReplayRate: 50/s, DrainTimeout: 3s,
+//		// AckTimeout:     30s, PubackOnly: false, ReprobeInterval: 10m.
 //	})
 //	err = g.Run(ctx) // until ctx is cancelled
 //
-// Per-device settings come from the site file: poll_interval (1s), timeout
-// (1s), retries (1), max_gap (8), unit_id (1), and for RTU the serial port,
-// baud_rate (9600), data_bits (8), parity (N), stop_bits (1).
+// Per-device settings come from the site file: transport (tcp, rtu,
+// rtu_over_tcp), poll_interval (1s), timeout (1s), retries (1), max_gap (8),
+// unit_id (1), pause_between_requests and pause_after_open (0), and for RTU
+// the serial port, baud_rate (9600), data_bits (8), parity (N), stop_bits
+// (1).
 //
 // # Metrics
 //
 //	hazardwatch_gateway_polls_total{device,result}        result: ok, partial, failed
-//	hazardwatch_gateway_poll_errors_total{device,code}    code: timeout, refused, io, exception_N
+//	hazardwatch_gateway_poll_errors_total{device,code}    code: timeout, refused, bad_crc, io, exception_N
 //	hazardwatch_gateway_request_seconds{device}           Modbus request latency
 //	hazardwatch_gateway_messages_spooled_total            written durably to the spool
 //	hazardwatch_gateway_readings_dropped_total            could not reach the spool (disk failure)
@@ -104,4 +114,9 @@
 //	hazardwatch_gateway_forward_replayed_total            of those, backlog replays
 //	hazardwatch_gateway_forward_publish_errors_total      failed attempts (retried)
 //	hazardwatch_gateway_seq                               last seq built
+//	hazardwatch_gateway_confirmed_seq                     last seq the centre confirmed
+//	hazardwatch_gateway_forward_resent_total              times unconfirmed messages were sent again
+//	hazardwatch_gateway_forward_confirmed_id              the same confirmation, as the forwarder applied it
+//	hazardwatch_gateway_clock_offset_seconds              gateway clock minus the centre's
+//	hazardwatch_gateway_refused_points{device}            points whose registers the device refuses
 package gateway

@@ -61,6 +61,37 @@ func newLines(devs []*deviceState) []*line {
 	return out
 }
 
+// openClients gives every device its Modbus client. A serial line's units
+// each get their own handle on the port, so each keeps its own timeout;
+// the units behind a serial device server share one TCP connection (many
+// servers take only one), with the longest timeout of its units.
+func (g *Gateway) openClients() error {
+	for _, l := range g.lines {
+		if l.units[0].dev.Transport == site.TransportRTUOverTCP {
+			var longest time.Duration
+			for _, u := range l.units {
+				longest = max(longest, u.timeout)
+			}
+			c, err := newClient(l.units[0].dev, longest)
+			if err != nil {
+				return err
+			}
+			for _, u := range l.units {
+				u.client = c
+			}
+			continue
+		}
+		for _, u := range l.units {
+			c, err := newClient(u.dev, u.timeout)
+			if err != nil {
+				return err
+			}
+			u.client = c
+		}
+	}
+	return nil
+}
+
 // beforeRequest keeps the line's pause between requests.
 func (l *line) beforeRequest() {
 	if l.pause > 0 && !l.last.IsZero() {
@@ -158,6 +189,12 @@ func (g *Gateway) runLine(ctx context.Context, l *line) {
 			return
 		}
 		g.emit(u, rows, start)
+		g.statusMu.Lock()
+		u.statusFails, u.statusRefused = u.fails, len(u.holes.refused)
+		if failed {
+			u.statusFails++
+		}
+		g.statusMu.Unlock()
 		if failed {
 			u.fails++
 			delay := backoff(u.interval, g.cfg.MaxBackoff, u.fails)

@@ -42,8 +42,8 @@ func clientURL(d *site.Device) string {
 	return "tcp://" + d.Address
 }
 
-func newClient(d *site.Device) (*client, error) {
-	conf := modbus.ClientConfiguration{URL: clientURL(d), Timeout: d.Timeout.D(), Logger: log.New(io.Discard, "", 0)}
+func newClient(d *site.Device, timeout time.Duration) (*client, error) {
+	conf := modbus.ClientConfiguration{URL: clientURL(d), Timeout: timeout, Logger: log.New(io.Discard, "", 0)}
 	if conf.Timeout <= 0 {
 		conf.Timeout = site.DefaultTimeout
 	}
@@ -67,10 +67,11 @@ func newClient(d *site.Device) (*client, error) {
 	return &client{dev: d, mc: mc, pauseAfterOpen: d.PauseAfterOpen.D()}, nil
 }
 
-// read performs one planned read and returns its registers (bits as 0/1).
-func (c *client) read(r Read) ([]uint16, error) {
+// read performs one planned read of device d and returns its registers
+// (bits as 0/1).
+func (c *client) read(d *site.Device, r Read) ([]uint16, error) {
 	fail := func(err error) error {
-		return &ReadError{Device: c.dev.ID, Table: r.Table, Start: r.Start, Count: r.Count, Err: err}
+		return &ReadError{Device: d.ID, Table: r.Table, Start: r.Start, Count: r.Count, Err: err}
 	}
 	if !c.open {
 		if err := c.mc.Open(); err != nil {
@@ -81,7 +82,7 @@ func (c *client) read(r Read) ([]uint16, error) {
 			time.Sleep(c.pauseAfterOpen)
 		}
 	}
-	if err := c.mc.SetUnitId(c.dev.UnitID); err != nil {
+	if err := c.mc.SetUnitId(d.UnitID); err != nil {
 		return nil, fail(err)
 	}
 	var (

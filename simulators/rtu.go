@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"sync"
 	"syscall"
@@ -119,6 +120,43 @@ func (s *Sim) ServeRTU(port string, conn io.ReadWriteCloser) error {
 	return nil
 }
 
+// ServeRTUOverTCP answers the RTU bus named port as a serial device server
+// in transparent mode does: on addr (host:port; ":0" for a free port),
+// Modbus RTU frames over each TCP connection a gateway opens. It returns
+// the address it listens on; Close stops it.
+func (s *Sim) ServeRTUOverTCP(port, addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("simulator: RTU over TCP for bus %s: %w", port, err)
+	}
+	// Fail now, not at the first connection, when the bus has no device.
+	found := false
+	for _, d := range s.devices {
+		found = found || d.dev.Transport == site.TransportRTU && d.dev.Serial != nil && d.dev.Serial.Port == port
+	}
+	if !found {
+		ln.Close()
+		return "", fmt.Errorf("simulator: site %s has no RTU device on serial port %q", s.site.ID, port)
+	}
+	go func() {
+		<-s.stop
+		ln.Close()
+	}()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if err := s.ServeRTU(port, c); err != nil {
+				c.Close()
+				return
+			}
+		}
+	}()
+	return ln.Addr().String(), nil
+}
+
 // OpenSerial opens a real serial port (e.g. /dev/ttyUSB0) with the line
 // settings of the site's bus named port, for ServeRTU.
 func (s *Sim) OpenSerial(port, path string) (io.ReadWriteCloser, error) {
@@ -211,6 +249,9 @@ func (b *rtuServer) serve() {
 			buf = buf[:0]
 			if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, serial.ErrTimeout) {
 				continue
+			}
+			if _, isNet := b.conn.(net.Conn); isNet && errors.Is(err, io.EOF) {
+				return // the gateway hung up (RTU over TCP): this connection is done
 			}
 			if errors.Is(err, syscall.EIO) || errors.Is(err, io.EOF) {
 				// A pty master reads EIO while no gateway has the slave
