@@ -16,10 +16,6 @@ import (
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
-func newHTTPClient() *http.Client {
-	return &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second}}
-}
-
 // maxRequestBody bounds an action's JSON body.
 const maxRequestBody = 16 << 10
 
@@ -115,6 +111,8 @@ func (s *Service) Handler() http.Handler {
 		})
 	}))
 	s.incidentHandlers(mux, view, act)
+	s.notificationHandlers(mux, view)
+	s.reportHandlers(mux, view)
 	return mux
 }
 

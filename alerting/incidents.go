@@ -411,6 +411,7 @@ func (s *Service) DisposeIncident(ctx context.Context, id string, d incident.Dis
 
 // incidentMetrics are the incidents' gauges and histograms.
 type incidentMetrics struct {
+	events      *prometheus.CounterVec
 	open        *prometheus.GaugeVec
 	timeToAck   prometheus.Histogram
 	timeToClose prometheus.Histogram
@@ -418,6 +419,8 @@ type incidentMetrics struct {
 
 func newIncidentMetrics(reg prometheus.Registerer) *incidentMetrics {
 	m := &incidentMetrics{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub, Name: "incident_events_total",
+			Help: "Incident events journaled, by type."}, []string{"type"}),
 		open: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub, Name: "open_incidents",
 			Help: "Incidents not closed, by worst grade and state."}, []string{"worst_grade", "state"}),
 		timeToAck: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "incident_time_to_acknowledge_seconds",
@@ -425,13 +428,14 @@ func newIncidentMetrics(reg prometheus.Registerer) *incidentMetrics {
 		timeToClose: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub, Name: "incident_time_to_close_seconds",
 			Help: "Time from an incident's opening to its closing.", Buckets: []float64{60, 300, 600, 1800, 3600, 4 * 3600, 12 * 3600, 24 * 3600}}),
 	}
-	reg.MustRegister(m.open, m.timeToAck, m.timeToClose)
+	reg.MustRegister(m.events, m.open, m.timeToAck, m.timeToClose)
 	return m
 }
 
 func (m *incidentMetrics) observe(recs []incidentRecord, open []incident.Incident) {
 	for _, r := range recs {
 		e := r.event
+		m.events.WithLabelValues(string(e.Type)).Inc()
 		if e.Type == incident.TypeClosed {
 			m.timeToClose.Observe(e.TS.Sub(e.OpenedAt).Seconds())
 		}

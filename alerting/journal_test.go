@@ -227,7 +227,7 @@ func TestSQLiteJournalOfEarlierVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`DROP TABLE schema_migrations; DROP TABLE incidents; DROP TABLE incident_journal;
+	if _, err := db.Exec(`DROP TABLE schema_migrations; DROP TABLE incidents; DROP TABLE incident_journal; DROP TABLE notifications; DROP TABLE notify_state;
 		DROP INDEX outbox_node; ALTER TABLE outbox DROP COLUMN node;
 		CREATE INDEX outbox_receiver ON outbox(receiver, seq)`); err != nil {
 		t.Fatal(err)
@@ -247,8 +247,8 @@ func TestSQLiteJournalOfEarlierVersion(t *testing.T) {
 	if ce := rcv.events()[0]; ce.Subject != k {
 		t.Fatalf("delivered %+v", ce)
 	}
-	if v := schemaVersions(t, svc.store.db); !slices.Equal(v, []int{1, 2, 3}) {
-		t.Errorf("schema versions recorded %v, want 1 (found), 2, 3", v)
+	if v := schemaVersions(t, svc.store.db); !slices.Equal(v, []int{1, 2, 3, 4}) {
+		t.Errorf("schema versions recorded %v, want 1 (found), 2, 3, 4", v)
 	}
 }
 
@@ -279,15 +279,15 @@ func TestJournalSchemaVersion(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if v := schemaVersions(t, svc.store.db); !slices.Equal(v, []int{1, 2, 3}) {
-			t.Errorf("schema versions %v, want 1, 2, 3", v)
+		if v := schemaVersions(t, svc.store.db); !slices.Equal(v, []int{1, 2, 3, 4}) {
+			t.Errorf("schema versions %v, want 1, 2, 3, 4", v)
 		}
 		if _, err := svc.store.db.Exec(svc.store.q(`INSERT INTO schema_migrations(version, description, applied) VALUES(?,?,?)`), 99, "from the future", 0); err != nil {
 			t.Fatal(err)
 		}
 		svc.Close()
 		_, err = New(j.with(Config{}))
-		if err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this build's 3") {
+		if err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this build's 4") {
 			t.Errorf("journal of a newer release: %v", err)
 		}
 	})

@@ -89,6 +89,10 @@ type Config struct {
 	FloodWindow          time.Duration
 	FloodSummaryInterval time.Duration
 
+	// Notification tells people of incidents by the notification policy
+	// (notification.go, with the responsible persons of Sites).
+	Notification Notification
+
 	// Incidents (警情, docs/alerting.md): one per hazard source while it
 	// is out of normal. An incident whose worst grade is at most
 	// AutoCloseMaxGrade (default yellow; orange and red never) closes by
@@ -203,6 +207,7 @@ type Service struct {
 	incMetrics *incidentMetrics
 
 	deliverers []*deliverer
+	notifier   *notifier
 	pubQueue   chan pubMsg
 	cancel     context.CancelFunc
 	wg         sync.WaitGroup
@@ -276,14 +281,28 @@ func New(cfg Config) (*Service, error) {
 	}
 	s.metrics = newMetrics(cfg.Registerer, st, cfg.Receivers)
 	s.metrics.setActive(s.alarms)
+	if err := s.initNotifications(context.Background()); err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.incMetrics = newIncidentMetrics(cfg.Registerer)
 	s.incMetrics.observe(nil, s.book.Open())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
 	for _, r := range cfg.Receivers {
-		d := &deliverer{rcv: r, store: st, client: newHTTPClient(), log: s.log.With(zap.String("receiver", r.Name)),
-			metrics: s.metrics, wake: make(chan struct{}, 1)}
+		send, err := receiverSender(r, cfg.CloudEventSource)
+		if err != nil {
+			cancel()
+			st.Close()
+			return nil, err
+		}
+		d := &deliverer{name: r.Name, minBackoff: r.MinBackoff, maxBackoff: r.MaxBackoff, send: send, store: st,
+			log: s.log.With(zap.String("receiver", r.Name)), metrics: s.metrics, wake: make(chan struct{}, 1)}
+		s.deliverers = append(s.deliverers, d)
+		s.wg.Go(func() { d.run(ctx) })
+	}
+	for _, d := range s.notifier.deliverers {
 		s.deliverers = append(s.deliverers, d)
 		s.wg.Go(func() { d.run(ctx) })
 	}
@@ -486,7 +505,9 @@ func (s *Service) commitTx(ctx context.Context, tx *incident.Txn, recs []record,
 		}
 	}
 	s.metrics.setActive(s.alarms)
-	s.incMetrics.observe(incs, s.book.Open())
+	if len(incs) > 0 {
+		s.incMetrics.observe(incs, s.book.Open())
+	}
 	s.subs.publish(recs)
 	s.incSubs.publish(incs)
 	return incs, nil
@@ -529,6 +550,7 @@ func (s *Service) emit(recs []record, incs []incidentRecord) {
 			s.enqueuePublish(pubMsg{topic: protocol.SourceGradeTopic(e.Site, e.Source), retained: true, payload: r.snapshot})
 		}
 	}
+	s.notifyCommitted(incs)
 	for _, r := range incs {
 		s.logIncident(r.event)
 		if s.cfg.Publisher == nil {
@@ -637,7 +659,7 @@ func (s *Service) Tick(ctx context.Context) error {
 		return err
 	}
 	s.emit(recs, incs)
-	return nil
+	return s.notifier.tick(ctx, now)
 }
 
 func (s *Service) actionRecord(a *Alarm, ev protocol.AlarmEvent) (record, error) {

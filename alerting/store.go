@@ -154,6 +154,7 @@ CREATE TABLE incidents (
 );
 CREATE INDEX incidents_state ON incidents(state, site);
 CREATE INDEX incidents_site_opened ON incidents(site, opened);`},
+	{4, "notification journal and the notification chain's state", notifySchema},
 }
 
 // SchemaVersion is the journal schema this build writes.

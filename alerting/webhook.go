@@ -1,21 +1,15 @@
 package alerting
 
 import (
-	"bytes"
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"slices"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/hazardwatch/hazardwatch/alerting/notify/webhook"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
@@ -76,39 +70,26 @@ const (
 
 // SignatureHeader carries "sha256=" and the hex HMAC-SHA256 of the body
 // with the receiver's secret.
-const SignatureHeader = "X-HazardWatch-Signature"
+const SignatureHeader = webhook.SignatureHeader
 
 // CloudEventContentType is the content type of a structured CloudEvents
 // message in JSON.
-const CloudEventContentType = "application/cloudevents+json; charset=utf-8"
+const CloudEventContentType = webhook.ContentType
 
 // CloudEvent is the CloudEvents 1.0 structured envelope POSTed to
 // receivers; Data is the alarm event.
-type CloudEvent struct {
-	SpecVersion     string              `json:"specversion"`
-	ID              string              `json:"id"`
-	Source          string              `json:"source"`
-	Type            string              `json:"type"`
-	Subject         string              `json:"subject"`
-	Time            protocol.Time       `json:"time"`
-	DataContentType string              `json:"datacontenttype"`
-	Data            protocol.AlarmEvent `json:"data"`
-}
+type CloudEvent = webhook.CloudEvent[protocol.AlarmEvent]
 
 // CloudEventType is the CloudEvents type of an alarm event type, e.g.
 // cn.hazardwatch.alarm.raised.
 func CloudEventType(t protocol.AlarmEventType) string { return "cn.hazardwatch.alarm." + string(t) }
 
 // Sign returns the SignatureHeader value of a body.
-func Sign(secret string, body []byte) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return "sha256=" + hex.EncodeToString(m.Sum(nil))
-}
+func Sign(secret string, body []byte) string { return webhook.Sign(secret, body) }
 
 // VerifySignature checks a SignatureHeader value in constant time.
 func VerifySignature(secret string, body []byte, header string) bool {
-	return hmac.Equal([]byte(Sign(secret, body)), []byte(header))
+	return webhook.VerifySignature(secret, body, header)
 }
 
 func (r *Receiver) withDefaults() error {
@@ -145,31 +126,35 @@ func (r *Receiver) wants(e protocol.AlarmEvent) bool {
 	return max(e.Grade, e.PrevGrade) >= r.MinGrade
 }
 
-func (r *Receiver) backoff(attempts int) time.Duration {
-	d := r.MinBackoff
-	for i := 1; i < attempts && d < r.MaxBackoff; i++ {
+func backoff(minB, maxB time.Duration, attempts int) time.Duration {
+	d := minB
+	for i := 1; i < attempts && d < maxB; i++ {
 		d *= 2
 	}
-	return min(d, r.MaxBackoff)
+	return min(d, maxB)
 }
 
-// permanentError is a receiver's answer that retrying cannot change (4xx
-// other than 408 and 429).
-type permanentError struct{ err error }
+// sender hands one outbox row to its channel; retry as notify.Notifier.
+type sender func(ctx context.Context, o outboxRow) (retry bool, err error)
 
-func (e permanentError) Error() string { return e.err.Error() }
-
-// deliverer POSTs one receiver's outbox rows strictly in order, so events
-// of one alarm arrive in order; a receiver that is down holds its queue.
+// deliverer hands one outbox queue (a receiver's, or a notification
+// channel's) to its channel strictly in order, so the events of one alarm
+// or incident arrive in order; a channel that is down holds its queue.
 type deliverer struct {
-	rcv     Receiver
+	name       string // the outbox queue: a receiver's name, notify:<channel>
+	minBackoff time.Duration
+	maxBackoff time.Duration
+	send       sender
+	// outcome, when set, is told every attempt's result (the notification
+	// journal); retry is when the next attempt is due, zero when none.
+	outcome func(ctx context.Context, o outboxRow, attempts int, err error, final bool)
 	store   *store
-	client  *http.Client
 	log     *zap.Logger
 	metrics *metrics
 	wake    chan struct{}
 }
 
+// notify wakes the deliverer to look at its queue.
 func (d *deliverer) notify() {
 	select {
 	case d.wake <- struct{}{}:
@@ -181,12 +166,12 @@ func (d *deliverer) notify() {
 func (d *deliverer) run(ctx context.Context) {
 	const batch = 64
 	for ctx.Err() == nil {
-		rows, err := d.store.pending(ctx, d.rcv.Name, batch)
+		rows, err := d.store.pending(ctx, d.name, batch)
 		if err != nil {
 			if ctx.Err() == nil {
 				d.log.Error("read outbox", zap.Error(err))
 			}
-			d.sleep(ctx, d.rcv.MinBackoff)
+			d.sleep(ctx, d.minBackoff)
 			continue
 		}
 		if len(rows) == 0 {
@@ -208,64 +193,52 @@ func (d *deliverer) run(ctx context.Context) {
 // deliver sends one row and records the outcome; false means stop and
 // retry later.
 func (d *deliverer) deliver(ctx context.Context, o outboxRow) bool {
-	err := d.post(ctx, o.Body)
+	retry, err := d.send(ctx, o)
 	now := time.Now()
+	if ctx.Err() != nil && err != nil {
+		return false // shutting down: the row stays for the next start
+	}
+	// What was sent is recorded even while the service shuts down: a
+	// cancelled DELETE may have run on the server and report an error
+	// anyway, leaving the delivery unjournaled.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
 	if err == nil {
-		d.metrics.delivered.WithLabelValues(d.rcv.Name).Inc()
+		d.metrics.delivered.WithLabelValues(d.name).Inc()
 		if err := d.store.delivered(ctx, o.Seq); err != nil {
 			d.log.Error("mark delivered", zap.String("event_id", o.EventID), zap.Error(err))
 			return false
 		}
+		d.told(ctx, o, o.Attempts+1, nil, true)
 		return true
 	}
-	if ctx.Err() != nil {
-		return false
-	}
-	d.metrics.deliveryFailures.WithLabelValues(d.rcv.Name).Inc()
-	if perm := (permanentError{}); errors.As(err, &perm) {
-		d.log.Error("receiver refused an alarm event for good; moved to dead letters",
-			zap.String("event_id", o.EventID), zap.String("alarm_id", o.AlarmID), zap.Error(err))
+	d.metrics.deliveryFailures.WithLabelValues(d.name).Inc()
+	if !retry {
+		d.log.Error("receiver refused for good; moved to dead letters",
+			zap.String("event_id", o.EventID), zap.String("subject", o.AlarmID), zap.Error(err))
 		if err := d.store.giveUp(ctx, o, now, err.Error()); err != nil {
 			d.log.Error("dead letter", zap.Error(err))
 			return false
 		}
+		d.told(ctx, o, o.Attempts+1, err, true)
 		return true
 	}
 	attempts := o.Attempts + 1
-	next := now.Add(d.rcv.backoff(attempts))
-	d.log.Warn("alarm event delivery failed; will retry", zap.String("event_id", o.EventID),
-		zap.String("alarm_id", o.AlarmID), zap.Int("attempts", attempts), zap.Time("next_try", next), zap.Error(err))
+	next := now.Add(backoff(d.minBackoff, d.maxBackoff, attempts))
+	d.log.Warn("delivery failed; will retry", zap.String("event_id", o.EventID),
+		zap.String("subject", o.AlarmID), zap.Int("attempts", attempts), zap.Time("next_try", next), zap.Error(err))
 	if err := d.store.retryLater(ctx, o.Seq, attempts, next, err.Error()); err != nil {
 		d.log.Error("reschedule delivery", zap.Error(err))
 	}
+	d.told(ctx, o, attempts, err, false)
 	return false
 }
 
-func (d *deliverer) post(ctx context.Context, body []byte) error {
-	ctx, cancel := context.WithTimeout(ctx, d.rcv.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.rcv.URL, bytes.NewReader(body))
-	if err != nil {
-		return permanentError{fmt.Errorf("receiver %s: request to %s: %w", d.rcv.Name, d.rcv.URL, err)}
+func (d *deliverer) told(ctx context.Context, o outboxRow, attempts int, err error, final bool) {
+	if d.outcome == nil {
+		return
 	}
-	req.Header.Set("Content-Type", CloudEventContentType)
-	if d.rcv.Secret != "" {
-		req.Header.Set(SignatureHeader, Sign(d.rcv.Secret, body))
-	}
-	resp, err := d.client.Do(req)
-	if err != nil {
-		return fmt.Errorf("receiver %s: POST %s: %w", d.rcv.Name, d.rcv.URL, err)
-	}
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
-	resp.Body.Close()
-	switch {
-	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return nil
-	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
-		return permanentError{fmt.Errorf("receiver %s: POST %s: %s", d.rcv.Name, d.rcv.URL, resp.Status)}
-	default:
-		return fmt.Errorf("receiver %s: POST %s: %s", d.rcv.Name, d.rcv.URL, resp.Status)
-	}
+	d.outcome(ctx, o, attempts, err, final)
 }
 
 func (d *deliverer) sleep(ctx context.Context, wait time.Duration) {
@@ -276,6 +249,21 @@ func (d *deliverer) sleep(ctx context.Context, wait time.Duration) {
 	case <-t.C:
 	case <-d.wake:
 	}
+}
+
+// receiverSender POSTs a receiver's CloudEvents as they were queued.
+func receiverSender(r Receiver, source string) (sender, error) {
+	n, err := webhook.New(webhook.Config{URL: r.URL, Secret: r.Secret, Timeout: r.Timeout}, source, nil)
+	if err != nil {
+		return nil, fmt.Errorf("receiver %s: %w", r.Name, err)
+	}
+	return func(ctx context.Context, o outboxRow) (bool, error) {
+		retry, err := n.Post(ctx, o.Body)
+		if err != nil {
+			err = fmt.Errorf("receiver %s: %w", r.Name, err)
+		}
+		return retry, err
+	}, nil
 }
 
 // envelope wraps an alarm event in a CloudEvents message.

@@ -160,6 +160,7 @@ func (c *Console) Close() {
 //	GET  /                     the officers' board (with its login form)
 //	GET  /regions              the regions overview: risk map and roll-up
 //	GET  /wall                 the same for a command centre's wall screen
+//	GET  /report               the alarm-quality report (GET /api/report)
 //	GET  /console/…            its scripts, styles and dictionary
 //	GET  /api/stream           the event stream (server-sent events)
 //	GET  /api/stream/snapshot  the stream's first event as plain JSON
@@ -172,6 +173,7 @@ func (c *Console) Handler() http.Handler {
 	mux.HandleFunc("GET /{$}", c.page("index.html"))
 	mux.HandleFunc("GET /regions", c.page("regions.html"))
 	mux.HandleFunc("GET /wall", c.page("wall.html"))
+	mux.HandleFunc("GET /report", c.page("report.html"))
 	mux.HandleFunc("GET /console/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Cache-Control", "no-cache") // a new release is picked up at once
 		c.static.ServeHTTP(w, r)

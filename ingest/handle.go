@@ -24,8 +24,11 @@ const (
 	ReasonDuplicate      = "duplicate"       // seq already handled: dropped
 )
 
-// storeTimeout bounds one attempt to store a message's samples.
-const storeTimeout = 10 * time.Second
+// storeTimeout bounds one attempt to store a message's samples. It is
+// above what a store takes to give up on its server and spill (InfluxDB:
+// about twice its 10 s RequestTimeout), so a slow server leads to a spill,
+// not to a message left unacknowledged.
+const storeTimeout = 30 * time.Second
 
 // Handle processes one MQTT message. It returns an error only when the
 // message's readings could not be stored, or (while Run runs) the events
@@ -83,7 +86,10 @@ func (s *Service) handleState(t protocol.Topic, payload []byte) {
 func (s *Service) handleTelemetry(t protocol.Topic, topic string, payload []byte) error {
 	j := &job{topic: topic, payload: payload}
 	s.prepareParsed(j, t)
-	return s.finish(j)
+	if err := s.finish(j); err != nil {
+		return err
+	}
+	return s.journaled(j)
 }
 
 // prepare is a telemetry message's first step in its gateway's lane:
@@ -210,10 +216,10 @@ func (s *Service) prepareParsed(j *job, t protocol.Topic) {
 	}()
 }
 
-// finish is a telemetry message's last step, in its gateway's order: wait
-// until its readings are durable, record the seq, feed the rules and wait
-// until alerting has journaled the events they raised. nil means the
-// message may be acknowledged.
+// finish is a telemetry message's second step, in its gateway's order:
+// wait until its readings are durable, record the seq and feed the rules
+// (journaled then waits for alerting). An error means the message must not
+// be acknowledged.
 func (s *Service) finish(j *job) error {
 	if j.settled {
 		return nil
@@ -260,11 +266,23 @@ func (s *Service) finish(j *job) error {
 	}
 	s.keepLatest(stored)
 	s.metrics.readings.Add(float64(len(stored)))
-	if handled := s.evaluate(stored, j.received); handled != nil {
-		// The message is acknowledged only once alerting has journaled
-		// the events its readings raised: a crash before that gets the
-		// message again, and so the events (alerting drops repeats by id).
-		if err := <-handled; err != nil {
+	j.handled = s.evaluate(stored, j.received)
+	j.evaluated = true
+	return nil
+}
+
+// journaled is a stored message's third step, in its gateway's order: the
+// message is acknowledged only once alerting has journaled the events its
+// readings raised, so a crash before that gets the message again, and so
+// the events (alerting drops repeats by id). Waiting here, not in finish,
+// lets the next messages' readings reach the rules meanwhile.
+func (s *Service) journaled(j *job) error {
+	if !j.evaluated {
+		return nil
+	}
+	msg := j.msg
+	if j.handled != nil {
+		if err := <-j.handled; err != nil {
 			return fmt.Errorf("events of site %s gateway %s seq %d: %w", msg.Site, msg.Gateway, msg.Seq, err)
 		}
 	}

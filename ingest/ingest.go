@@ -86,6 +86,9 @@ type Config struct {
 	// 10s). Its Broker and ClientID are ignored: Broker and ClientID above
 	// are used.
 	MQTT mqttconn.Config
+	// MaxInFlight bounds the telemetry messages being handled at once
+	// (decoded, stored, waiting for alerting); default 256.
+	MaxInFlight int
 	// Lanes is how many gateways' messages are decoded and stored at once
 	// (each gateway's in order); default 4 × GOMAXPROCS.
 	Lanes int
@@ -117,6 +120,8 @@ type Service struct {
 	lanes       []lane
 	lanesClosed bool
 	lanesDone   chan struct{}
+	// inFlightSlots holds one token per message in the lanes.
+	inFlightSlots chan struct{}
 
 	// The rules loop (rulesloop.go) owns rules and cfg.Evaluator while it
 	// runs; rulesMu guards only its start and stop.
@@ -186,6 +191,9 @@ func New(cfg Config) (*Service, error) {
 	if cfg.SinkWait <= 0 {
 		cfg.SinkWait = DefaultSinkWait
 	}
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
 	sites, err := siteMap(cfg.Sites)
 	if err != nil {
 		return nil, fmt.Errorf("ingest config: %w", err)
@@ -199,17 +207,18 @@ func New(cfg Config) (*Service, error) {
 		return nil, fmt.Errorf("ingest config: register metrics: %w", err)
 	}
 	s := &Service{
-		cfg:      cfg,
-		log:      cfg.Logger,
-		metrics:  m,
-		seqs:     map[gatewayKey]*seqTracker{},
-		inFlight: map[gatewayKey]map[uint64]int{},
-		latest:   map[pointKey]storage.Sample{},
-		states:   map[gatewayKey]GatewayStatus{},
-		dead:     newDeadLetters(cfg.DeadLetters),
-		rulesIn:  make(chan rulesReq),
-		events:   make(chan eventBatch, cfg.EventQueue),
-		sinkCtx:  context.Background(),
+		cfg:           cfg,
+		log:           cfg.Logger,
+		metrics:       m,
+		seqs:          map[gatewayKey]*seqTracker{},
+		inFlight:      map[gatewayKey]map[uint64]int{},
+		latest:        map[pointKey]storage.Sample{},
+		states:        map[gatewayKey]GatewayStatus{},
+		dead:          newDeadLetters(cfg.DeadLetters),
+		rulesIn:       make(chan rulesReq),
+		inFlightSlots: make(chan struct{}, cfg.MaxInFlight),
+		events:        make(chan eventBatch, cfg.EventQueue),
+		sinkCtx:       context.Background(),
 	}
 	s.rules = &rulesOwner{s: s, evaluated: map[pointKey]time.Time{}}
 	s.sites.Store(&sites)

@@ -15,9 +15,10 @@ import (
 // Messages flow through lanes: each gateway's telemetry goes to one lane
 // (by a hash of site and gateway), so a gateway's messages keep their
 // order while different gateways' messages are decoded and stored on
-// every core. A lane has two steps, each one goroutine: prepare (decode,
-// check, seq, start the store) and finish (wait until durable, rules,
-// alerting, acknowledge). Several messages of a lane are being stored at
+// every core. A lane has three steps, each one goroutine: prepare (decode,
+// check, seq, start the store), finish (wait until durable, record the
+// seq, hand the readings to the rules) and journaled (wait until alerting
+// journaled the events raised, acknowledge). Several messages of a lane are being stored at
 // once — that is what fills the store's batches — but each is finished,
 // and so acknowledged, in the order it came.
 
@@ -25,9 +26,13 @@ import (
 const (
 	// lanesPerCore is how many lanes there are per GOMAXPROCS.
 	lanesPerCore = 4
-	// laneDepth bounds the messages a lane holds between its two steps;
-	// the broker's in-flight window usually bounds them first.
+	// laneDepth bounds the messages a lane holds between two steps.
 	laneDepth = 1024
+	// DefaultMaxInFlight is how many telemetry messages may be in the lanes
+	// at once (Config.MaxInFlight): enough to fill the store's batches, few
+	// enough to bound memory; past it paho stops reading and the broker
+	// keeps the rest.
+	DefaultMaxInFlight = 256
 )
 
 // job is one telemetry message on its way through its lane.
@@ -47,11 +52,17 @@ type job struct {
 	storedCh      chan struct{} // closed when the store returned
 	stored        []storage.Sample
 	storeErr      error
+
+	// Set by finish.
+	evaluated bool         // stored and handed to the rules
+	handled   <-chan error // the sink's word on the events raised; nil: none
+	err       error        // finish failed: not acknowledged
 }
 
 type lane struct {
-	in  chan *job
-	out chan *job
+	in   chan *job // to prepare
+	out  chan *job // prepare to finish
+	done chan *job // finish to journaled and the acknowledgement
 }
 
 // startLanes starts the lanes; closing their inputs (stopLanes) ends them.
@@ -64,7 +75,7 @@ func (s *Service) startLanes() {
 	s.lanesDone = make(chan struct{})
 	finished := make(chan struct{}, n)
 	for i := range s.lanes {
-		l := lane{in: make(chan *job, 16), out: make(chan *job, laneDepth)}
+		l := lane{in: make(chan *job, 16), out: make(chan *job, laneDepth), done: make(chan *job, laneDepth)}
 		s.lanes[i] = l
 		go func() {
 			defer close(l.out)
@@ -74,9 +85,20 @@ func (s *Service) startLanes() {
 			}
 		}()
 		go func() {
-			defer func() { finished <- struct{}{} }()
+			defer close(l.done)
 			for j := range l.out {
-				s.settle(j, s.finish(j))
+				j.err = s.finish(j)
+				l.done <- j
+			}
+		}()
+		go func() {
+			defer func() { finished <- struct{}{} }()
+			for j := range l.done {
+				err := j.err
+				if err == nil {
+					err = s.journaled(j)
+				}
+				s.settle(j, err)
 			}
 		}()
 	}
@@ -90,6 +112,9 @@ func (s *Service) startLanes() {
 
 // settle acknowledges a finished message, or leaves it for redelivery.
 func (s *Service) settle(j *job, err error) {
+	if j.ack != nil {
+		defer func() { <-s.inFlightSlots }()
+	}
 	if err != nil {
 		// Not acknowledged: the broker delivers it again after reconnect.
 		s.log.Error("message not stored, left unacknowledged for redelivery", zap.String("topic", j.topic), zap.Error(err))
@@ -134,6 +159,7 @@ func (s *Service) onMessage(_ mqtt.Client, m mqtt.Message) {
 		// Shutting down: left unacknowledged, delivered again next time.
 		return
 	}
+	s.inFlightSlots <- struct{}{}
 	s.laneOf(t).in <- &job{topic: topic, payload: m.Payload(), ack: m.Ack}
 }
 

@@ -39,7 +39,7 @@ cleanup() {
 	wait 2>/dev/null || true
 	rm -rf "$work"
 }
-trap cleanup EXIT
+trap cleanup EXIT INT TERM
 
 need() { command -v "$1" >/dev/null || { echo "bench: $1 not found: $2" >&2; exit 1; }; }
 need go "install Go"

@@ -1,11 +1,11 @@
 package notify
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
@@ -21,135 +21,69 @@ type Text struct {
 // Body joins the lines.
 func (t Text) Body() string { return strings.Join(t.Lines, "\n") }
 
-// catalog holds the words of notifications per language. Keys are
-// stable; add a language by adding a map.
-var catalog = map[string]map[string]string{
-	"zh": {
-		"title.warning":      "【%s】%s %s",
-		"title.escalation":   "【%s·升级】%s %s",
-		"title.acknowledged": "【已确认】%s %s",
-		"title.closed":       "【已关闭】%s %s",
-		"line.where":         "企业：%s；危险源：%s",
-		"line.opened":        "发生时间：%s",
-		"line.unacked":       "已 %s 未确认，按通知策略升级通知您。",
-		"line.acked":         "%s 已确认（%s）。",
-		"line.closed":        "%s 已关闭警情（%s）。",
-		"line.condition":     "· %s：%s %s",
-		"line.to":            "通知：%s",
-		"line.link":          "请登录值守平台处置：%s",
-		"line.id":            "警情编号：%s",
-		"role.operational":   "操作负责人",
-		"role.technical":     "技术负责人",
-		"role.principal":     "主要负责人",
-		"role.duty_officer":  "值班员",
-		"grade.blue":         "蓝色预警",
-		"grade.yellow":       "黄色预警",
-		"grade.orange":       "橙色预警",
-		"grade.red":          "红色预警",
-		"grade.none":         "正常",
-		"minutes":            "%d 分钟",
-	},
-	"en": {
-		"title.warning":      "[%s] %s %s",
-		"title.escalation":   "[%s, escalated] %s %s",
-		"title.acknowledged": "[Acknowledged] %s %s",
-		"title.closed":       "[Closed] %s %s",
-		"line.where":         "Enterprise: %s; hazard source: %s",
-		"line.opened":        "Opened: %s",
-		"line.unacked":       "Unacknowledged for %s: the notification policy escalates it to you.",
-		"line.acked":         "Acknowledged by %s (%s).",
-		"line.closed":        "Closed by %s (%s).",
-		"line.condition":     "- %s: %s %s",
-		"line.to":            "To: %s",
-		"line.link":          "Handle it in the console: %s",
-		"line.id":            "Incident: %s",
-		"role.operational":   "operational lead",
-		"role.technical":     "technical lead",
-		"role.principal":     "principal",
-		"role.duty_officer":  "duty officer",
-		"grade.blue":         "BLUE warning",
-		"grade.yellow":       "YELLOW warning",
-		"grade.orange":       "ORANGE warning",
-		"grade.red":          "RED warning",
-		"grade.none":         "normal",
-		"minutes":            "%d min",
-	},
-}
-
-// Languages lists the languages messages can be rendered in.
-func Languages() []string { return []string{"zh", "en"} }
-
 // China Standard Time: what the people told read their clocks in.
 var cst = time.FixedZone("CST", 8*3600)
 
-func word(lang, key string) string {
-	if w, ok := catalog[lang][key]; ok {
-		return w
-	}
-	return catalog["zh"][key]
+// GradeName is the grade's name in a language.
+func GradeName(lang string, g protocol.Grade) string {
+	return i18n.T(langOf(lang), "grade."+g.String(), nil)
 }
 
-// GradeName is the grade's name in a language.
-func GradeName(lang string, g protocol.Grade) string { return word(lang, "grade."+g.String()) }
-
 // RoleName is the role's name in a language.
-func RoleName(lang string, r Role) string { return word(lang, "role."+string(r)) }
+func RoleName(lang string, r Role) string { return i18n.T(langOf(lang), "notify.role."+string(r), nil) }
 
-// Render writes a message for people in lang (zh when unknown).
+func langOf(s string) i18n.Lang {
+	l, _ := i18n.Parse(s) // an unknown language falls back to Chinese
+	return l
+}
+
+// Render writes a message for people in lang (zh when unknown), from the
+// message catalogs of internal/i18n (keys notify.*).
 func Render(m *Message, lang string) Text {
-	if _, ok := catalog[lang]; !ok {
-		lang = "zh"
-	}
-	f := func(key string, args ...any) string { return fmt.Sprintf(word(lang, key), args...) }
-	site, source := or(m.SiteName, m.Site), or(m.SourceName, m.Source)
-	grade := GradeName(lang, m.Grade)
-	var t Text
+	l := langOf(lang)
+	t := func(key string, args i18n.Args) string { return i18n.T(l, key, args) }
+	where := i18n.Args{"site": or(m.SiteName, m.Site), "source": or(m.SourceName, m.Source), "grade": GradeName(lang, m.Grade)}
+	var out Text
 	switch m.Kind {
-	case Escalation:
-		t.Title = f("title.escalation", grade, site, source)
-	case Acknowledged:
-		t.Title = f("title.acknowledged", site, source)
-	case Closed:
-		t.Title = f("title.closed", site, source)
+	case Escalation, Acknowledged, Closed:
+		out.Title = t("notify.title."+string(m.Kind), where)
 	default:
-		t.Title = f("title.warning", grade, site, source)
+		out.Title = t("notify.title.warning", where)
 	}
-	t.Lines = append(t.Lines, f("line.where", site, source))
+	out.Lines = append(out.Lines, t("notify.where", where))
 	if !m.Opened.IsZero() {
-		t.Lines = append(t.Lines, f("line.opened", m.Opened.In(cst).Format("2006-01-02 15:04:05")))
+		out.Lines = append(out.Lines, t("notify.opened", i18n.Args{"time": m.Opened.In(cst).Format("2006-01-02 15:04:05")}))
 	}
+	at := m.At.In(cst).Format("15:04:05")
 	switch m.Kind {
 	case Escalation:
-		t.Lines = append(t.Lines, f("line.unacked", f("minutes", int(m.At.Sub(m.Opened).Minutes()))))
+		out.Lines = append(out.Lines, t("notify.unacked", i18n.Args{"duration": i18n.Duration(l, m.At.Sub(m.Opened).Truncate(time.Minute))}))
 	case Acknowledged:
-		t.Lines = append(t.Lines, f("line.acked", m.Actor, m.At.In(cst).Format("15:04:05")))
+		out.Lines = append(out.Lines, t("notify.acked", i18n.Args{"actor": m.Actor, "time": at}))
 	case Closed:
-		t.Lines = append(t.Lines, f("line.closed", or(m.Actor, "-"), m.At.In(cst).Format("15:04:05")))
+		out.Lines = append(out.Lines, t("notify.closed", i18n.Args{"actor": or(m.Actor, "-"), "time": at}))
 	}
 	for _, c := range m.Conditions {
-		t.Lines = append(t.Lines, f("line.condition", or(c.Name, c.Point), strconv.FormatFloat(c.Value, 'f', -1, 64), c.Unit))
+		v := strconv.FormatFloat(c.Value, 'f', -1, 64)
+		if c.Unit != "" {
+			v += " " + c.Unit
+		}
+		out.Lines = append(out.Lines, t("notify.condition", i18n.Args{"name": or(c.Name, c.Point), "value": v}))
 	}
 	if len(m.To) > 0 {
 		names := make([]string, len(m.To))
 		for i, r := range m.To {
 			names[i] = RoleName(lang, r.Role) + " " + r.Name
 		}
-		t.Lines = append(t.Lines, f("line.to", strings.Join(names, lang2sep(lang))))
+		out.Lines = append(out.Lines, t("notify.to", i18n.Args{"names": strings.Join(names, t("list.sep", nil))}))
 	}
 	if m.Link != "" && m.Kind != Closed {
-		t.Lines = append(t.Lines, f("line.link", m.Link))
+		out.Lines = append(out.Lines, t("notify.link", i18n.Args{"link": m.Link}))
 	}
 	if m.Incident != "" {
-		t.Lines = append(t.Lines, f("line.id", m.Incident))
+		out.Lines = append(out.Lines, t("notify.id", i18n.Args{"id": m.Incident}))
 	}
-	return t
-}
-
-func lang2sep(lang string) string {
-	if lang == "en" {
-		return ", "
-	}
-	return "、"
+	return out
 }
 
 func or(a, b string) string {

@@ -117,7 +117,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		Sites: sites, Broker: mc.Broker, ClientID: *clientID, MQTT: mc, DataDir: *dataDir, JournalDSN: *journalDSN, Shard: shard,
 		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
 		Receivers: alertCfg.Receivers, Access: alertCfg.Access, MaxShelve: alertCfg.MaxShelve, Logger: log,
-		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood, Incidents: alertCfg.Incidents,
+		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood, Incidents: alertCfg.Incidents, Notification: alertCfg.Notification,
 	})
 	if err != nil {
 		return err

@@ -4,10 +4,14 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hazardwatch/hazardwatch/internal/access"
+	"github.com/hazardwatch/hazardwatch/internal/center"
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/storage"
 )
 
@@ -149,3 +153,52 @@ func TestHistogramQuantiles(t *testing.T) {
 type appenderFunc func([]storage.Sample) error
 
 func (f appenderFunc) Append(_ context.Context, s []storage.Sample) error { return f(s) }
+
+// TestTargetRunVerifiesThroughQueryAPI runs -target against a centre
+// serving its HTTP API with a viewer token: every reading is counted
+// through /api/points/counts, and the report says so.
+func TestTargetRunVerifiesThroughQueryAPI(t *testing.T) {
+	b := testenv.Mosquitto(t)
+	dir := t.TempDir()
+	siteID := fmt.Sprintf("target-%d", time.Now().UnixNano())
+	sites, err := loadSite(dir, siteID, 2, 10, 5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const token = "hwt_load-test-viewer-token"
+	c, err := center.Open(context.Background(), center.Config{Sites: sites, Broker: b.URL(), DataDir: t.TempDir(), ClientID: "load-target-test",
+		Access: access.Config{Tokens: []access.Token{{Name: "load", Role: access.Viewer, Hash: access.HashToken(token)}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+
+	args := []string{"-target", srv.URL, "-broker", b.URL(), "-gateways", "2", "-points", "10", "-rate", "5", "-duration", "3s", "-drain", "5s", "-site-id", siteID}
+	var out, errOut bytes.Buffer
+	if _, err := run(ctx, args, &out, &errOut); err == nil || !strings.Contains(err.Error(), TokenEnv) {
+		t.Errorf("run without a token: %v; want an error naming %s", err, TokenEnv)
+	}
+	t.Setenv(TokenEnv, token)
+	out.Reset()
+	rep, err := run(ctx, args, &out, &errOut)
+	t.Logf("report:\n%s%s", out.String(), errOut.String())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if rep.Sent < 200 || rep.Stored != rep.Sent || rep.Lost != 0 || rep.Duplicated != 0 || rep.PublishErrors != 0 {
+		t.Errorf("report %+v: want about 300 sent, all stored once", rep)
+	}
+	for _, want := range []string{"queue limits not given", fmt.Sprintf("stored      %d distinct readings (counted through %s/api/points/counts)", rep.Sent, srv.URL), "lost        0\n", "centre cpu"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report does not say %q", want)
+		}
+	}
+}

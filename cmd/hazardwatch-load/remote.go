@@ -51,10 +51,18 @@ func (c *centre) get(ctx context.Context, path string) (*http.Response, error) {
 		if resp.StatusCode == http.StatusUnauthorized || resp.StatusCode == http.StatusForbidden {
 			hint = " (set " + TokenEnv + " to an API token of the centre)"
 		}
-		return nil, fmt.Errorf("centre GET %s: %s: %s%s", path, resp.Status, strings.TrimSpace(string(b)), hint)
+		return nil, &statusError{code: resp.StatusCode, msg: fmt.Sprintf("centre GET %s: %s: %s%s", path, resp.Status, strings.TrimSpace(string(b)), hint)}
 	}
 	return resp, nil
 }
+
+// statusError is an answer of the centre other than 200.
+type statusError struct {
+	code int
+	msg  string
+}
+
+func (e *statusError) Error() string { return e.msg }
 
 func (c *centre) getJSON(ctx context.Context, path string, v any) error {
 	resp, err := c.get(ctx, path)
@@ -193,6 +201,10 @@ func runRemote(ctx context.Context, o options, stdout io.Writer) (*report, error
 		Points []struct{ Point string } `json:"points"`
 	}
 	if err := c.getJSON(ctx, "/api/points/latest?site="+url.QueryEscape(o.siteID), &latest); err != nil {
+		var se *statusError
+		if !errors.As(err, &se) || se.code != http.StatusNotFound {
+			return nil, err
+		}
 		return nil, fmt.Errorf("%w\n  the centre must load the generated site: hazardwatch-load -write-site DIR -site-id %s -gateways %d -points %d, then hazardwatch-ingest -sites DIR",
 			err, o.siteID, o.gateways, o.points)
 	}

@@ -6,6 +6,7 @@
 //	hazardwatch validate FILE_OR_DIR…  list every problem of site files
 //	hazardwatch grafana -out DIR FILE_OR_DIR…  write Grafana dashboards of site files
 //	hazardwatch healthcheck URL        exit 0 if URL answers 2xx (container healthchecks)
+//	hazardwatch report [flags]         the alarm-quality report as CSV, HTML or JSON
 //	hazardwatch passwd [-generate|-token]  a password's hash, or a new API token, for the alerting file
 //	hazardwatch version                print the version (also -version)
 //
@@ -52,6 +53,8 @@ func dispatchIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return grafanaCmd(args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args, stdout, stderr)
+	case "report":
+		return reportCmd(args, stdout, stderr)
 	case "passwd":
 		return passwd(args, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -69,6 +72,7 @@ const usage = `usage:
   hazardwatch grafana [-datasource prometheus|influx] -out DIR FILE_OR_DIR...
                                       write a Grafana wall display per site file
   hazardwatch healthcheck URL         exit 0 if URL answers 2xx (container healthchecks)
+  hazardwatch report [flags]          the alarm-quality report (ISA-18.2 / EEMUA 191) as CSV, HTML or JSON
   hazardwatch passwd [-generate | -token | -hash-token]
                                       a password's bcrypt hash (password on standard input),
                                       or a new API token and its hash, for the alerting file

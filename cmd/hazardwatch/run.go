@@ -98,6 +98,9 @@ func printBanner(w io.Writer, info allinone.Info, logPath string) {
 	}
 	fmt.Fprintf(w, "  console:          %s (officers' console, logs in as the demo officer)\n", info.Console)
 	fmt.Fprintf(w, "  demo login:       user %s, password %s (new at every start; status page, APIs and /metrics need it too)\n", info.DemoUser, info.DemoPassword)
+	for _, l := range info.Levels {
+		fmt.Fprintf(w, "  %-17s %s (%s)\n", l.User+":", l.URL, l.Who)
+	}
 	fmt.Fprintf(w, "  status page:      %s/status\n", info.HTTP)
 	fmt.Fprintf(w, "  alarms (JSON):    %s/api/status\n", info.HTTP)
 	fmt.Fprintf(w, "  metrics:          %s/metrics\n", info.HTTP)

@@ -1185,7 +1185,8 @@
       // to a page of this console: one slash and a name).
       whoAmI().then((info) => { if (info) location.replace(next); else showLogin(); }, () => showLogin());
     } else if (link.has('user') && link.has('password')) {
-      history.replaceState(null, '', location.pathname);
+      // Keep only where to go next (the demo's links to /regions and /wall).
+      history.replaceState(null, '', location.pathname + (/^\/[a-z]+$/.test(next) ? '#next=' + next : ''));
       $('login-user').value = link.get('user');
       $('login-dialog').showModal();
       logIn(link.get('user'), link.get('password'));

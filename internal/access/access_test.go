@@ -50,6 +50,7 @@ func newAuth(t *testing.T, now *clock, tokens ...Token) *Authenticator {
 		{Name: "wang.li", Display: "王丽", Role: Officer, Scope: Scope{Sites: []string{"jh-chem"}}, PasswordHash: passwordHash(t)},
 		{Name: "viewer", Role: Viewer, PasswordHash: passwordHash(t)},
 		{Name: "gone", Role: Officer, PasswordHash: passwordHash(t), Disabled: true},
+		{Name: "wall", Role: Viewer, PasswordHash: passwordHash(t), SessionTTL: 30 * 24 * time.Hour},
 	}, Tokens: tokens, Session: Session{TTL: time.Hour}}
 	a, err := New(cfg, Options{Now: now.Now})
 	if err != nil {
@@ -92,6 +93,15 @@ func TestLoginLogoutExpiry(t *testing.T) {
 	a.Logout(id2)
 	if _, ok := a.Session(id2); ok {
 		t.Fatal("session alive after logout")
+	}
+	// A wall screen's account keeps its own, longer TTL.
+	wall, _, _, exp, err := a.Login(ctx, "wall", testPassword)
+	if err != nil || !exp.Equal(now.Now().Add(30*24*time.Hour)) {
+		t.Fatalf("wall login: expires %s, %v", exp, err)
+	}
+	now.Add(29 * 24 * time.Hour)
+	if _, ok := a.Session(wall); !ok {
+		t.Fatal("the wall's session ended before its own TTL")
 	}
 }
 
@@ -280,4 +290,102 @@ func TestHTTP(t *testing.T) {
 	want("expired session", code, body, 401, "log in first")
 	code, body = do("GET", "/status", "", "Accept", "text/html")
 	want("a browser without a session", code, body, 401, `href="/"`)
+}
+
+// TestSessionEndsItsRequests: a request still running with a session (an
+// open event stream) ends when the session is revoked, and when it
+// expires.
+func TestSessionEndsItsRequests(t *testing.T) {
+	a, err := New(Config{Accounts: []Account{{Name: "wang.li", Role: Officer, PasswordHash: passwordHash(t)}},
+		Session: Session{TTL: 3 * time.Second}}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan error, 2)
+	h := a.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, ok := FromContext(r.Context()); !ok {
+			http.Error(w, "no session", http.StatusUnauthorized)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		<-r.Context().Done()
+		ended <- r.Context().Err()
+	}))
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	open := func(id string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("GET", srv.URL+"/api/stream", nil)
+		req.AddCookie(&http.Cookie{Name: CookieName, Value: id})
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { resp.Body.Close() })
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("open a request with the session: %s", resp.Status)
+		}
+		return resp
+	}
+	wait := func(what string) {
+		t.Helper()
+		select {
+		case err := <-ended:
+			if err == nil {
+				t.Fatalf("%s: the request ended without its context", what)
+			}
+		case <-time.After(20 * time.Second):
+			t.Fatalf("%s: the request is still running", what)
+		}
+	}
+	id, _, _, _, err := a.Login(context.Background(), "wang.li", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open(id)
+	a.Logout(id)
+	wait("logout")
+	id, _, _, _, err = a.Login(context.Background(), "wang.li", testPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	open(id)
+	wait("expiry")
+	if _, ok := a.Session(id); ok {
+		t.Fatal("the session outlived its TTL")
+	}
+}
+
+// TestLoginThrottled: a client that guessed wrong MaxLoginFailures times is
+// refused (429), even with the right password, until the window ends;
+// the account itself is not locked for other clients.
+func TestLoginThrottled(t *testing.T) {
+	now := &clock{t: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC)}
+	a := newAuth(t, now)
+	h := a.SessionHandler()
+	login := func(remote, password string) int {
+		t.Helper()
+		req := httptest.NewRequest("POST", "/api/session", strings.NewReader(`{"username":"wang.li","password":"`+password+`"}`))
+		req.Header.Set("Content-Type", "application/json")
+		req.RemoteAddr = remote
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		return rec.Code
+	}
+	for i := range MaxLoginFailures {
+		if code := login("192.0.2.7:4000"+strings.Repeat("1", i%2), "wrong password"); code != http.StatusUnauthorized {
+			t.Fatalf("guess %d: %d, want 401", i+1, code)
+		}
+	}
+	if code := login("192.0.2.7:5000", testPassword); code != http.StatusTooManyRequests {
+		t.Fatalf("the right password after %d guesses from the address: %d, want 429", MaxLoginFailures, code)
+	}
+	if code := login("198.51.100.3:4000", testPassword); code != http.StatusOK {
+		t.Fatalf("the officer from another address: %d, want 200", code)
+	}
+	now.Add(LoginFailureWindow)
+	if code := login("192.0.2.7:5000", testPassword); code != http.StatusOK {
+		t.Fatalf("after the window: %d, want 200", code)
+	}
 }

@@ -10,7 +10,9 @@ import (
 	"html"
 	"io"
 	"mime"
+	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -56,11 +58,32 @@ type Authenticator struct {
 
 	mu       sync.Mutex
 	sessions map[[32]byte]*session // by SHA-256 of the id
+	failures map[string]*failures  // refused logins by client address
 
 	logins   *prometheus.CounterVec
 	denied   *prometheus.CounterVec
 	sessionG prometheus.GaugeFunc
 }
+
+// failures counts one client's refused logins within a window.
+type failures struct {
+	n     int
+	since time.Time
+}
+
+// Login throttling per client address: past MaxLoginFailures refused logins
+// within LoginFailureWindow, the client's logins are refused (429) until
+// the window ends. Per address, not per account, so that nobody can lock
+// an officer out of the console during an incident by guessing at the
+// officer's name.
+const (
+	MaxLoginFailures   = 20
+	LoginFailureWindow = 5 * time.Minute
+	maxTrackedClients  = 10000
+)
+
+// ErrTooManyFailures refuses a client that guessed too often.
+var ErrTooManyFailures = errors.New("too many failed logins from this address: wait a few minutes")
 
 type session struct {
 	p       Principal
@@ -98,9 +121,9 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 		return nil, fmt.Errorf("access: %w", err)
 	}
 	a := &Authenticator{cfg: cfg, now: o.Now, log: o.Logger, dummy: dummy, checks: make(chan struct{}, 2),
-		accounts: map[string]Account{}, tokens: map[string]Token{}, sessions: map[[32]byte]*session{},
+		accounts: map[string]Account{}, tokens: map[string]Token{}, sessions: map[[32]byte]*session{}, failures: map[string]*failures{},
 		logins: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hazardwatch", Subsystem: "access", Name: "logins_total",
-			Help: "Console logins by result (ok, refused)."}, []string{"result"}),
+			Help: "Console logins by result (ok, refused, throttled)."}, []string{"result"}),
 		denied: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: "hazardwatch", Subsystem: "access", Name: "denied_total",
 			Help: "Requests refused by reason (no_credentials, bad_token, bad_csrf, forbidden)."}, []string{"reason"}),
 	}
@@ -117,6 +140,7 @@ func New(cfg Config, o Options) (*Authenticator, error) {
 	}
 	a.logins.WithLabelValues("ok")
 	a.logins.WithLabelValues("refused")
+	a.logins.WithLabelValues("throttled")
 	for _, acc := range cfg.Accounts {
 		a.accounts[strings.ToLower(acc.Name)] = acc
 	}
@@ -155,7 +179,11 @@ func (a *Authenticator) Login(ctx context.Context, name, password string) (id, c
 	}
 	a.logins.WithLabelValues("ok").Inc()
 	now := a.now()
-	s := &session{p: acc.principal(), csrf: randomString(24), created: now, expires: now.Add(a.cfg.Session.TTL)}
+	ttl := a.cfg.Session.TTL
+	if acc.SessionTTL > 0 {
+		ttl = acc.SessionTTL
+	}
+	s := &session{p: acc.principal(), csrf: randomString(24), created: now, expires: now.Add(ttl)}
 	s.ended, s.end = context.WithCancel(context.Background())
 	id = randomString(32)
 	a.mu.Lock()
@@ -418,9 +446,17 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, errors.New("user name and password are required"))
 		return
 	}
+	client := clientAddr(r)
+	if !a.mayTry(client) {
+		a.logins.WithLabelValues("throttled").Inc()
+		w.Header().Set("Retry-After", strconv.Itoa(int(LoginFailureWindow.Seconds())))
+		writeError(w, http.StatusTooManyRequests, ErrTooManyFailures)
+		return
+	}
 	id, csrf, p, expires, err := a.Login(r.Context(), req.Username, req.Password)
 	if err != nil {
 		if errors.Is(err, ErrBadCredentials) {
+			a.failed(client)
 			a.log.Warn("login refused", zap.String("user", req.Username), zap.String("remote", r.RemoteAddr))
 			Unauthorized(w, r, err)
 			return
@@ -435,6 +471,53 @@ func (a *Authenticator) login(w http.ResponseWriter, r *http.Request) {
 	a.log.Info("login", zap.String("user", p.Name), zap.String("role", string(p.Role)), zap.String("remote", r.RemoteAddr))
 	a.setCookie(w, r, id, int(expires.Sub(a.now()).Seconds()))
 	writeJSON(w, http.StatusOK, SessionInfo{Principal: p, CSRF: csrf, Expires: expires})
+}
+
+// clientAddr is the request's client host (its port changes per connection).
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// mayTry tells whether a client may try a login now.
+func (a *Authenticator) mayTry(client string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	f, ok := a.failures[client]
+	if !ok {
+		return true
+	}
+	if a.now().Sub(f.since) >= LoginFailureWindow {
+		delete(a.failures, client)
+		return true
+	}
+	return f.n < MaxLoginFailures
+}
+
+// failed counts a refused login of a client.
+func (a *Authenticator) failed(client string) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	now := a.now()
+	f, ok := a.failures[client]
+	if !ok || now.Sub(f.since) >= LoginFailureWindow {
+		if len(a.failures) >= maxTrackedClients {
+			for k, old := range a.failures {
+				if now.Sub(old.since) >= LoginFailureWindow {
+					delete(a.failures, k)
+				}
+			}
+			if len(a.failures) >= maxTrackedClients {
+				return // a flood from very many addresses: bcrypt's bound still holds
+			}
+		}
+		f = &failures{since: now}
+		a.failures[client] = f
+	}
+	f.n++
 }
 
 func (a *Authenticator) setCookie(w http.ResponseWriter, r *http.Request, value string, maxAge int) {

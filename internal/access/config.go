@@ -28,6 +28,9 @@ type Account struct {
 	PasswordHash string `yaml:"password_hash"`
 	// Disabled refuses logins and ends the account's sessions.
 	Disabled bool `yaml:"disabled"`
+	// SessionTTL overrides session.ttl for this account: longer for a
+	// wall screen's viewer account, shorter for an admin.
+	SessionTTL time.Duration `yaml:"session_ttl"`
 }
 
 // Token is a machine's API token, stored as its SHA-256 hash.
@@ -95,6 +98,9 @@ func (c Config) Validate() error {
 		}
 		if err := a.Scope.validate(); err != nil {
 			errs = append(errs, fmt.Errorf("account %s: %w", a.Name, err))
+		}
+		if a.SessionTTL < 0 {
+			errs = append(errs, fmt.Errorf("account %s: session_ttl %s is negative", a.Name, a.SessionTTL))
 		}
 		if _, err := bcrypt.Cost([]byte(a.PasswordHash)); err != nil {
 			errs = append(errs, fmt.Errorf("account %s: password_hash is not a bcrypt hash (make one with `hazardwatch passwd`)", a.Name))

@@ -93,9 +93,13 @@ type Info struct {
 	// DemoUser and DemoPassword are the demo officer's account; the
 	// password is new at every start.
 	DemoUser, DemoPassword string
-	CommandWebhook         string // the demo command-platform receiver's URL
-	Sites                  []*site.Site
-	Scenario               string
+	// Levels are the links of the city's, the county's and the
+	// enterprise's accounts and the wall screen's, around the scenario's
+	// site (docs/regions.md); same password.
+	Levels         []Link
+	CommandWebhook string // the demo command-platform receiver's URL
+	Sites          []*site.Site
+	Scenario       string
 	// Store answers queries on the stored readings.
 	Store storage.Querier
 }
@@ -188,7 +192,14 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	accounts := cfg.Access
-	accounts.Accounts = append([]access.Account{{Name: DemoUser, Display: "演示值班员", Role: access.Officer, PasswordHash: demoHash}}, accounts.Accounts...)
+	var played *site.Site
+	for _, s := range sites {
+		if scenario != nil && s.ID == scenario.Site {
+			played = s
+		}
+	}
+	levels, levelLinks := levelAccounts(played, demoHash)
+	accounts.Accounts = append(append([]access.Account{{Name: DemoUser, Display: "演示值班员", Role: access.Officer, PasswordHash: demoHash}}, levels...), accounts.Accounts...)
 	c, err := center.Open(ctx, center.Config{
 		Sites: sites, Broker: broker, MQTT: cfg.MQTT, DataDir: filepath.Join(cfg.DataDir, "center"), Receivers: receivers,
 		Access: accounts, Logger: log,
@@ -254,8 +265,13 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Ready != nil {
-		login := url.Values{"user": {DemoUser}, "password": {demoPassword}}.Encode()
-		cfg.Ready(Info{Broker: redact.URL(broker), HTTP: base, Console: base + "/#" + login, DemoUser: DemoUser, DemoPassword: demoPassword, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
+		login := "user=" + url.QueryEscape(DemoUser) + "&password=" + url.QueryEscape(demoPassword)
+		var links []Link
+		for _, l := range levelLinks {
+			links = append(links, l.url(base, demoPassword))
+		}
+		cfg.Ready(Info{Broker: redact.URL(broker), HTTP: base, Console: base + "/#" + login, DemoUser: DemoUser, DemoPassword: demoPassword, Levels: links,
+			CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
 	}
 
 	<-ctx.Done()

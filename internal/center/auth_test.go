@@ -88,6 +88,7 @@ var endpoints = []struct{ method, path string }{
 	{"GET", "/api/officers/li.gong/actions"},
 	{"GET", "/api/sources"},
 	{"GET", "/api/regions"},
+	{"GET", "/api/regions"},
 	{"GET", "/api/outbox"},
 	{"GET", "/api/floods"},
 	{"GET", "/api/deadletters/alerting"},
@@ -196,7 +197,20 @@ func TestEveryEndpointNeedsCredentials(t *testing.T) {
 			t.Errorf("GET %s reveals %q", p, body)
 		}
 	}
-	for _, p := range []string{"/", "/console/app.js", "/console/index.html"} {
+	// A public prefix does not open what lies behind it.
+	noRedirect := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	for _, p := range []string{"/console/../api/status", "/console/%2e%2e/api/status", "/console/..%2fapi/status", "//api/status"} {
+		resp, err := noRedirect.Get(srv.URL + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK || strings.Contains(string(body), "nh3-tanks") {
+			t.Errorf("GET %s without credentials: %s %s", p, resp.Status, body)
+		}
+	}
+	for _, p := range []string{"/", "/regions", "/wall", "/console/app.js", "/console/index.html"} {
 		if code, body := call("GET", p); code != http.StatusOK || strings.Contains(body, "nh3-gas-1") {
 			t.Errorf("GET %s without credentials: %d, want the static page", p, code)
 		}

@@ -79,6 +79,9 @@ type Config struct {
 	Flood      Flood
 	// Incidents tunes the incidents' auto-close (zero: its defaults).
 	Incidents Incidents
+	// Notification tells people of incidents (zero: the default policy,
+	// but no channel, so nobody is told).
+	Notification alerting.Notification
 	// RecordInterval is how often the centre's own metrics (source grades,
 	// alarm counts, ingest health) are recorded into the store for
 	// dashboards; default 5s, negative: never.
@@ -163,6 +166,7 @@ func Open(ctx context.Context, cfg Config) (_ *Center, err error) {
 		DataDir: filepath.Join(cfg.DataDir, "alerting"), Publisher: c.publisher, Receivers: cfg.Receivers,
 		MaxShelve: cfg.MaxShelve, Logger: cfg.Logger.Named("alerting"), Registerer: c.reg,
 		JournalDSN: cfg.JournalDSN, Node: clientID(cfg), OwnsSite: cfg.Shard.Owns,
+		Notification: cfg.Notification,
 	}
 	cfg.Escalation.apply(&alertCfg)
 	cfg.Flood.apply(&alertCfg)
@@ -386,6 +390,7 @@ func (c *Center) Handler() http.Handler {
 	mux.Handle("/api/", c.alerts.Handler())
 	con := c.console.Handler()
 	mux.Handle("GET /{$}", con)
+	mux.Handle("GET /report", con)
 	mux.Handle("GET /regions", con)
 	mux.Handle("GET /wall", con)
 	mux.Handle("GET /console/", con)

@@ -23,6 +23,9 @@ type AlertingFile struct {
 	Escalation Escalation          `yaml:"escalation"`
 	Flood      Flood               `yaml:"flood"`
 	Incidents  Incidents           `yaml:"incidents"`
+	// Notification: who is told of incidents, how and when
+	// (docs/alerting.md, Notification).
+	Notification alerting.Notification `yaml:"notification"`
 	// Accounts, Tokens and Session (package access).
 	Access access.Config `yaml:",inline"`
 	// MaxShelve is the longest an officer may shelve an alarm (default
@@ -138,7 +141,7 @@ func LoadAlertingFile(path string) (AlertingFile, error) {
 	if f.MaxShelve < 0 {
 		shelve = fmt.Errorf("max_shelve %s is negative", f.MaxShelve)
 	}
-	if err := errors.Join(f.Escalation.validate(), f.Flood.validate(), f.Incidents.validate(), shelve, f.Access.Validate()); err != nil {
+	if err := errors.Join(f.Escalation.validate(), f.Flood.validate(), f.Incidents.validate(), shelve, f.Access.Validate(), f.Notification.Check()); err != nil {
 		return f, fmt.Errorf("alerting config %s: %w", path, err)
 	}
 	return f, nil

@@ -21,7 +21,7 @@ func TestExampleAlertingFileLoads(t *testing.T) {
 	if len(f.Receivers) != 2 || !f.Receivers[1].Escalation || f.Receivers[0].MinGrade != protocol.Blue || f.Receivers[0].MaxBackoff.Minutes() != 1 {
 		t.Errorf("receivers = %+v", f.Receivers)
 	}
-	if len(f.Access.Accounts) != 3 || f.Access.Accounts[0].Role != access.Officer || f.Access.Accounts[1].Scope.Region != "350481" ||
+	if len(f.Access.Accounts) != 4 || f.Access.Accounts[3].SessionTTL != 30*24*time.Hour || f.Access.Accounts[0].Role != access.Officer || f.Access.Accounts[1].Scope.Region != "350481" ||
 		len(f.Access.Tokens) != 2 || f.Access.Session.TTL != 12*time.Hour || f.MaxShelve != 8*time.Hour {
 		t.Errorf("accounts = %+v, tokens = %+v, session %+v, max shelve %s", f.Access.Accounts, f.Access.Tokens, f.Access.Session, f.MaxShelve)
 	}

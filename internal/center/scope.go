@@ -74,11 +74,13 @@ func (st Status) cut(sees func(site string) bool) Status {
 // overviewHandler serves GET /api/sources and GET /api/regions.
 func (c *Center) overviewHandler() http.Handler {
 	return overview.Handler(overview.Config{
-		Sites:     c.sites,
-		Grades:    c.alerts.SourceGrades,
-		Readings:  c.ingest,
-		Incidents: func() map[string]overview.Incidents { return incidentCounts(c.alerts.Incidents(context.Background()), time.Now()) },
-		Logger:    c.log,
+		Sites:    c.sites,
+		Grades:   c.alerts.SourceGrades,
+		Readings: c.ingest,
+		Incidents: func() map[string]overview.Incidents {
+			return incidentCounts(c.alerts.Incidents(context.Background()), time.Now())
+		},
+		Logger: c.log,
 	})
 }
 

@@ -25,9 +25,10 @@ import (
 
 // writeReq is the encoded lines of one call, waiting for its batch.
 type writeReq struct {
-	body []byte  // lines, each ended by '\n'
-	ends []int32 // ends[i] is the offset just past line i's '\n'
-	done chan writeResult
+	body   []byte  // lines, each ended by '\n'
+	ends   []int32 // ends[i] is the offset just past line i's '\n'
+	done   chan writeResult
+	queued time.Time // when the batcher took it
 }
 
 // writeResult is what became of a writeReq: refused holds the indexes of
@@ -67,6 +68,7 @@ type writeBatch struct {
 
 // submit queues req and waits for its outcome or ctx.
 func (s *Store) submit(ctx context.Context, req *writeReq) writeResult {
+	req.queued = time.Now()
 	select {
 	case s.reqs <- req:
 	case <-ctx.Done():
@@ -145,6 +147,14 @@ func (s *Store) sendLoop(wg *sync.WaitGroup) {
 func (s *Store) sendBatch(ctx context.Context, b *writeBatch, buf *bytes.Buffer) {
 	s.m.batchLines.Observe(float64(b.lines))
 	spillFirst := !s.spill.empty()
+	// A batch that waited RequestTimeout for a sender means InfluxDB is
+	// slower than the points come: spill it, as a request that timed out
+	// would be, so every Append ends within about twice RequestTimeout.
+	if waited := time.Since(b.reqs[0].queued); !spillFirst && waited > s.opts.RequestTimeout {
+		s.m.writeErrors.WithLabelValues(ErrKindTimeout).Inc()
+		s.log.Warn("influx write batch waited too long for a sender; spilling", zap.Duration("waited", waited), zap.Int("points", b.lines))
+		spillFirst = true
+	}
 	if !spillFirst {
 		buf.Reset()
 		for _, r := range b.reqs {

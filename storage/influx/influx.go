@@ -172,12 +172,12 @@ func Open(opts Options) (*Store, error) {
 	if err := opts.withDefaults(); err != nil {
 		return nil, err
 	}
-	sp, warnings, err := openSpill(opts.SpillDir, opts.SpillMaxBytes)
+	sp, warnings, err := openSpill(opts.SpillDir, opts.SpillMaxBytes, opts.Logger.Named("spill"))
 	if err != nil {
 		return nil, err
 	}
 	for _, w := range warnings {
-		opts.Logger.Error("influx spill damaged", zap.String("detail", w))
+		opts.Logger.Warn("influx spill opened", zap.String("detail", w))
 	}
 	clientOpts := influxdb2.DefaultOptions().
 		SetPrecision(time.Millisecond).
@@ -321,15 +321,6 @@ func check(sm *storage.Sample) (reason string, err error) {
 		return storage.RejectNotNumber, fmt.Errorf("sample %s/%s at %s: value %v is not a number", sm.Site, sm.Point, sm.Time.Format(time.RFC3339Nano), sm.Value)
 	}
 	return "", nil
-}
-
-// encode turns a sample into one line of line protocol (without newline).
-func encode(sm *storage.Sample) (line, reason string, err error) {
-	if reason, err := check(sm); err != nil {
-		return "", reason, err
-	}
-	b := appendLine(nil, sm)
-	return string(b[:len(b)-1]), "", nil
 }
 
 // appendLine appends a checked sample's line, newline included, to b:

@@ -3,8 +3,10 @@ package influx
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"math"
 	"net"
 	"os"
@@ -344,9 +346,8 @@ func TestOutageSpillsThenReplaysOnce(t *testing.T) {
 	if b, r, _, oldest := s.spill.depth(); b != 0 || r != 0 || !oldest.IsZero() {
 		t.Errorf("spill after replay: %d bytes, %d records, oldest %v; want empty", b, r, oldest)
 	}
-	segs, _ := filepath.Glob(filepath.Join(opts.SpillDir, "*"+segmentExt))
-	if len(segs) != 0 {
-		t.Errorf("spill dir keeps %v after everything was acknowledged", segs)
+	if _, records, lines, _ := s.spill.depth(); records != 0 || lines != 0 {
+		t.Errorf("spill keeps %d records (%d points) after everything was acknowledged", records, lines)
 	}
 }
 
@@ -493,7 +494,7 @@ func testSpillSurvivesKill(t *testing.T, d *testenv.Influxd) {
 	}
 
 	// A torn record, as a crash mid-write leaves it.
-	segs, _ := filepath.Glob(filepath.Join(dir, "*"+segmentExt))
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if len(segs) == 0 {
 		t.Fatal("no spill segment after the crash")
 	}
@@ -529,7 +530,7 @@ func testSpillSurvivesKill(t *testing.T, d *testenv.Influxd) {
 // checks that only the rest is left to replay.
 func TestReopenResumesFromCursor(t *testing.T) {
 	dir := t.TempDir()
-	sp, _, err := openSpill(dir, 1<<20)
+	sp, _, err := openSpill(dir, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -548,7 +549,7 @@ func TestReopenResumesFromCursor(t *testing.T) {
 	if err := sp.close(); err != nil {
 		t.Fatal(err)
 	}
-	sp2, warnings, err := openSpill(dir, 1<<20)
+	sp2, warnings, err := openSpill(dir, 1<<20, nil)
 	if err != nil || len(warnings) != 0 {
 		t.Fatalf("reopen: %v %v", err, warnings)
 	}
@@ -562,11 +563,11 @@ func TestReopenResumesFromCursor(t *testing.T) {
 	}
 }
 
-// TestCorruptRecordTruncated flips a byte inside a record: Open keeps the
-// records before it and warns.
+// TestCorruptRecordTruncated flips a byte inside the last record: Open
+// keeps the records before it.
 func TestCorruptRecordTruncated(t *testing.T) {
 	dir := t.TempDir()
-	sp, _, err := openSpill(dir, 1<<20)
+	sp, _, err := openSpill(dir, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -575,29 +576,58 @@ func TestCorruptRecordTruncated(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	seg := sp.segs[0]
-	third := seg.records[2].offset
 	_ = sp.close()
-	raw, err := os.ReadFile(seg.path)
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if len(segs) != 1 {
+		t.Fatalf("segments %v, want one", segs)
+	}
+	raw, err := os.ReadFile(segs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw[third+recordHeaderBytes+recordTimeBytes+3] ^= 0xff
-	if err := os.WriteFile(seg.path, raw, 0o640); err != nil {
+	raw[len(raw)-3] ^= 0xff // inside the third record's payload
+	if err := os.WriteFile(segs[0], raw, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	sp2, warnings, err := openSpill(dir, 1<<20)
+	sp2, _, err := openSpill(dir, 1<<20, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(warnings) != 1 || !strings.Contains(warnings[0], "checksum") {
-		t.Errorf("warnings = %v, want one about the checksum", warnings)
+	defer sp2.close()
+	if _, records, lines, _ := sp2.depth(); records != 2 || lines != 2 {
+		t.Errorf("after reopening: %d records, %d lines; want the 2 intact ones", records, lines)
 	}
-	if _, records, _, _ := sp2.depth(); records != 2 {
-		t.Errorf("records after truncation = %d, want 2", records)
+}
+
+// TestLegacySpillMigrated opens a spill directory an earlier version left
+// (NNNN.spill segments): its records are replayed from the queue.
+func TestLegacySpillMigrated(t *testing.T) {
+	dir := t.TempDir()
+	var seg []byte
+	for i := range 3 {
+		payload := binary.LittleEndian.AppendUint64(nil, uint64(time.Now().UnixMilli()))
+		payload = append(payload, fmt.Sprintf("reading,site=a,point=p quality=\"good\" %d\nreading,site=a,point=q quality=\"good\" %d", i, i)...)
+		seg = binary.LittleEndian.AppendUint32(seg, uint32(len(payload)))
+		seg = binary.LittleEndian.AppendUint32(seg, crc32.Checksum(payload, crc32.MakeTable(crc32.Castagnoli)))
+		seg = append(seg, payload...)
 	}
-	if info, _ := os.Stat(seg.path); info.Size() != third {
-		t.Errorf("segment size after truncation = %d, want %d", info.Size(), third)
+	if err := os.WriteFile(filepath.Join(dir, "00000000000000000001.spill"), seg, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	sp, warnings, err := openSpill(dir, 1<<20, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sp.close()
+	if len(warnings) != 1 || !strings.Contains(warnings[0], "migrated 3 records (6 points)") {
+		t.Errorf("warnings = %q, want one saying 3 records were migrated", warnings)
+	}
+	b, ok, err := sp.next(100)
+	if err != nil || !ok || len(b.lines) != 6 || b.lines[5] != `reading,site=a,point=q quality="good" 2` {
+		t.Fatalf("next = %q, %v, %v; want the 6 lines in order", b.lines, ok, err)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir, "*.spill")); len(left) != 0 {
+		t.Errorf("legacy segments left after migration: %v", left)
 	}
 }
 

@@ -1,6 +1,7 @@
 package queryapi
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -170,6 +171,39 @@ func TestDefaultStepIsNiceAndBounded(t *testing.T) {
 	for _, span := range []time.Duration{time.Hour, MaxHistoryRange} {
 		if s := minStep(span); span/s > MaxHistoryPoints || s%time.Second != 0 {
 			t.Errorf("minStep(%v) = %v", span, s)
+		}
+	}
+}
+
+// TestCountsCountEachReadingOnce: counts per point over a span, a reading
+// appended again (a redelivery) counted once; bad arguments refused.
+func TestCountsCountEachReadingOnce(t *testing.T) {
+	f := newFixture(t)
+	if err := f.store.Append(context.Background(), f.p1[:10]); err != nil { // written again
+		t.Fatal(err)
+	}
+	srv := readingsServer(t, f)
+	var resp CountsResponse
+	path := "/api/points/counts?site=t1&from=" + rfc(f.base) + "&to=" + rfc(f.base.Add(time.Hour))
+	if code := get(t, srv, path, &resp); code != http.StatusOK {
+		t.Fatalf("%s: status %d", path, code)
+	}
+	if resp.Points["p1"] != p1Samples || resp.Points["p2"] != 2 || resp.Total != p1Samples+2 {
+		t.Errorf("counts = %+v, want p1 %d, p2 2", resp, p1Samples)
+	}
+	// The first minute: p1 at 0, 10 … 60 s, p2 at 0 and 60 s.
+	path = "/api/points/counts?site=t1&from=" + rfc(f.base) + "&to=" + rfc(f.base.Add(time.Minute))
+	if code := get(t, srv, path, &resp); code != http.StatusOK || resp.Points["p1"] != 7 || resp.Points["p2"] != 2 {
+		t.Errorf("%s: status %d, counts %+v; want p1 7, p2 2", path, code, resp.Points)
+	}
+	for _, bad := range []string{
+		"/api/points/counts?site=nope&from=" + rfc(f.base) + "&to=" + rfc(f.base),
+		"/api/points/counts?site=t1&from=yesterday&to=" + rfc(f.base),
+		"/api/points/counts?site=t1&from=" + rfc(f.base) + "&to=" + rfc(f.base.Add(-time.Second)),
+	} {
+		var e struct{ Error string }
+		if code := get(t, srv, bad, &e); code/100 != 4 || e.Error == "" {
+			t.Errorf("%s: status %d, error %q; want a 4xx with a reason", bad, code, e.Error)
 		}
 	}
 }

@@ -69,7 +69,7 @@ func TestWeComRobotGetsTextWithMentionsWithinItsLimit(t *testing.T) {
 		t.Fatalf("notify: %v (retry %v)", err, retry)
 	}
 	p := <-rb.got
-	if !strings.HasPrefix(p.Text.Content, "[ORANGE warning, escalated] Jianghai Chemicals Ammonia tanks") || !strings.Contains(p.Text.Content, "30 min") {
+	if !strings.HasPrefix(p.Text.Content, "[orange warning, escalated] Jianghai Chemicals Ammonia tanks") || !strings.Contains(p.Text.Content, "30 min") {
 		t.Errorf("content = %.200q", p.Text.Content)
 	}
 	if !slices.Equal(p.Text.MentionedMobileList, []string{"13905050001"}) || !slices.Equal(p.Text.MentionedList, []string{"ChenXiaoDong"}) {
