@@ -466,7 +466,7 @@ func (s *Service) commitTx(ctx context.Context, tx *incident.Txn, recs []record,
 			if r.Escalation && !recs[i].escalate || !r.Escalation && !r.Events.points() {
 				continue
 			}
-			if !r.wants(e) {
+			if !r.wants(e) || !s.inScope(r.Scope, e.Site) {
 				continue
 			}
 			body := bodies[r.Language]

@@ -10,6 +10,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hazardwatch/hazardwatch/alerting/notify/webhook"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
@@ -29,6 +30,10 @@ type Receiver struct {
 	MinGrade protocol.Grade `yaml:"min_grade" json:"min_grade"`
 	// Sites: only events of these sites; empty means all.
 	Sites []string `yaml:"sites" json:"sites,omitempty"`
+	// Scope: only events of the sites in this area — a county's or a
+	// city's platform (region), an enterprise's own system (enterprises);
+	// empty: all (docs/regions.md).
+	Scope access.Scope `yaml:"scope" json:"scope,omitzero"`
 	// Timeout bounds one POST (default 10 s).
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
 	// MinBackoff and MaxBackoff bound the wait between attempts while the
