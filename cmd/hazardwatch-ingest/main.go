@@ -7,12 +7,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -23,6 +21,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/internal/center"
+	"github.com/hazardwatch/hazardwatch/internal/httpserve"
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage/embedded"
@@ -106,12 +105,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *httpAddr, err)
 	}
-	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", zap.Error(err))
-		}
-	}()
+	srv := httpserve.New(c.Handler(), httpserve.Limits{Streams: center.StreamPaths, Registerer: c.Registerer()})
+	srv.ServeBackground(ln, func(err error) { log.Error("http server", zap.Error(err)) })
 	log.Info("hazardwatch-ingest started", zap.Int("sites", len(sites)), zap.String("broker", mc.Redacted()),
 		zap.String("data", *dataDir), zap.String("http", ln.Addr().String()), zap.Int("receivers", len(alertCfg.Receivers)), zap.Stringer("shard", shard))
 	if ready != nil {

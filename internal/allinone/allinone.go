@@ -8,7 +8,6 @@ package allinone
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -25,6 +24,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/embedbroker"
+	"github.com/hazardwatch/hazardwatch/internal/httpserve"
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/redact"
 	"github.com/hazardwatch/hazardwatch/simulators"
@@ -188,12 +188,8 @@ func Run(ctx context.Context, cfg Config) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", c.Handler())
 	mux.Handle("POST /demo/command-platform", demo)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("status page server", zap.Error(err))
-		}
-	}()
+	srv := httpserve.New(mux, httpserve.Limits{Streams: center.StreamPaths, Registerer: c.Registerer()})
+	srv.ServeBackground(ln, func(err error) { log.Error("status page server", zap.Error(err)) })
 	defer func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
