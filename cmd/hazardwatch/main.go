@@ -6,6 +6,7 @@
 //	hazardwatch validate FILE_OR_DIR…  list every problem of site files
 //	hazardwatch grafana -out DIR FILE_OR_DIR…  write Grafana dashboards of site files
 //	hazardwatch healthcheck URL        exit 0 if URL answers 2xx (container healthchecks)
+//	hazardwatch broker-config -out DIR FILE_OR_DIR…  Mosquitto password file, ACL, TLS (docs/security.md)
 package main
 
 import (
@@ -32,6 +33,8 @@ func dispatch(args []string, stdout, stderr io.Writer) int {
 		return grafanaCmd(args, stdout, stderr)
 	case "healthcheck":
 		return healthcheck(args, stdout, stderr)
+	case "broker-config":
+		return brokerConfig(args, stdout, stderr)
 	case "help":
 		fmt.Fprintln(stdout, usage)
 		return 0
@@ -46,4 +49,7 @@ const usage = `usage:
   hazardwatch validate FILE_OR_DIR... check site files, listing every problem
   hazardwatch grafana [-datasource prometheus|influx] -out DIR FILE_OR_DIR...
                                       write a Grafana wall display per site file
-  hazardwatch healthcheck URL         exit 0 if URL answers 2xx (container healthchecks)`
+  hazardwatch healthcheck URL         exit 0 if URL answers 2xx (container healthchecks)
+  hazardwatch broker-config -out DIR [-tls-hosts HOST,...] FILE_OR_DIR...
+                                      write Mosquitto's password file, ACL, the
+                                      accounts' password files and TLS certificates`
