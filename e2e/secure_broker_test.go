@@ -28,9 +28,10 @@ import (
 // `hazardwatch broker-config` writes for the example sites.
 type securedBroker struct {
 	*testenv.Broker
-	dir   string // broker-config's output
-	log   string // the broker's log file
-	sites []*site.Site
+	dir    string // broker-config's output
+	log    string // the broker's log file
+	health int    // port of the loopback healthcheck listener
+	sites  []*site.Site
 }
 
 func startSecuredBroker(t *testing.T) *securedBroker {
@@ -73,7 +74,7 @@ func startSecuredBroker(t *testing.T) *securedBroker {
 			t.Logf("broker log:\n%s", raw)
 		}
 	})
-	return &securedBroker{Broker: b, dir: dir, log: logFile, sites: sites}
+	return &securedBroker{Broker: b, dir: dir, log: logFile, sites: sites, health: health}
 }
 
 // conn is the connection of account user, with its generated password.
@@ -255,6 +256,23 @@ func TestSecuredBrokerKeepsEachGatewayToItsOwnTopics(t *testing.T) {
 	// gateway the centre's alarms.
 	b.forge(t, gwB, "gw-b-forger", own, "forged by "+gwB)
 	b.forge(t, gwB, "gw-b-forger-2", protocol.AlarmsTopic("xs-coal"), "forged alarm")
+
+	// The loopback healthcheck listener: anonymous, the uptime only.
+	hw := &watcher{got: map[string][]string{}}
+	hc := connect(t, mqttconn.Config{Broker: "tcp://127.0.0.1:" + strconv.Itoa(b.health), ClientID: "healthcheck"})
+	subscribe(t, hc, hw, protocol.Prefix+"#", "$SYS/broker/uptime")
+	testenv.Eventually(t, "healthcheck reads the broker's uptime", 30*time.Second, func() bool {
+		hw.mu.Lock()
+		defer hw.mu.Unlock()
+		return len(hw.got["$SYS/broker/uptime"]) > 0
+	})
+	if err := pub.Publish(ctx, own, 1, false, []byte("own-4")); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, "centre receives own-4", 10*time.Second, func() bool { return centre.has(own, "own-4") })
+	if hw.has(own, "own-4") {
+		t.Error("the anonymous healthcheck listener delivers telemetry")
+	}
 
 	// At the door: no account, a wrong password, plain TCP.
 	for name, cfg := range map[string]mqttconn.Config{
