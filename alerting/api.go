@@ -127,6 +127,7 @@ func (s *Service) Handler() http.Handler {
 			return s.Comment(r.Context(), r.PathValue("id"), officer, req.Comment)
 		})
 	}))
+	s.incidentHandlers(mux, view, act)
 	return mux
 }
 

@@ -3,7 +3,6 @@ package alerting
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"slices"
 	"strings"
 	"time"
@@ -19,7 +18,9 @@ type Flood struct {
 	ID     string `json:"id"` // site/source/flood, the flood events' alarm_id
 	Site   string `json:"site"`
 	Source string `json:"source"`
-	Active bool   `json:"active"`
+	// SourceName is the source's name in the site file, for the words.
+	SourceName string `json:"source_name,omitempty"`
+	Active     bool   `json:"active"`
 	// Started is when the flood began; LastSummary when the last flood
 	// event (start or summary) was sent.
 	Started     time.Time `json:"started,omitzero"`
@@ -122,7 +123,11 @@ func (f *Flood) event(phase floodPhase, now time.Time, highest protocol.Grade, t
 		V: protocol.Version, AlarmID: f.ID, Type: protocol.AlarmFlood, Site: f.Site, Source: f.Source, Condition: "flood",
 		Value: float64(len(f.raises)), Limit: float64(threshold), TS: protocol.Time{Time: now},
 	}
-	win := formatWindow(window)
+	name := f.SourceName
+	if name == "" {
+		name = f.Source
+	}
+	facts := &protocol.AlarmFacts{SourceName: name, Count: len(f.raises), Threshold: threshold, WindowS: window.Seconds()}
 	var points []string
 	switch phase {
 	case floodStarted:
@@ -130,38 +135,30 @@ func (f *Flood) event(phase floodPhase, now time.Time, highest protocol.Grade, t
 		ev.State, ev.PrevState = protocol.StateUnacked, protocol.StateNormal
 		ev.Grade, ev.PrevGrade = highest, protocol.None
 		points = f.raisedAlarms()
-		ev.Message = fmt.Sprintf("报警泛滥：危险源 %s %s内报警 %d 次（超过 %d 次），涉及 %d 个报警；泛滥期间低于最高等级（%s）的报警事件合并推送，红色预警照常逐条推送",
-			f.Source, win, len(f.raises), threshold, len(points), highest.Chinese())
+		facts.Reason, facts.Alarms = "flood_started", len(points)
 	case floodSummary:
 		ev.State, ev.PrevState = protocol.StateUnacked, protocol.StateUnacked
 		ev.Grade, ev.PrevGrade = highest, f.Grade
 		points = f.Held
-		ev.Message = fmt.Sprintf("报警泛滥持续：危险源 %s %s内报警 %d 次，最高等级%s；自上次通报以来合并了 %d 条报警事件（%d 个报警），逐条记录见报警历史",
-			f.Source, win, len(f.raises), highest.Chinese(), f.HeldEvents, len(f.Held))
+		facts.Reason, facts.Merged, facts.Alarms = "flood_continues", f.HeldEvents, len(f.Held)
 	case floodEnded:
 		ev.State, ev.PrevState = protocol.StateNormal, protocol.StateUnacked
 		ev.Grade, ev.PrevGrade = protocol.None, f.Grade
 		points = f.Held
-		ev.Message = fmt.Sprintf("报警泛滥结束：危险源 %s %s内报警 %d 次（低于 %d 次），泛滥持续 %d 分钟，最多 %d 次，共合并 %d 条报警事件（最后一批 %d 条，%d 个报警）",
-			f.Source, win, len(f.raises), threshold, int(now.Sub(f.Started).Minutes()), f.Peak, f.HeldTotal, f.HeldEvents, len(f.Held))
+		facts.Reason, facts.HeldS, facts.Max = "flood_ended", now.Sub(f.Started).Seconds(), f.Peak
+		facts.Merged, facts.Batch, facts.Alarms = f.HeldTotal, f.HeldEvents, len(f.Held)
 		f.Active = false
 	}
 	if len(points) > maxFloodPoints {
-		ev.Message += fmt.Sprintf("（列出前 %d 个，共 %d 个）", maxFloodPoints, len(points))
 		points = points[:maxFloodPoints]
 	}
 	ev.Points = slices.Clone(points)
+	ev.Facts, ev.RecordedAt, ev.OccurredAt = facts, ev.TS, ev.TS
+	render(&ev)
 	f.Grade = ev.Grade
 	f.LastSummary = now
 	f.Held, f.HeldEvents = nil, 0
 	return ev
-}
-
-func formatWindow(d time.Duration) string {
-	if d%time.Minute == 0 {
-		return fmt.Sprintf("%d 分钟", int(d/time.Minute))
-	}
-	return strings.TrimSuffix(d.String(), "0s")
 }
 
 // rebuildFloods restores the floods from their last journaled snapshots and
@@ -271,6 +268,9 @@ func (s *Service) observeRaise(e protocol.AlarmEvent, changed map[string]*Alarm,
 		return record{}, false
 	}
 	f := s.floodFor(floods, e.Site, e.Source)
+	if e.Facts != nil && e.Facts.SourceName != "" {
+		f.SourceName = e.Facts.SourceName
+	}
 	f.observe(e.TS.Time, e.AlarmID, s.cfg.FloodWindow)
 	if f.Active || len(f.raises) <= s.cfg.FloodThreshold {
 		return record{}, false

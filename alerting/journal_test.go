@@ -221,12 +221,14 @@ func TestSQLiteJournalOfEarlierVersion(t *testing.T) {
 	}
 	svc.Close()
 
-	// Back to the outbox of the earlier version.
+	// Back to the journal of the earlier version: no recorded schema
+	// version, no incidents, no node column.
 	db, err := sql.Open("sqlite", "file:"+filepath.Join(dir, DBFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := db.Exec(`DROP INDEX outbox_node; ALTER TABLE outbox DROP COLUMN node;
+	if _, err := db.Exec(`DROP TABLE schema_migrations; DROP TABLE incidents; DROP TABLE incident_journal;
+		DROP INDEX outbox_node; ALTER TABLE outbox DROP COLUMN node;
 		CREATE INDEX outbox_receiver ON outbox(receiver, seq)`); err != nil {
 		t.Fatal(err)
 	}
@@ -245,6 +247,50 @@ func TestSQLiteJournalOfEarlierVersion(t *testing.T) {
 	if ce := rcv.events()[0]; ce.Subject != k {
 		t.Fatalf("delivered %+v", ce)
 	}
+	if v := schemaVersions(t, svc.store.db); !slices.Equal(v, []int{1, 2, 3}) {
+		t.Errorf("schema versions recorded %v, want 1 (found), 2, 3", v)
+	}
+}
+
+func schemaVersions(t *testing.T, db *sql.DB) []int {
+	t.Helper()
+	rows, err := db.Query(`SELECT version FROM schema_migrations ORDER BY version`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var out []int
+	for rows.Next() {
+		var v int
+		if err := rows.Scan(&v); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, v)
+	}
+	return out
+}
+
+// TestJournalSchemaVersion: a new journal records every schema step, in
+// SQLite and in PostgreSQL; a second start runs none again; a journal
+// written by a newer release is refused with a clear error.
+func TestJournalSchemaVersion(t *testing.T) {
+	eachJournal(t, func(t *testing.T, j journal) {
+		svc, err := New(j.with(Config{}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if v := schemaVersions(t, svc.store.db); !slices.Equal(v, []int{1, 2, 3}) {
+			t.Errorf("schema versions %v, want 1, 2, 3", v)
+		}
+		if _, err := svc.store.db.Exec(svc.store.q(`INSERT INTO schema_migrations(version, description, applied) VALUES(?,?,?)`), 99, "from the future", 0); err != nil {
+			t.Fatal(err)
+		}
+		svc.Close()
+		_, err = New(j.with(Config{}))
+		if err == nil || !strings.Contains(err.Error(), "schema version 99, newer than this build's 3") {
+			t.Errorf("journal of a newer release: %v", err)
+		}
+	})
 }
 
 // TestSQLiteJournalFollowsTheNode: a node renamed (a new -client-id) still

@@ -3,11 +3,13 @@ package alerting
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 )
@@ -30,9 +32,17 @@ type Alarm struct {
 	Value  float64        `json:"value"`
 	Limit  float64        `json:"limit"`
 	Since  time.Time      `json:"since,omitzero"` // when the condition began
-	// Message is the rules engine's latest explanation.
-	Message string   `json:"message"`
-	Points  []string `json:"points,omitempty"`
+	// Facts are the rules engine's latest facts about the condition;
+	// Message and Messages say them in words (rendered by internal/i18n:
+	// Chinese, and every catalog language by its code).
+	Facts    *protocol.AlarmFacts `json:"facts,omitempty"`
+	Message  string               `json:"message"`
+	Messages map[string]string    `json:"messages,omitempty"`
+	Points   []string             `json:"points,omitempty"`
+	// Late marks a retrospective warning (补报) found in late data;
+	// OccurredAt is when its latest change happened at the site.
+	Late       bool      `json:"late,omitempty"`
+	OccurredAt time.Time `json:"occurred_at,omitzero"`
 	// Changed is the time of the last transition.
 	Changed time.Time `json:"changed"`
 	// Annunciated is when the alarm last went unacknowledged, for the time
@@ -126,7 +136,9 @@ func (a *Alarm) Apply(ev rules.Event) (protocol.AlarmEvent, error) {
 	default:
 		return protocol.AlarmEvent{}, fmt.Errorf("rules event of %s: type %s is not an alarm's", ev.Key, ev.Type)
 	}
-	a.Value, a.Limit, a.Message, a.Points = finiteOrZero(ev.Value), finiteOrZero(ev.Limit), ev.Message, slices.Clone(ev.Points)
+	a.Value, a.Limit, a.Points = finiteOrZero(ev.Value), finiteOrZero(ev.Limit), slices.Clone(ev.Points)
+	facts := ev.Facts
+	a.Facts, a.Late, a.OccurredAt = &facts, ev.Late, ev.OccurredAt
 	if !ev.Since.IsZero() {
 		a.Since = ev.Since
 	}
@@ -135,6 +147,13 @@ func (a *Alarm) Apply(ev rules.Event) (protocol.AlarmEvent, error) {
 	if ev.PrevGrade == protocol.None && ev.Type != rules.Raised {
 		out.PrevGrade = prevGrade
 	}
+	out.Chattering = ev.Chattering
+	render(&out)
+	// The alarm keeps the condition's words, without this raise's
+	// chattering note, for the events of officers' actions.
+	plain := out
+	plain.Chattering = false
+	a.Message, a.Messages = i18n.Render(i18n.ZH, plain), i18n.RenderAll(plain)
 	return out, nil
 }
 
@@ -269,12 +288,34 @@ func (a *Alarm) event(typ protocol.AlarmEventType, now time.Time, from, to proto
 		Site: a.Site, Source: a.Source, Point: a.Point, Condition: a.Condition,
 		Grade: a.Grade, PrevGrade: a.Grade, State: to, PrevState: from,
 		Value: a.Value, Limit: a.Limit, TS: protocol.Time{Time: now},
-		Message: a.Message, Points: slices.Clone(a.Points), Actor: actor, Comment: comment,
+		Message: a.Message, Messages: maps.Clone(a.Messages), Points: slices.Clone(a.Points), Actor: actor, Comment: comment,
+		RecordedAt: protocol.Time{Time: now}, OccurredAt: protocol.Time{Time: now}, Late: a.Late, Facts: cloneFacts(a.Facts),
 	}
 	if !a.Since.IsZero() {
 		ev.Since = &protocol.Time{Time: a.Since}
 	}
+	if (typ == protocol.AlarmRaised || typ == protocol.AlarmGradeChanged || typ == protocol.AlarmCleared) && !a.OccurredAt.IsZero() {
+		ev.OccurredAt = protocol.Time{Time: a.OccurredAt}
+	}
 	return ev
+}
+
+// render says an event in words from its facts: Message in Chinese, the
+// wire contract's default, and Messages in every catalog language.
+// Receivers configured with another language re-render Message.
+func render(ev *protocol.AlarmEvent) {
+	if ev.Facts == nil {
+		return
+	}
+	ev.Message, ev.Messages = i18n.Render(i18n.ZH, *ev), i18n.RenderAll(*ev)
+}
+
+func cloneFacts(f *protocol.AlarmFacts) *protocol.AlarmFacts {
+	if f == nil {
+		return nil
+	}
+	c := *f
+	return &c
 }
 
 // finiteOrZero keeps NaN and ±Inf, which JSON cannot carry, out of events;
@@ -314,20 +355,23 @@ func (a *Alarm) resendDue(minGrade protocol.Grade, interval, escalateAfter time.
 func (a *Alarm) resend(now time.Time, escalated bool) protocol.AlarmEvent {
 	a.Resends++
 	a.ResentAt = now
-	minutes := int(now.Sub(a.Annunciated).Minutes())
-	msg := fmt.Sprintf("%s已 %d 分钟未确认，第 %d 次重发", a.Grade.Chinese(), minutes, a.Resends)
-	if escalated {
-		msg += "，已升级通知"
+	facts := &protocol.AlarmFacts{Reason: "escalated", HeldS: now.Sub(a.Annunciated).Seconds(), Resends: a.Resends, Escalated: escalated}
+	if a.Facts != nil {
+		cause := *a.Facts
+		cause.Condition, cause.Value, cause.Limit, cause.Grade = a.Condition, &a.Value, &a.Limit, a.Grade
+		facts.Cause = &cause
 	}
 	ev := protocol.AlarmEvent{
 		V: protocol.Version, AlarmID: a.ID, Type: protocol.AlarmEscalated,
 		Site: a.Site, Source: a.Source, Point: a.Point, Condition: a.Condition,
 		Grade: a.Grade, PrevGrade: a.Grade, State: a.state(), PrevState: a.state(),
 		Value: a.Value, Limit: a.Limit, TS: protocol.Time{Time: now},
-		Message: msg + "：" + a.Message, Points: slices.Clone(a.Points),
+		RecordedAt: protocol.Time{Time: now}, OccurredAt: protocol.Time{Time: now},
+		Message: a.Message, Points: slices.Clone(a.Points), Late: a.Late, Facts: facts,
 	}
 	if !a.Since.IsZero() {
 		ev.Since = &protocol.Time{Time: a.Since}
 	}
+	render(&ev)
 	return ev
 }

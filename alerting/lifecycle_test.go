@@ -22,7 +22,8 @@ func newClock() *clock { return &clock{t: time.Date(2026, 11, 28, 3, 0, 0, 0, ti
 
 func ruleEvent(typ rules.EventType, at time.Time, grade, prev protocol.Grade, value float64) rules.Event {
 	return rules.Event{Type: typ, Time: at, Site: "jh-chem", Source: "nh3-tanks", Point: "nh3-gas-1", Condition: rules.HH,
-		Key: key, Grade: grade, PrevGrade: prev, Value: value, Limit: 80, Since: at.Add(-2 * time.Second), Message: "NH3 high"}
+		Key: key, Grade: grade, PrevGrade: prev, Value: value, Limit: 80, Since: at.Add(-2 * time.Second),
+		Facts: protocol.AlarmFacts{Reason: rules.ReasonLimitExceeded, Name: "NH3", Unit: "ppm", LimitName: "HH"}}
 }
 
 func mustApply(t *testing.T, a *Alarm, ev rules.Event, wantType protocol.AlarmEventType, from, to protocol.AlarmState) protocol.AlarmEvent {

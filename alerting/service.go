@@ -24,8 +24,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
+	"github.com/hazardwatch/hazardwatch/site"
 )
 
 // Config configures a Service.
@@ -85,6 +87,20 @@ type Config struct {
 	FloodThreshold       int
 	FloodWindow          time.Duration
 	FloodSummaryInterval time.Duration
+
+	// Incidents (警情, docs/alerting.md): one per hazard source while it
+	// is out of normal. An incident whose worst grade is at most
+	// AutoCloseMaxGrade (default yellow; orange and red never) closes by
+	// itself after staying normal for AutoCloseAfter (default 30 min;
+	// negative: never, every incident needs a disposal record).
+	AutoCloseAfter    time.Duration
+	AutoCloseMaxGrade protocol.Grade
+	// Sites returns the site files in force, for the names and units of
+	// incidents' sources and points; nil leaves them out.
+	Sites func() []*site.Site
+	// Latest gives incidents their points' live values; nil leaves them
+	// out.
+	Latest LatestReader
 }
 
 // Escalation and flood defaults.
@@ -140,7 +156,20 @@ func (c *Config) withDefaults() error {
 	if c.FloodSummaryInterval <= 0 {
 		c.FloodSummaryInterval = DefaultFloodSummaryInterval
 	}
+	if c.AutoCloseAfter == 0 {
+		c.AutoCloseAfter = incident.DefaultAutoCloseAfter
+	}
+	if c.AutoCloseMaxGrade == protocol.None {
+		c.AutoCloseMaxGrade = incident.DefaultAutoCloseMaxGrade
+	}
+	if err := c.incidentConfig().Check(); err != nil {
+		return fmt.Errorf("alerting config: %w", err)
+	}
 	return nil
+}
+
+func (c *Config) incidentConfig() incident.Config {
+	return incident.Config{AutoCloseAfter: c.AutoCloseAfter, AutoCloseMaxGrade: c.AutoCloseMaxGrade}
 }
 
 func (c *Config) escalating() bool   { return c.ResendInterval > 0 }
@@ -166,7 +195,11 @@ type Service struct {
 	alarms  map[string]*Alarm
 	sources map[string]protocol.SourceGrade
 	floods  map[string]*Flood // by site/source
+	book    *incident.Book    // the incidents not closed
 	subs    subscribers       // live listeners (the console), fed by commit
+	incSubs incidentSubscribers
+
+	incMetrics *incidentMetrics
 
 	deliverers []*deliverer
 	pubQueue   chan pubMsg
@@ -229,8 +262,18 @@ func New(cfg Config) (*Service, error) {
 			s.sources[g.Site+"/"+g.Source] = g
 		}
 	}
+	open, err := st.openIncidents(context.Background())
+	if err == nil {
+		s.book, err = incident.NewBook(cfg.incidentConfig(), open, sources)
+	}
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
 	s.metrics = newMetrics(cfg.Registerer, st, cfg.Receivers)
 	s.metrics.setActive(s.alarms)
+	s.incMetrics = newIncidentMetrics(cfg.Registerer)
+	s.incMetrics.observe(nil, s.book.Open())
 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.cancel = cancel
@@ -245,7 +288,7 @@ func New(cfg Config) (*Service, error) {
 		s.wg.Go(func() { s.runTicker(ctx) })
 	}
 	s.log.Info("alerting started", zap.String("journal", st.path), zap.String("node", cfg.Node),
-		zap.Int("active_alarms", len(s.alarms)), zap.Int("receivers", len(cfg.Receivers)))
+		zap.Int("active_alarms", len(s.alarms)), zap.Int("open_incidents", s.book.Len()), zap.Int("receivers", len(cfg.Receivers)))
 	return s, nil
 }
 
@@ -322,12 +365,13 @@ func (s *Service) HandleEvents(ctx context.Context, events []rules.Event) error 
 			}
 		}
 	}
-	if err := s.commit(ctx, recs, changed, changedSources, changedFloods); err != nil {
+	incs, err := s.commit(ctx, recs, changed, changedSources, changedFloods)
+	if err != nil {
 		s.mu.Unlock()
 		return errors.Join(append(errs, err)...)
 	}
 	s.mu.Unlock()
-	s.emit(recs)
+	s.emit(recs, incs)
 	return errors.Join(errs...)
 }
 
@@ -351,24 +395,39 @@ func (s *Service) sourceRecord(ev rules.Event) (record, error) {
 	if !ev.Grade.Valid() || !ev.PrevGrade.Valid() {
 		return record{}, fmt.Errorf("invalid grade %d/%d", ev.Grade, ev.PrevGrade)
 	}
+	facts := ev.Facts
+	out := protocol.AlarmEvent{V: protocol.Version, AlarmID: ev.Key, Type: protocol.AlarmSourceGradeChanged,
+		Site: ev.Site, Source: ev.Source, Grade: ev.Grade, PrevGrade: ev.PrevGrade,
+		Value: finiteOrZero(ev.Value), Limit: finiteOrZero(ev.Limit), TS: protocol.Time{Time: ev.Time},
+		RecordedAt: protocol.Time{Time: ev.Time}, OccurredAt: protocol.Time{Time: ev.OccurredAt},
+		Points: slices.Clone(ev.Points), Facts: &facts}
+	render(&out)
 	g := protocol.SourceGrade{V: protocol.Version, Site: ev.Site, Source: ev.Source, Grade: ev.Grade, PrevGrade: ev.PrevGrade,
-		Since: protocol.Time{Time: ev.Time}, Message: ev.Message}
+		Since: protocol.Time{Time: ev.Time}, Message: out.Message}
 	snap, err := json.Marshal(g)
 	if err != nil {
 		return record{}, err
 	}
-	out := protocol.AlarmEvent{V: protocol.Version, AlarmID: ev.Key, Type: protocol.AlarmSourceGradeChanged,
-		Site: ev.Site, Source: ev.Source, Grade: ev.Grade, PrevGrade: ev.PrevGrade,
-		Value: finiteOrZero(ev.Value), Limit: finiteOrZero(ev.Limit), TS: protocol.Time{Time: ev.Time}, Message: ev.Message,
-		Points: slices.Clone(ev.Points)}
 	return record{event: out, snapshot: snap}, nil
 }
 
-// commit journals the records with their outbox rows and only then makes
-// the changes visible. Called with mu held.
-func (s *Service) commit(ctx context.Context, recs []record, changed map[string]*Alarm, sources map[string]protocol.SourceGrade, floods map[string]*Flood) error {
-	if len(recs) == 0 {
-		return nil
+// commit journals the records with their outbox rows, and the incident
+// events they make with theirs, and only then makes the changes visible.
+// It returns the incident records. Called with mu held.
+func (s *Service) commit(ctx context.Context, recs []record, changed map[string]*Alarm, sources map[string]protocol.SourceGrade, floods map[string]*Flood) ([]incidentRecord, error) {
+	return s.commitTx(ctx, s.book.Begin(), recs, changed, sources, floods)
+}
+
+// commitTx is commit with an incident batch that may already hold
+// officers' actions on incidents; the records are fed to it after them.
+func (s *Service) commitTx(ctx context.Context, tx *incident.Txn, recs []record, changed map[string]*Alarm, sources map[string]protocol.SourceGrade, floods map[string]*Flood) ([]incidentRecord, error) {
+	s.feedIncidents(tx, recs)
+	if len(recs) == 0 && len(tx.Events()) == 0 {
+		return nil, nil
+	}
+	incs, err := s.incidentRecords(ctx, tx)
+	if err != nil {
+		return nil, err
 	}
 	now := time.Now()
 	for i := range recs {
@@ -378,8 +437,9 @@ func (s *Service) commit(ctx context.Context, recs []record, changed map[string]
 		}
 		var body []byte
 		for _, r := range s.cfg.Receivers {
-			// Escalation receivers get only the re-sends past the limit.
-			if r.Escalation && !recs[i].escalate {
+			// Escalation receivers get only the re-sends past the limit;
+			// the others the point-level events only when they ask.
+			if r.Escalation && !recs[i].escalate || !r.Escalation && !r.Events.points() {
 				continue
 			}
 			if !r.wants(e) {
@@ -388,15 +448,16 @@ func (s *Service) commit(ctx context.Context, recs []record, changed map[string]
 			if body == nil {
 				var err error
 				if body, err = envelope(s.cfg.CloudEventSource, e); err != nil {
-					return err
+					return nil, err
 				}
 			}
 			recs[i].outbox = append(recs[i].outbox, outboxRow{Receiver: r.Name, EventID: e.ID, AlarmID: e.AlarmID, Body: body, Created: now})
 		}
 	}
-	if err := s.store.append(ctx, recs); err != nil {
-		return err
+	if err := s.store.append(ctx, recs, incidentBatch{events: incs, snapshots: tx.Changed()}); err != nil {
+		return nil, err
 	}
+	s.book.Commit(tx)
 	for id, a := range changed {
 		if a.Present() {
 			s.alarms[id] = a
@@ -421,8 +482,10 @@ func (s *Service) commit(ctx context.Context, recs []record, changed map[string]
 		}
 	}
 	s.metrics.setActive(s.alarms)
+	s.incMetrics.observe(incs, s.book.Open())
 	s.subs.publish(recs)
-	return nil
+	s.incSubs.publish(incs)
+	return incs, nil
 }
 
 // silencedEvent: process changes of a shelved or out-of-service alarm are
@@ -435,9 +498,10 @@ func silencedEvent(e protocol.AlarmEvent) bool {
 	return false
 }
 
-// emit logs and publishes committed records and wakes the deliverers.
-func (s *Service) emit(recs []record) {
-	if len(recs) == 0 {
+// emit logs and publishes committed records and incident events and
+// wakes the deliverers.
+func (s *Service) emit(recs []record, incs []incidentRecord) {
+	if len(recs) == 0 && len(incs) == 0 {
 		return
 	}
 	for _, r := range recs {
@@ -459,6 +523,17 @@ func (s *Service) emit(recs []record) {
 		}
 		if e.Type == protocol.AlarmSourceGradeChanged {
 			s.enqueuePublish(pubMsg{topic: protocol.SourceGradeTopic(e.Site, e.Source), retained: true, payload: r.snapshot})
+		}
+	}
+	for _, r := range incs {
+		s.logIncident(r.event)
+		if s.cfg.Publisher == nil {
+			continue
+		}
+		if b, err := json.Marshal(r.event); err != nil {
+			s.log.Error("encode incident event", zap.String("event_id", r.event.ID), zap.Error(err))
+		} else {
+			s.enqueuePublish(pubMsg{topic: IncidentsTopic(r.event.Site), payload: b})
 		}
 	}
 	for _, d := range s.deliverers {
@@ -550,12 +625,14 @@ func (s *Service) Tick(ctx context.Context) error {
 	if s.cfg.floodControl() {
 		recs = append(recs, s.tickFloods(now, changed, floods)...)
 	}
-	err := s.commit(ctx, recs, changed, nil, floods)
+	tx := s.book.Begin()
+	tx.Tick(now) // incidents normal long enough close by themselves
+	incs, err := s.commitTx(ctx, tx, recs, changed, nil, floods)
 	s.mu.Unlock()
 	if err != nil {
 		return err
 	}
-	s.emit(recs)
+	s.emit(recs, incs)
 	return nil
 }
 
@@ -585,8 +662,9 @@ func (s *Service) act(ctx context.Context, id string, do func(a *Alarm, now time
 		return protocol.AlarmEvent{}, err
 	}
 	rec, err := s.actionRecord(&a, ev)
+	var incs []incidentRecord
 	if err == nil {
-		err = s.commit(ctx, []record{rec}, map[string]*Alarm{id: &a}, nil, nil)
+		incs, err = s.commit(ctx, []record{rec}, map[string]*Alarm{id: &a}, nil, nil)
 	}
 	s.mu.Unlock()
 	if err != nil {
@@ -595,7 +673,7 @@ func (s *Service) act(ctx context.Context, id string, do func(a *Alarm, now time
 	if ev.Type == protocol.AlarmAcknowledged && !annunciated.IsZero() {
 		s.metrics.timeToAck.Observe(now.Sub(annunciated).Seconds())
 	}
-	s.emit([]record{rec})
+	s.emit([]record{rec}, incs)
 	return rec.event, nil
 }
 

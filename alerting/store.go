@@ -77,9 +77,17 @@ func (d dialect) bind(query string) string {
 	return b.String()
 }
 
-// schema is written for both databases: {serial}, {integer} and {blob}
-// are the dialect's types.
-const schema = `
+// migrations are the journal's schema, one numbered step after another.
+// Each runs once, in the transaction that records its number in
+// schema_migrations, so the database says which version it is. Steps are
+// written for both databases: {serial}, {integer} and {blob} are the
+// dialect's types. Never edit a released step: add one.
+var migrations = []struct {
+	version     int
+	description string
+	ddl         string
+}{
+	{1, "journal, outbox and dead letters", `
 CREATE TABLE IF NOT EXISTS journal (
 	seq      {serial},
 	id       TEXT NOT NULL UNIQUE,
@@ -106,7 +114,6 @@ CREATE TABLE IF NOT EXISTS outbox (
 	attempts   INTEGER NOT NULL DEFAULT 0,
 	next_try   {integer} NOT NULL,
 	last_error TEXT NOT NULL DEFAULT '',
-	node       TEXT NOT NULL DEFAULT '', -- the node that queued the row and delivers it
 	UNIQUE(receiver, event_id)
 );
 CREATE TABLE IF NOT EXISTS dead_letters (
@@ -116,13 +123,41 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 	body     {blob} NOT NULL,
 	failed   {integer} NOT NULL,
 	error    TEXT NOT NULL
+);`},
+	{2, "outbox rows carry the node that queued and delivers them", `
+ALTER TABLE outbox ADD COLUMN node TEXT NOT NULL DEFAULT '';
+DROP INDEX IF EXISTS outbox_receiver;
+CREATE INDEX IF NOT EXISTS outbox_node ON outbox(node, receiver, seq);`},
+	{3, "incidents and their journal", `
+CREATE TABLE incident_journal (
+	seq         {serial},
+	id          TEXT NOT NULL UNIQUE,
+	incident_id TEXT NOT NULL,
+	type        TEXT NOT NULL,
+	site        TEXT NOT NULL,
+	source      TEXT NOT NULL,
+	ts          {integer} NOT NULL, -- unix milliseconds
+	actor       TEXT NOT NULL,
+	event       TEXT NOT NULL       -- incident.Event JSON
 );
-`
+CREATE INDEX incident_journal_incident ON incident_journal(incident_id, seq);
+CREATE INDEX incident_journal_site_ts ON incident_journal(site, ts);
+CREATE TABLE incidents (
+	id          TEXT PRIMARY KEY,
+	site        TEXT NOT NULL,
+	source      TEXT NOT NULL,
+	state       TEXT NOT NULL,
+	worst_grade TEXT NOT NULL,
+	opened      {integer} NOT NULL, -- unix milliseconds
+	closed      {integer} NOT NULL, -- unix milliseconds; 0 while open
+	snapshot    TEXT NOT NULL       -- the incident after its last event, JSON
+);
+CREATE INDEX incidents_state ON incidents(state, site);
+CREATE INDEX incidents_site_opened ON incidents(site, opened);`},
+}
 
-// indexes come after migrate, which adds the columns they cover.
-const indexes = `
-CREATE INDEX IF NOT EXISTS outbox_node ON outbox(node, receiver, seq);
-`
+// SchemaVersion is the journal schema this build writes.
+func SchemaVersion() int { return migrations[len(migrations)-1].version }
 
 // openStore opens (creating) the journal: in PostgreSQL when dsn is set,
 // else in SQLite in dir, where "" keeps it in memory. node names this node
@@ -141,7 +176,7 @@ func openStore(dir, dsn, node string, owns func(site string) bool) (*store, erro
 	if err != nil {
 		return nil, err
 	}
-	if err := s.createSchema(); err != nil {
+	if err := s.migrate(); err != nil {
 		s.db.Close()
 		return nil, err
 	}
@@ -213,8 +248,11 @@ func redactDSN(dsn string) (string, error) {
 	return r.String(), nil
 }
 
-// createSchema creates what is missing, in one transaction.
-func (s *store) createSchema() error {
+// migrate brings the schema to SchemaVersion, in one transaction (under an
+// advisory lock in PostgreSQL, so that nodes starting together do not race
+// to create the same tables), and gives this node the outbox of a SQLite
+// journal. A journal newer than this build is refused.
+func (s *store) migrate() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -227,16 +265,35 @@ func (s *store) createSchema() error {
 			return fmt.Errorf("lock alerting schema in %s: %w", s.path, err)
 		}
 	}
-	d := s.dialect
-	ddl := strings.NewReplacer("{serial}", d.serial, "{integer}", d.integer, "{blob}", d.blob).Replace(schema)
-	if _, err := tx.ExecContext(ctx, ddl); err != nil {
-		return fmt.Errorf("create alerting schema in %s: %w", s.path, err)
-	}
-	if err := s.migrate(ctx, tx); err != nil {
+	version, err := s.version(ctx, tx)
+	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, indexes); err != nil {
-		return fmt.Errorf("create alerting indexes in %s: %w", s.path, err)
+	if version > SchemaVersion() {
+		return fmt.Errorf("alerting journal %s is at schema version %d, newer than this build's %d: run the HazardWatch release that wrote it, or a newer one",
+			s.path, version, SchemaVersion())
+	}
+	d := s.dialect
+	types := strings.NewReplacer("{serial}", d.serial, "{integer}", d.integer, "{blob}", d.blob)
+	for _, m := range migrations {
+		if m.version <= version {
+			continue
+		}
+		if _, err := tx.ExecContext(ctx, types.Replace(m.ddl)); err != nil {
+			return fmt.Errorf("alerting journal %s: schema step %d (%s): %w", s.path, m.version, m.description, err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations(version, description, applied) VALUES(?,?,?)`),
+			m.version, m.description, time.Now().UnixMilli()); err != nil {
+			return fmt.Errorf("alerting journal %s: record schema step %d: %w", s.path, m.version, err)
+		}
+	}
+	if !d.numbered {
+		// A SQLite journal is the node's own, whatever the node was
+		// called before: it delivers every row in it. In PostgreSQL rows
+		// stay with the nodes that queued them.
+		if _, err := tx.ExecContext(ctx, `UPDATE outbox SET node = ? WHERE node <> ?`, s.node, s.node); err != nil {
+			return fmt.Errorf("take over the outbox in %s: %w", s.path, err)
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit alerting schema in %s: %w", s.path, err)
@@ -244,28 +301,62 @@ func (s *store) createSchema() error {
 	return nil
 }
 
-// migrate brings a SQLite journal of an earlier version up to date and
-// gives this node every outbox row in it: a SQLite journal is the node's
-// own, whatever the node was called before. In the PostgreSQL journal,
-// newer than every change, rows stay with the nodes that queued them.
-func (s *store) migrate(ctx context.Context, tx *sql.Tx) error {
-	if s.dialect.numbered {
-		return nil
+// version returns the schema version recorded in schema_migrations,
+// creating the table. A journal of the releases before numbered
+// migrations has tables but no record: it is version 1 when its outbox
+// lacks the node column, else 2 (PostgreSQL journals always had it).
+func (s *store) version(ctx context.Context, tx *sql.Tx) (int, error) {
+	if _, err := tx.ExecContext(ctx, strings.ReplaceAll(`CREATE TABLE IF NOT EXISTS schema_migrations (
+	version     INTEGER PRIMARY KEY,
+	description TEXT NOT NULL,
+	applied     {integer} NOT NULL -- unix milliseconds
+)`, "{integer}", s.dialect.integer)); err != nil {
+		return 0, fmt.Errorf("create schema_migrations in %s: %w", s.path, err)
 	}
-	var n int
-	if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'node'`).Scan(&n); err != nil {
-		return fmt.Errorf("read outbox columns in %s: %w", s.path, err)
+	var version sql.NullInt64
+	if err := tx.QueryRowContext(ctx, `SELECT MAX(version) FROM schema_migrations`).Scan(&version); err != nil {
+		return 0, fmt.Errorf("read the schema version of %s: %w", s.path, err)
 	}
-	if n == 0 {
-		if _, err := tx.ExecContext(ctx, `ALTER TABLE outbox ADD COLUMN node TEXT NOT NULL DEFAULT '';
-			DROP INDEX IF EXISTS outbox_receiver;`); err != nil {
-			return fmt.Errorf("add the node column to the outbox in %s: %w", s.path, err)
+	if version.Valid {
+		return int(version.Int64), nil
+	}
+	legacy, hasNode, err := s.legacyTables(ctx, tx)
+	if err != nil || !legacy {
+		return 0, err
+	}
+	adopted := 1
+	if hasNode {
+		adopted = 2
+	}
+	for _, m := range migrations[:adopted] {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO schema_migrations(version, description, applied) VALUES(?,?,?)`),
+			m.version, m.description+" (found in place)", time.Now().UnixMilli()); err != nil {
+			return 0, fmt.Errorf("record the schema version of %s: %w", s.path, err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE outbox SET node = ? WHERE node <> ?`, s.node, s.node); err != nil {
-		return fmt.Errorf("take over the outbox in %s: %w", s.path, err)
+	return adopted, nil
+}
+
+// legacyTables tells whether the journal tables exist already (a journal
+// from before numbered migrations) and whether the outbox has its node
+// column.
+func (s *store) legacyTables(ctx context.Context, tx *sql.Tx) (exists, hasNode bool, err error) {
+	var tables, cols int
+	if s.dialect.numbered {
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = current_schema() AND table_name = 'journal'`).Scan(&tables)
+		if err == nil {
+			err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'outbox' AND column_name = 'node'`).Scan(&cols)
+		}
+	} else {
+		err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM sqlite_master WHERE type = 'table' AND name = 'journal'`).Scan(&tables)
+		if err == nil {
+			err = tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM pragma_table_info('outbox') WHERE name = 'node'`).Scan(&cols)
+		}
 	}
-	return nil
+	if err != nil {
+		return false, false, fmt.Errorf("inspect the alerting journal %s: %w", s.path, err)
+	}
+	return tables > 0, cols > 0, nil
 }
 
 func (s *store) Close() error { return s.db.Close() }
@@ -316,9 +407,10 @@ func (s *store) seen(ctx context.Context, id string) (bool, error) {
 	return true, nil
 }
 
-// append writes records and their outbox rows in one transaction.
-func (s *store) append(ctx context.Context, recs []record) error {
-	if len(recs) == 0 {
+// append writes records and their outbox rows, the incident events with
+// theirs and the incidents' new snapshots, in one transaction.
+func (s *store) append(ctx context.Context, recs []record, incs incidentBatch) error {
+	if len(recs) == 0 && len(incs.events) == 0 && len(incs.snapshots) == 0 {
 		return nil
 	}
 	tx, err := s.db.BeginTx(ctx, nil)
@@ -342,6 +434,9 @@ func (s *store) append(ctx context.Context, recs []record) error {
 				return fmt.Errorf("queue event %s for receiver %s: %w", e.ID, o.Receiver, err)
 			}
 		}
+	}
+	if err := s.appendIncidents(ctx, tx, incs); err != nil {
+		return err
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("commit journal write in %s: %w", s.path, err)

@@ -45,7 +45,27 @@ type Receiver struct {
 	// manager): it gets only escalated events of alarms unacknowledged
 	// for Config.EscalateAfter, and nothing else.
 	Escalation bool `yaml:"escalation" json:"escalation,omitempty"`
+	// Events says what the receiver gets: EventsIncidents (the default)
+	// the incidents' lifecycle — opened, grade_changed, acknowledged,
+	// disposal_recorded, closed; EventsAll also the incidents' condition
+	// details and the point-level alarm events (raised, cleared,
+	// acknowledged … of each condition, floods, escalations' re-sends);
+	// EventsPoints the point-level alarm events only, as before incidents.
+	Events ReceiverEvents `yaml:"events" json:"events,omitempty"`
 }
+
+// ReceiverEvents is what a receiver is sent.
+type ReceiverEvents string
+
+// What receivers are sent.
+const (
+	EventsIncidents ReceiverEvents = "incidents" // the incidents' lifecycle (default)
+	EventsAll       ReceiverEvents = "all"       // incidents with their details, and point-level alarm events
+	EventsPoints    ReceiverEvents = "points"    // point-level alarm events only
+)
+
+func (e ReceiverEvents) incidents() bool { return e != EventsPoints }
+func (e ReceiverEvents) points() bool    { return e == EventsAll || e == EventsPoints }
 
 // Receiver defaults.
 const (
@@ -97,6 +117,13 @@ func (r *Receiver) withDefaults() error {
 	}
 	if !r.MinGrade.Valid() {
 		return fmt.Errorf("receiver %s: invalid min_grade", r.Name)
+	}
+	switch r.Events {
+	case "":
+		r.Events = EventsIncidents
+	case EventsIncidents, EventsAll, EventsPoints:
+	default:
+		return fmt.Errorf("receiver %s: events %q: want incidents, all or points", r.Name, r.Events)
 	}
 	if r.Timeout <= 0 {
 		r.Timeout = DefaultReceiverTimeout

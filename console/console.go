@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
@@ -43,6 +44,10 @@ type Alarms interface {
 	SourceGrades() []protocol.SourceGrade
 	Subscribe(buffer int) (<-chan protocol.AlarmEvent, func())
 	LookupToken(token string) (alerting.Token, bool)
+	// The incidents: one per hazard source out of normal.
+	Incidents(ctx context.Context) []incident.Incident
+	Incident(ctx context.Context, id string) (incident.Incident, bool, error)
+	SubscribeIncidents(buffer int) (<-chan incident.Event, func())
 }
 
 // LatestReader returns the newest reading of each point of a site (every
@@ -237,6 +242,27 @@ type Snapshot struct {
 	Sources  []Source         `json:"sources"`
 	Alarms   []alerting.Alarm `json:"alarms"`
 	Gateways []Gateway        `json:"gateways"`
+	// Incidents are the incidents not closed, worst first, with their
+	// points' live values.
+	Incidents []incident.Incident `json:"incidents"`
+}
+
+// IncidentChange is an incident event with the incident after it;
+// Incident is nil once it closed.
+type IncidentChange struct {
+	Event    incident.Event     `json:"event"`
+	Incident *incident.Incident `json:"incident"`
+}
+
+// LiveValue is a point's newest reading, sent (event live) when it changes
+// for a point of an open incident.
+type LiveValue struct {
+	Site     string           `json:"site"`
+	Point    string           `json:"point"`
+	Value    float64          `json:"value"`
+	HasValue bool             `json:"has_value"`
+	Quality  protocol.Quality `json:"quality"`
+	Time     time.Time        `json:"time"`
 }
 
 // AlarmChange is an alarm event with the alarm's state after it; Alarm is
@@ -253,7 +279,8 @@ func (c *Console) snapshot(ctx context.Context, resync bool) Snapshot {
 	for _, g := range c.cfg.Alarms.SourceGrades() {
 		grades[g.Site+"/"+g.Source] = g
 	}
-	snap := Snapshot{Time: c.cfg.Now(), Resync: resync, Alarms: c.cfg.Alarms.ActiveAlarms(), Gateways: gateways(c.cfg.Gateways())}
+	snap := Snapshot{Time: c.cfg.Now(), Resync: resync, Alarms: c.cfg.Alarms.ActiveAlarms(), Gateways: gateways(c.cfg.Gateways()),
+		Incidents: c.cfg.Alarms.Incidents(ctx)}
 	for _, s := range sites {
 		snap.Sites = append(snap.Sites, Site{ID: s.ID, Name: s.Name})
 		for i := range s.Sources {
@@ -293,16 +320,30 @@ func gateways(st []ingest.GatewayStatus) []Gateway {
 // rules.MinStaleAfter). A reading marked comm_fail is no data. nil means
 // unknown: there is no store to ask, or it did not answer.
 func (c *Console) freshness(ctx context.Context, sites []*site.Site) map[string]bool {
-	if c.cfg.Readings == nil {
+	samples, ok := c.latest(ctx)
+	if !ok {
 		return nil
+	}
+	return c.freshnessOf(samples, sites)
+}
+
+// latest reads the newest reading of every point; false when there is no
+// store to ask or it did not answer.
+func (c *Console) latest(ctx context.Context) ([]storage.Sample, bool) {
+	if c.cfg.Readings == nil {
+		return nil, false
 	}
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	samples, err := c.cfg.Readings.Latest(ctx, "")
 	if err != nil {
 		c.log.Warn("console: latest readings for the no-data state", zap.Error(err))
-		return nil
+		return nil, false
 	}
+	return samples, true
+}
+
+func (c *Console) freshnessOf(samples []storage.Sample, sites []*site.Site) map[string]bool {
 	newest := make(map[[2]string]time.Time, len(samples))
 	for _, s := range samples {
 		if s.Quality != protocol.CommFail {

@@ -4,12 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"net/http"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/storage"
 )
 
 // streamCookie carries the API token to GET /api/stream.
@@ -113,7 +116,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
-	first := append([]byte("retry: 3000\n\n"), frame("snapshot", c.snapshot(r.Context(), false))...)
+	first := append([]byte("retry: 3000\n\n"), frame("snapshot", c.hub.snapshot(r.Context(), false))...)
 	if !write(first) {
 		return
 	}
@@ -133,7 +136,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 				<-cl.out
 			}
 			c.resyncs.Inc()
-			b = frame("snapshot", c.snapshot(r.Context(), true))
+			b = frame("snapshot", c.hub.snapshot(r.Context(), true))
 		case f := <-cl.out:
 			// Write what is queued in one go.
 			b = f
@@ -192,10 +195,18 @@ type hub struct {
 	mu      sync.Mutex
 	clients map[*client]struct{}
 	stop    context.CancelFunc
+	// view is what the hub last sent of every source: a console's
+	// snapshot takes the sources' data state from it (snapshot), so the
+	// changes the hub sends afterwards are changes to what that console
+	// shows. Guarded by mu, like the broadcasts.
+	view *sourceView
 	// reload tells the running hub that the site files changed.
 	reload chan struct{}
 }
 
+// register adds a console. It is called before the console's snapshot is
+// taken, so that no change falls between the two; a change seen twice is
+// harmless, each carries the state.
 func (h *hub) register(cl *client) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -206,10 +217,32 @@ func (h *hub) register(cl *client) {
 		default:
 		}
 		events, cancel := h.c.cfg.Alarms.Subscribe(eventBuffer)
+		incEvents, cancelInc := h.c.cfg.Alarms.SubscribeIncidents(eventBuffer)
 		ctx, stop := context.WithCancel(context.Background())
 		h.stop = stop
-		go h.run(ctx, events, cancel)
+		h.view = newSourceView(ctx, h.c)
+		go h.run(ctx, events, incEvents, func() { cancel(); cancelInc() })
 	}
+}
+
+// snapshot is a registered console's snapshot: the whole picture, with
+// each source's data state as the hub last sent it. The hub compares the
+// data state every two polls with its view, not with this console's
+// snapshot, so a snapshot that saw fresher data than the view would never
+// be corrected (a source shown with data after its data stopped).
+func (h *hub) snapshot(ctx context.Context, resync bool) Snapshot {
+	snap := h.c.snapshot(ctx, resync)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.view == nil {
+		return snap
+	}
+	for i := range snap.Sources {
+		if v, ok := h.view.sources[snap.Sources[i].Site+"/"+snap.Sources[i].Source]; ok {
+			snap.Sources[i].Data = v.Data
+		}
+	}
+	return snap
 }
 
 func (h *hub) unregister(cl *client) {
@@ -222,11 +255,25 @@ func (h *hub) unregister(cl *client) {
 	}
 }
 
+// setView replaces the view, unless this hub was stopped (ctx done) and
+// a new one owns it.
+func (h *hub) setView(ctx context.Context, v *sourceView) {
+	h.mu.Lock()
+	if ctx.Err() == nil {
+		h.view = v
+	}
+	h.mu.Unlock()
+}
+
 // broadcast queues a frame for every console; one whose queue is full is
 // marked for a fresh snapshot instead of blocking the others.
 func (h *hub) broadcast(b []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.broadcastLocked(b)
+}
+
+func (h *hub) broadcastLocked(b []byte) {
 	for cl := range h.clients {
 		select {
 		case cl.out <- b:
@@ -263,10 +310,22 @@ func (h *hub) resyncAll() {
 // run follows the alerting service's events and compares the gateways'
 // states (every Poll) and the sources' data (every second Poll) with what
 // it last sent.
-func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, cancel func()) {
+func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, incEvents <-chan incident.Event, cancel func()) {
 	defer func() { cancel() }()
 	c := h.c
-	srcs := newSourceView(ctx, c)
+	live := newLiveView(ctx, c)
+	resubscribe := func() {
+		// Fallen behind: start again from the state, for everyone.
+		c.log.Warn("console: fell behind the alarm or incident events; sending every console a fresh snapshot")
+		cancel()
+		var cancelAlarms, cancelInc func()
+		events, cancelAlarms = c.cfg.Alarms.Subscribe(eventBuffer)
+		incEvents, cancelInc = c.cfg.Alarms.SubscribeIncidents(eventBuffer)
+		cancel = func() { cancelAlarms(); cancelInc() }
+		h.setView(ctx, newSourceView(ctx, c))
+		live = newLiveView(ctx, c)
+		h.resyncAll()
+	}
 	gws := map[[2]string]Gateway{}
 	for _, g := range gateways(c.cfg.Gateways()) {
 		gws[[2]string{g.Site, g.Gateway}] = g
@@ -278,21 +337,34 @@ func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, cancel
 		case <-ctx.Done():
 			return
 		case <-h.reload:
-			srcs = newSourceView(ctx, c)
+			h.setView(ctx, newSourceView(ctx, c))
 			h.resyncAll()
+		case ev, ok := <-incEvents:
+			if !ok {
+				resubscribe()
+				continue
+			}
+			ch := IncidentChange{Event: ev}
+			if inc, found, err := c.cfg.Alarms.Incident(ctx, ev.IncidentID); err == nil && found && inc.State != incident.Closed {
+				ch.Incident = &inc
+			}
+			live.follow(ev)
+			h.broadcast(frame("incident", ch))
 		case ev, ok := <-events:
 			if !ok {
-				// Fallen behind: start again from the state, for everyone.
-				c.log.Warn("console: fell behind the alarm events; sending every console a fresh snapshot")
-				events, cancel = c.cfg.Alarms.Subscribe(eventBuffer)
-				srcs = newSourceView(ctx, c)
-				h.resyncAll()
+				resubscribe()
 				continue
 			}
 			if ev.Type == protocol.AlarmSourceGradeChanged {
-				if s, changed := srcs.grade(ev); changed {
-					h.broadcast(frame("source", s))
+				h.mu.Lock()
+				if ctx.Err() != nil { // stopped: a new hub may own the view
+					h.mu.Unlock()
+					return
 				}
+				if s, changed := h.view.grade(ev); changed {
+					h.broadcastLocked(frame("source", s))
+				}
+				h.mu.Unlock()
 				continue
 			}
 			ch := AlarmChange{Event: ev}
@@ -310,9 +382,26 @@ func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, cancel
 				}
 			}
 			if n%2 == 0 {
-				for _, s := range srcs.data(ctx) {
-					h.broadcast(frame("source", s))
+				// Read outside the lock; compared, recorded and sent
+				// under it, so a console's snapshot sees the view
+				// either before or after these frames, never between.
+				samples, known := c.latest(ctx)
+				var fresh map[string]bool
+				if known {
+					fresh = c.freshnessOf(samples, c.cfg.Sites())
+					if changed := live.changes(samples); len(changed) > 0 {
+						h.broadcast(frame("live", changed))
+					}
 				}
+				h.mu.Lock()
+				if ctx.Err() != nil {
+					h.mu.Unlock()
+					return
+				}
+				for _, s := range h.view.data(fresh) {
+					h.broadcastLocked(frame("source", s))
+				}
+				h.mu.Unlock()
 			}
 		}
 	}
@@ -362,9 +451,8 @@ func (v *sourceView) lookup(key string) (Source, bool) {
 	return Source{}, false
 }
 
-// data returns the sources whose data state changed.
-func (v *sourceView) data(ctx context.Context) []Source {
-	fresh := v.c.freshness(ctx, v.c.cfg.Sites())
+// data records the sources' data state and returns those that changed.
+func (v *sourceView) data(fresh map[string]bool) []Source {
 	if fresh == nil {
 		return nil
 	}
@@ -390,4 +478,78 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+// liveView follows the points of the open incidents and what the hub last
+// sent of their readings, to send only the live values that changed.
+type liveView struct {
+	points map[string][]string  // incident id → its site/point keys
+	sent   map[string]LiveValue // site/point → last sent
+}
+
+func newLiveView(ctx context.Context, c *Console) *liveView {
+	v := &liveView{points: map[string][]string{}, sent: map[string]LiveValue{}}
+	for _, inc := range c.cfg.Alarms.Incidents(ctx) {
+		v.track(inc.ID, inc.Site, inc.Conditions)
+		for _, cd := range inc.Conditions {
+			for _, l := range cd.Live {
+				v.sent[inc.Site+"/"+l.Point] = LiveValue{Site: inc.Site, Point: l.Point, Value: l.Value, HasValue: l.HasValue, Quality: l.Quality, Time: l.Time}
+			}
+		}
+	}
+	return v
+}
+
+func (v *liveView) track(id, site string, conds []incident.Condition) {
+	var keys []string
+	for _, cd := range conds {
+		pts := cd.Points
+		if cd.Point != "" {
+			pts = []string{cd.Point}
+		}
+		for _, p := range pts {
+			keys = append(keys, site+"/"+p)
+		}
+	}
+	v.points[id] = keys
+}
+
+// follow keeps the incidents' points up to date from an incident event.
+func (v *liveView) follow(ev incident.Event) {
+	if ev.State == incident.Closed {
+		delete(v.points, ev.IncidentID)
+		return
+	}
+	v.track(ev.IncidentID, ev.Site, ev.Conditions)
+}
+
+// changes returns the incidents' points whose newest reading differs from
+// the one last sent.
+func (v *liveView) changes(samples []storage.Sample) []LiveValue {
+	if len(v.points) == 0 {
+		return nil
+	}
+	want := map[string]bool{}
+	for _, keys := range v.points {
+		for _, k := range keys {
+			want[k] = true
+		}
+	}
+	var out []LiveValue
+	for _, sm := range samples {
+		k := sm.Site + "/" + sm.Point
+		if !want[k] {
+			continue
+		}
+		lv := LiveValue{Site: sm.Site, Point: sm.Point, Value: sm.Value, HasValue: sm.HasValue, Quality: sm.Quality, Time: sm.Time.UTC()}
+		if math.IsNaN(lv.Value) || math.IsInf(lv.Value, 0) {
+			lv.Value, lv.HasValue = 0, false
+		}
+		if old, ok := v.sent[k]; ok && old.Time.Equal(lv.Time) && old.Value == lv.Value && old.Quality == lv.Quality {
+			continue
+		}
+		v.sent[k] = lv
+		out = append(out, lv)
+	}
+	return out
 }

@@ -500,9 +500,10 @@ func TestConsoleBoardAt1000Sources(t *testing.T) {
 		key := s.ID + "/" + src.ID + "/" + pt.ID + "/H"
 		events = append(events,
 			rules.Event{Type: rules.Raised, Key: key, Site: s.ID, Source: src.ID, Point: pt.ID, Condition: rules.H, Grade: g,
-				Value: 30, Limit: 25, Since: now, Time: now, Message: pt.Name + " 30 %LEL ≥ H 25 %LEL"},
+				Value: 30, Limit: 25, Since: now, Time: now,
+				Facts: protocol.AlarmFacts{Reason: rules.ReasonLimitExceeded, Name: pt.Name, Unit: "%LEL", LimitName: "H"}},
 			rules.Event{Type: rules.SourceGradeChanged, Key: s.ID + "/" + src.ID, Site: s.ID, Source: src.ID, Grade: g, Time: now,
-				Message: src.Name + " " + g.Chinese()})
+				Facts: protocol.AlarmFacts{Reason: rules.ReasonSourceRaised, SourceName: src.Name}})
 	}
 	if err := c.Alerting().HandleEvents(ctx, events); err != nil {
 		t.Fatal(err)
@@ -530,7 +531,8 @@ func TestConsoleBoardAt1000Sources(t *testing.T) {
 	key := s.ID + "/" + src.ID + "/" + src.Points[0].ID + "/HH"
 	err = c.Alerting().HandleEvents(ctx, []rules.Event{
 		{Type: rules.Raised, Key: key, Site: s.ID, Source: src.ID, Point: src.Points[0].ID, Condition: rules.HH, Grade: protocol.Red,
-			Value: 60, Limit: 50, Since: time.Now(), Time: time.Now(), Message: "60 %LEL ≥ HH 50 %LEL"},
+			Value: 60, Limit: 50, Since: time.Now(), Time: time.Now(),
+			Facts: protocol.AlarmFacts{Reason: rules.ReasonLimitExceeded, Name: "gas", Unit: "%LEL", LimitName: "HH"}},
 		{Type: rules.SourceGradeChanged, Key: s.ID + "/" + src.ID, Site: s.ID, Source: src.ID, Grade: protocol.Red, Time: time.Now()},
 	})
 	if err != nil {

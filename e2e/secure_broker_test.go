@@ -186,7 +186,7 @@ func TestSecuredBrokerKeepsEachGatewayToItsOwnTopics(t *testing.T) {
 
 	centre := &watcher{got: map[string][]string{}}
 	cc := connect(t, b.conn(t, brokerconf.DefaultCentre, "centre-watch"))
-	subscribe(t, cc, centre, protocol.Prefix+"+/+/telemetry", protocol.Prefix+"+/+/state")
+	subscribe(t, cc, centre, protocol.Prefix+"+/+/telemetry", protocol.Prefix+"+/+/state", protocol.AckFilter, protocol.Prefix+"+/alarms")
 
 	// The gateway's own MQTT client, as it runs at the site.
 	pub, err := gateway.ConnectMQTT(b.conn(t, gwA, ""), "jh-chem", "gw-tank", nil)
@@ -209,7 +209,8 @@ func TestSecuredBrokerKeepsEachGatewayToItsOwnTopics(t *testing.T) {
 
 	// With the gateway's account: another site's gateway, another gateway
 	// of its site. The broker refuses and delivers nothing.
-	forged := []string{protocol.TelemetryTopic("xs-coal", "gw-mine"), protocol.TelemetryTopic("jh-chem", "gw-other"), protocol.StateTopic("xs-coal", "gw-mine")}
+	forged := []string{protocol.TelemetryTopic("xs-coal", "gw-mine"), protocol.TelemetryTopic("jh-chem", "gw-other"), protocol.StateTopic("xs-coal", "gw-mine"),
+		protocol.AckTopic("jh-chem", "gw-tank"), protocol.AlarmsTopic("jh-chem")}
 	for i, topic := range forged {
 		b.forge(t, gwA, fmt.Sprintf("gw-a-forger-%d", i), topic, "forged by "+gwA)
 	}
@@ -227,6 +228,7 @@ func TestSecuredBrokerKeepsEachGatewayToItsOwnTopics(t *testing.T) {
 	// its own only.
 	publish(t, cc, "hazardwatch/v1/jh-chem/gw-tank/ack", true, "ack-A")
 	publish(t, cc, "hazardwatch/v1/xs-coal/gw-mine/ack", true, "ack-B")
+	testenv.Eventually(t, "centre reads its acks back", 10*time.Second, func() bool { return centre.has("hazardwatch/v1/xs-coal/gw-mine/ack", "ack-B") })
 	gw := &watcher{got: map[string][]string{}}
 	gc := connect(t, b.conn(t, gwA, "gw-a-acks"))
 	// Retained messages come in the order of the subscriptions: once its

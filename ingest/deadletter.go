@@ -36,7 +36,11 @@ type rejection struct {
 
 func (s *Service) reject(r rejection) {
 	s.metrics.rejected.WithLabelValues(r.reason).Inc()
-	s.log.Warn("rejected", zap.String("reason", r.reason), zap.String("site", r.site), zap.String("gateway", r.gateway),
+	log := s.log.Warn
+	if r.reason == ReasonDuplicate {
+		log = s.log.Info // QoS 1 redelivers after a reconnect: routine
+	}
+	log("rejected", zap.String("reason", r.reason), zap.String("site", r.site), zap.String("gateway", r.gateway),
 		zap.Uint64("seq", r.seq), zap.String("point", r.point), zap.String("topic", r.topic), zap.Error(r.err))
 	d := DeadLetter{Time: s.cfg.Clock(), Topic: r.topic, Site: r.site, Gateway: r.gateway, Seq: r.seq, Point: r.point,
 		Reason: r.reason, Excerpt: excerpt(r.payload, defaultExcerptBytes), Size: len(r.payload)}

@@ -21,6 +21,7 @@ const (
 	ReasonUnknownSite    = "unknown_site"    // site not configured here
 	ReasonUnknownGateway = "unknown_gateway" // gateway not in the site file
 	ReasonBadState       = "bad_state"       // state payload not understood
+	ReasonDuplicate      = "duplicate"       // seq already handled: dropped
 )
 
 // storeTimeout bounds one attempt to store a message's samples.
@@ -147,7 +148,9 @@ func (s *Service) prepareParsed(j *job, t protocol.Topic) {
 	s.mu.Unlock()
 	if dup {
 		s.metrics.duplicates.Inc()
-		s.log.Debug("duplicate message dropped", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq))
+		rj.reason, rj.err = ReasonDuplicate, fmt.Errorf("seq %d of gateway %s was already handled; message dropped", msg.Seq, msg.Gateway)
+		s.reject(rj)
+		s.acks.durable(msg.Site, msg.Gateway, msg.Seq) // stored before
 		return
 	}
 	j.msg, j.gk, j.tracker, j.rj = msg, gk, tracker, rj
@@ -160,6 +163,7 @@ func (s *Service) prepareParsed(j *job, t protocol.Topic) {
 	j.settled = false
 
 	now := s.cfg.Clock()
+	j.received = now
 	samples := make([]storage.Sample, 0, len(msg.Readings))
 	for _, r := range msg.Readings {
 		rr := rj
@@ -194,6 +198,7 @@ func (s *Service) prepareParsed(j *job, t protocol.Topic) {
 		if r.Value != nil {
 			sm.Value, sm.HasValue = *r.Value, true
 		}
+		s.settleQuality(&sm, r, ref, rr)
 		samples = append(samples, sm)
 	}
 	j.payload = nil // decoded; let it go
@@ -222,7 +227,9 @@ func (s *Service) finish(j *job) error {
 			return fmt.Errorf("site %s gateway %s seq %d: redelivered while the first copy was being stored, which failed", msg.Site, msg.Gateway, msg.Seq)
 		}
 		s.metrics.duplicates.Inc()
-		s.log.Debug("duplicate message dropped", zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq))
+		rj := j.rj
+		rj.reason, rj.err = ReasonDuplicate, fmt.Errorf("seq %d of gateway %s was redelivered while its first copy was being stored; copy dropped", msg.Seq, msg.Gateway)
+		s.reject(rj)
 		return nil
 	}
 	<-j.storedCh
@@ -252,7 +259,7 @@ func (s *Service) finish(j *job) error {
 	}
 	s.keepLatest(stored)
 	s.metrics.readings.Add(float64(len(stored)))
-	if handled := s.evaluate(stored); handled != nil {
+	if handled := s.evaluate(stored, j.received); handled != nil {
 		// The message is acknowledged only once alerting has journaled
 		// the events its readings raised: a crash before that gets the
 		// message again, and so the events (alerting drops repeats by id).
@@ -260,6 +267,7 @@ func (s *Service) finish(j *job) error {
 			return fmt.Errorf("events of site %s gateway %s seq %d: %w", msg.Site, msg.Gateway, msg.Seq, err)
 		}
 	}
+	s.acks.durable(msg.Site, msg.Gateway, msg.Seq)
 	return nil
 }
 
@@ -302,6 +310,10 @@ func (s *Service) recordSeq(msg protocol.Telemetry, v seqVerdict, missing uint64
 	gw := []zap.Field{zap.String("site", msg.Site), zap.String("gateway", msg.Gateway), zap.Uint64("seq", msg.Seq)}
 	s.metrics.missing.WithLabelValues(msg.Site, msg.Gateway).Set(float64(missing))
 	switch {
+	case v.reset:
+		s.metrics.seqResets.Inc()
+		s.log.Warn("gateway seq jumped too far ahead to be a gap; taken as a new start (a forged or corrupt seq, or a reset gateway)",
+			append(gw, zap.Uint64("jump", v.jump))...)
 	case v.restarted:
 		s.log.Warn("gateway restarted its sequence at 1 (its state was reset)", gw...)
 	case v.opened > 0:

@@ -92,6 +92,9 @@ type Config struct {
 	// OnDurable, when set, hears of every telemetry message whose readings
 	// are durable, in each gateway's order (see messageDurable).
 	OnDurable func(site, gateway string, seq uint64)
+	// AckInterval and AckHoleTimeout tune the end-to-end acknowledgement
+	// to gateways (ack.go); defaults DefaultAckInterval, DefaultAckHoleTimeout.
+	AckInterval, AckHoleTimeout time.Duration
 }
 
 // Service is the ingest service. Create it with New and start it with Run.
@@ -133,6 +136,7 @@ type Service struct {
 	queueClosed bool
 	// sinkCtx lives until the sink has drained after Run returns.
 	sinkCtx context.Context
+	acks    *acker
 }
 
 type gatewayKey struct{ site, gateway string }
@@ -213,6 +217,10 @@ func New(cfg Config) (*Service, error) {
 	if s.client, err = s.newClient(); err != nil {
 		return nil, fmt.Errorf("ingest config: %w", err)
 	}
+	if s.acks, err = newAcker(reg, cfg.Logger, cfg.Clock, cfg.AckInterval, cfg.AckHoleTimeout); err != nil {
+		return nil, fmt.Errorf("ingest config: register metrics: %w", err)
+	}
+	s.acks.publish = mqttPublish(s.client)
 	return s, nil
 }
 
@@ -243,7 +251,12 @@ func (s *Service) Run(ctx context.Context) error {
 		// Connect keeps retrying in the background until Disconnect.
 	}
 
+	ackCtx, stopAcks := context.WithCancel(ctx)
+	acksDone := make(chan struct{})
+	go func() { defer close(acksDone); s.acks.run(ackCtx) }()
 	<-ctx.Done()
+	stopAcks()
+	<-acksDone // the last acks go out before the disconnect
 
 	s.log.Info("ingest stopping", zap.String("broker", redact.URL(s.cfg.Broker)))
 	// Finish what the lanes hold while still connected, so those messages
@@ -289,6 +302,7 @@ func (s *Service) newClient() (*mqttconn.Client, error) {
 // session, but a session it lost or expired must not leave us deaf.
 func (s *Service) onConnect(c mqtt.Client) {
 	s.metrics.connected.Set(1)
+	s.acks.subscribe(c)
 	filters := filtersOf(*s.sites.Load())
 	tok := c.SubscribeMultiple(filters, s.onMessage)
 	if !tok.WaitTimeout(10*time.Second) || tok.Error() != nil {

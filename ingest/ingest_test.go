@@ -385,7 +385,7 @@ func TestBrokenMessagesAreCountedAndGoodOnesStored(t *testing.T) {
 		{topic1, raw("gw1", 4, `{"point":"gas1","value":999}`)},                           // duplicate seq: dropped
 		{topic1, raw("gw1", 2, `{"point":"gas1","value":998}`)},                           // older seq: dropped
 		{topic1, raw("gw1", 8, `{"point":"gas2","value":5}`)},                             // gap: seq 6-7 missing
-		{topic1, raw("gw1", 9, `{"point":"gas2","value":6,"ts":"`+ts(-time.Minute)+`"}`)}, // late: stored, not evaluated
+		{topic1, raw("gw1", 9, `{"point":"gas2","value":6,"ts":"`+ts(-time.Minute)+`"}`)}, // late: stored, evaluated apart by the rules
 		{"hazardwatch/v1/" + h.site.ID + "/gw1/extra/telemetry", []byte("{}")},            // not our topic shape: never subscribed
 	}
 	for _, c := range corpus {
@@ -421,6 +421,7 @@ func TestBrokenMessagesAreCountedAndGoodOnesStored(t *testing.T) {
 		protocol.ReasonUnknownPoint: 2, // not in the site; on another gateway
 		protocol.ReasonBadReading:   2, // good without value, unknown quality
 		protocol.ReasonFuture:       1,
+		ReasonDuplicate:             2, // seq 4 again, seq 2 again: dead letters too
 	}
 	got := rejected(h.reg)
 	if fmt.Sprint(got) != fmt.Sprint(want) {
@@ -439,10 +440,15 @@ func TestBrokenMessagesAreCountedAndGoodOnesStored(t *testing.T) {
 	if n := counter(h.reg, "hazardwatch_ingest_late_readings_total"); n != 1 {
 		t.Errorf("late readings = %v, want 1", n)
 	}
+	fedLate := false
 	for _, r := range h.eval.readings() {
-		if r.Point == "gas2" && r.Value == 6 {
-			t.Error("the late reading was fed to the evaluator")
+		if r.Received.IsZero() || r.Received.Before(r.Time.Add(-time.Hour)) {
+			t.Errorf("reading %s %v fed without the centre's receive time: %v", r.Point, r.Value, r.Received)
 		}
+		fedLate = fedLate || r.Point == "gas2" && r.Value == 6
+	}
+	if !fedLate {
+		t.Error("the late reading was not fed to the evaluator, which evaluates late data apart")
 	}
 	var total float64
 	for _, n := range want {

@@ -14,6 +14,8 @@ type metrics struct {
 	gaps         prometheus.Counter
 	gapsFilled   prometheus.Counter
 	gapsLost     prometheus.Counter
+	seqResets    prometheus.Counter
+	overRange    prometheus.Counter
 	missing      *prometheus.GaugeVec
 	late         prometheus.Counter
 	storeErrors  prometheus.Counter
@@ -38,9 +40,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		gaps:       counter("gap_messages_total", "Messages found missing when a gateway's seq jumped ahead."),
 		gapsFilled: counter("gap_filled_messages_total", "Missing messages that arrived later (store-and-forward backlog)."),
 		gapsLost:   counter("gap_lost_messages_total", "Missing messages given up as lost."),
+		seqResets:  counter("seq_resets_total", "Times a gateway's seq jumped too far ahead to be a gap and was taken as a new start."),
+		overRange:  counter("over_range_readings_total", "Good readings outside their point's measuring range, stored as over_range."),
 		missing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: "missing_messages",
 			Help: "Messages of a gateway not seen yet below its newest seq."}, []string{"site", "gateway"}),
-		late:        counter("late_readings_total", "Readings stored but not evaluated: older than what the rules already saw of their point."),
+		late:        counter("late_readings_total", "Readings older than what the rules already saw of their point (a backlog), evaluated apart as late data."),
 		storeErrors: counter("store_errors_total", "Failed store appends (retried)."),
 		storeLatency: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: "store_write_seconds",
 			Help: "Time to append one message's readings to the store.", Buckets: prometheus.ExponentialBuckets(0.0001, 4, 10)}),
@@ -53,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		connected: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "hazardwatch", Subsystem: "ingest", Name: "connected",
 			Help: "1 while connected to the MQTT broker."}),
 	}
-	for _, c := range []prometheus.Collector{m.messages, m.readings, m.rejected, m.duplicates, m.gaps, m.gapsFilled, m.gapsLost, m.missing, m.late, m.storeErrors,
+	for _, c := range []prometheus.Collector{m.messages, m.readings, m.rejected, m.duplicates, m.gaps, m.gapsFilled, m.gapsLost, m.seqResets, m.overRange, m.missing, m.late, m.storeErrors,
 		m.storeLatency, m.lag, m.events, m.queueFull, m.dropped, m.sinkErrors, m.connected} {
 		if err := reg.Register(c); err != nil {
 			return nil, err

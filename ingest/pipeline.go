@@ -43,6 +43,7 @@ type job struct {
 	gk            gatewayKey
 	tracker       *seqTracker
 	rj            rejection
+	received      time.Time     // the centre's clock when the message was taken in
 	storedCh      chan struct{} // closed when the store returned
 	stored        []storage.Sample
 	storeErr      error

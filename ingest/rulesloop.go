@@ -19,6 +19,7 @@ import (
 // rulesReq is one thing for the rules loop to do.
 type rulesReq struct {
 	samples  []storage.Sample // readings to observe
+	received time.Time        // when the centre received them
 	reload   []*site.Site     // or, when isReload: new site files
 	isReload bool
 	reply    chan rulesReply
@@ -68,15 +69,16 @@ func (o *rulesOwner) do(req rulesReq) rulesReply {
 		s.dispatch(eventBatch{events: events})
 		return rulesReply{}
 	}
-	return rulesReply{handled: o.observe(req.samples)}
+	return rulesReply{handled: o.observe(req.samples, req.received)}
 }
 
-// observe feeds stored readings to the evaluator in time order, leaving
-// out those older than what it has already seen of their point: late data
-// is kept but does not disturb alarm state. When they raised events and
-// the sink runs, the returned channel tells when the sink took them (nil)
-// or gave up at shutdown.
-func (o *rulesOwner) observe(samples []storage.Sample) <-chan error {
+// observe feeds stored readings to the evaluator in time order, with the
+// time the centre received them (the clock the rules' timers run on).
+// Those older than what it has already seen of their point are counted as
+// late; the rules evaluate them apart, so they do not disturb the live
+// alarm state. When they raised events and the sink runs, the returned
+// channel tells when the sink took them (nil) or gave up at shutdown.
+func (o *rulesOwner) observe(samples []storage.Sample, received time.Time) <-chan error {
 	s := o.s
 	sorted := samples
 	if !sort.SliceIsSorted(sorted, func(i, j int) bool { return sorted[i].Time.Before(sorted[j].Time) }) {
@@ -89,11 +91,11 @@ func (o *rulesOwner) observe(samples []storage.Sample) <-chan error {
 	for _, sm := range sorted {
 		k := pointKey{sm.Site, sm.Point}
 		if newest, ok := o.evaluated[k]; ok && !sm.Time.After(newest) {
-			late++
-			continue
+			late++ // the rules evaluate it apart, as late data
+		} else {
+			o.evaluated[k] = sm.Time
 		}
-		o.evaluated[k] = sm.Time
-		events = s.cfg.Evaluator.Observe(rules.Reading{Site: sm.Site, Point: sm.Point, Time: sm.Time, Value: sm.Value, Quality: sm.Quality}, events)
+		events = s.cfg.Evaluator.Observe(rules.Reading{Site: sm.Site, Point: sm.Point, Time: sm.Time, Received: received, Value: sm.Value, Quality: sm.Quality}, events)
 	}
 	if late > 0 {
 		s.metrics.late.Add(float64(late))
@@ -131,11 +133,11 @@ func (s *Service) ask(req rulesReq) rulesReply {
 }
 
 // evaluate hands stored readings to the rules; see rulesOwner.observe.
-func (s *Service) evaluate(samples []storage.Sample) <-chan error {
+func (s *Service) evaluate(samples []storage.Sample, received time.Time) <-chan error {
 	if s.cfg.Evaluator == nil || len(samples) == 0 {
 		return nil
 	}
-	rep := s.ask(rulesReq{samples: samples})
+	rep := s.ask(rulesReq{samples: samples, received: received})
 	if rep.err != nil {
 		ch := make(chan error, 1)
 		ch <- rep.err

@@ -6,6 +6,13 @@ import "sort"
 // its contiguous mark before the oldest holes are given up as lost.
 const maxPending = 1 << 16
 
+// resetWindow is the largest jump ahead counted as a gap. A longer jump is
+// no outage a gateway's queue could explain (a forged or corrupt seq, a
+// gateway whose counter was set by hand): the sequence is taken to start
+// over there, counted once, so one message with seq 99999999 cannot leave
+// 10⁸ messages "missing" for good.
+const resetWindow = 1 << 20
+
 // seqTracker remembers which seqs of one gateway were seen, so duplicates
 // are dropped while a store-and-forward backlog may arrive after newer live
 // messages (backlog seqs are below live ones but were never seen).
@@ -34,6 +41,10 @@ type seqVerdict struct {
 	opened, filled uint64
 	// givenUp is how many missing seqs were declared lost to bound memory.
 	givenUp uint64
+	// reset: seq jumped more than resetWindow ahead of the newest seen
+	// (by jump); the sequence starts over at seq.
+	reset bool
+	jump  uint64
 }
 
 // observe records seq and says what it was.
@@ -58,9 +69,11 @@ func (t *seqTracker) observe(seq uint64) seqVerdict {
 		v.duplicate = true
 		return v
 	}
-	top := t.contiguous
-	if n := len(t.pending); n > 0 {
-		top = t.pending[n-1]
+	top := t.top()
+	if seq > top && seq-top > resetWindow {
+		v.reset, v.jump = true, seq-top
+		t.floor, t.contiguous, t.pending = seq, seq, t.pending[:0]
+		return v
 	}
 	if seq > top {
 		v.opened = seq - top - 1
@@ -79,6 +92,14 @@ func (t *seqTracker) observe(seq uint64) seqVerdict {
 		t.advance()
 	}
 	return v
+}
+
+// top is the newest seq seen.
+func (t *seqTracker) top() uint64 {
+	if n := len(t.pending); n > 0 {
+		return t.pending[n-1]
+	}
+	return t.contiguous
 }
 
 func (t *seqTracker) advance() {

@@ -53,3 +53,28 @@ func TestSeqTrackerBoundsMemory(t *testing.T) {
 		t.Fatal("no hole given up although memory was bounded")
 	}
 }
+
+func TestSeqTrackerJumpBeyondWindowIsOneReset(t *testing.T) {
+	var tr seqTracker
+	tr.observe(10)
+	if v := tr.observe(10 + resetWindow); v.reset || v.opened != resetWindow-1 {
+		t.Fatalf("jump of exactly the window: %+v, want a gap of %d", v, resetWindow-1)
+	}
+	if tr.missing() != resetWindow-1 {
+		t.Fatalf("missing %d", tr.missing())
+	}
+	top := uint64(10 + resetWindow)
+	v := tr.observe(top + resetWindow + 1)
+	if !v.reset || v.jump != resetWindow+1 || v.opened != 0 {
+		t.Fatalf("jump past the window: %+v, want one reset", v)
+	}
+	if tr.missing() != 0 {
+		t.Fatalf("missing %d after a reset, want 0", tr.missing())
+	}
+	if v := tr.observe(top + 1); !v.unknown || v.duplicate {
+		t.Fatalf("a real seq below the reset: %+v, want accepted unjudged", v)
+	}
+	if !tr.seen(top+resetWindow+1) || tr.seen(top+resetWindow+2) {
+		t.Fatal("after the reset the new start is not tracked")
+	}
+}

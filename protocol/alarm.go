@@ -77,8 +77,28 @@ type AlarmEvent struct {
 	Limit     float64        `json:"limit"`
 	Since     *Time          `json:"since,omitempty"`
 	TS        Time           `json:"ts"`
-	Message   string         `json:"message"`
-	Points    []string       `json:"points,omitempty"`
+	// Message is the event in words for people, rendered by the centre from
+	// Facts in the receiver's language (Chinese unless a receiver is
+	// configured otherwise); Messages holds it in every catalog language
+	// ("zh", "en"). Machines read Facts, not these.
+	Message  string            `json:"message"`
+	Messages map[string]string `json:"messages,omitempty"`
+	Points   []string          `json:"points,omitempty"`
+	// OccurredAt is when the change happened at the site, on the centre's
+	// clock (a gateway's reading time corrected by its clock offset);
+	// RecordedAt is when the centre learned of it. They differ by the
+	// transit time, or by much more for late data (Late). TS is RecordedAt.
+	OccurredAt Time `json:"occurred_at,omitzero"`
+	RecordedAt Time `json:"recorded_at,omitzero"`
+	// Late marks a retrospective warning (补报): an excursion found in data
+	// that reached the centre late (a gateway's backlog after an outage).
+	// It is raised and cleared as found; OccurredAt says when it was.
+	Late bool `json:"late,omitempty"`
+	// Chattering marks a raise that is the condition's third or later within
+	// one minute (ISA-18.2). The alarm is raised all the same.
+	Chattering bool `json:"chattering,omitempty"`
+	// Facts are what the event is about, for machines and for rendering.
+	Facts *AlarmFacts `json:"facts,omitempty"`
 	// Actor and Comment are set for officers' actions.
 	Actor   string `json:"actor,omitempty"`
 	Comment string `json:"comment,omitempty"`
@@ -134,6 +154,82 @@ func DecodeAlarmEvent(payload []byte) (AlarmEvent, error) {
 		return e, fmt.Errorf("alarm event: %w", err)
 	}
 	return e, e.Check()
+}
+
+// AlarmFacts are the facts behind an alarm event, with names as the site
+// file gives them: what a receiver needs to say it in any language. Reason
+// says what happened (a stable code, the message catalog's key); the other
+// fields are those the reason needs, omitted when they do not apply.
+type AlarmFacts struct {
+	// Reason is what happened, e.g. "limit_exceeded", "back_inside",
+	// "no_data", "saturated"; docs/alerting.md lists them.
+	Reason     string `json:"reason"`
+	SourceName string `json:"source_name,omitempty"`
+	// Name is the point's name, or the vote group's for votes.
+	Name string `json:"name,omitempty"`
+	Unit string `json:"unit,omitempty"`
+	// LimitName names the limit compared: HH, H, L, LL, power_off (断电值)
+	// or restore (复电值).
+	LimitName string `json:"limit_name,omitempty"`
+	// ClearAt is the value the condition cleared past (limit ∓ deadband,
+	// or the restore value); Deadband the hysteresis.
+	ClearAt  *float64 `json:"clear_at,omitempty"`
+	Deadband *float64 `json:"deadband,omitempty"`
+	// HeldS: for how long, in seconds — held before the raise (on-delay),
+	// lasted at the clear, data missing, value unchanged.
+	HeldS float64 `json:"held_s,omitempty"`
+	// SettingS: the setting the duration was compared with, in seconds
+	// (stale_after, first_level_held.for).
+	SettingS float64 `json:"setting_s,omitempty"`
+	// From and Rate: a rate of change or a still rising second level, from
+	// From to the event's value over HeldS; Rate in units per minute.
+	From *float64 `json:"from,omitempty"`
+	Rate *float64 `json:"rate,omitempty"`
+	// Peak: the worst value of an excursion found in late data.
+	Peak *float64 `json:"peak,omitempty"`
+	// RangeMin and RangeMax: the measuring range, for range faults and
+	// saturation.
+	RangeMin *float64 `json:"range_min,omitempty"`
+	RangeMax *float64 `json:"range_max,omitempty"`
+	Quality  string   `json:"quality,omitempty"`
+	// Points are the contributing points of a vote or a count (with their
+	// names and values), or the points of a flood.
+	Points []PointFact `json:"points,omitempty"`
+	// Need is how many points a vote or a count needs.
+	Need int `json:"need,omitempty"`
+	// Raises: a chattering raise's number within the minute.
+	Raises int `json:"raises,omitempty"`
+	// Detail is a reason's sub-code, e.g. why a restored alarm could not be
+	// placed ("point_gone", "limit_gone").
+	Detail string `json:"detail,omitempty"`
+	// Flood and escalation figures.
+	Count     int     `json:"count,omitempty"`
+	Threshold int     `json:"threshold,omitempty"`
+	WindowS   float64 `json:"window_s,omitempty"`
+	Alarms    int     `json:"alarms,omitempty"`
+	Merged    int     `json:"merged,omitempty"`
+	Batch     int     `json:"batch,omitempty"`
+	Max       int     `json:"max,omitempty"`
+	Resends   int     `json:"resends,omitempty"`
+	Escalated bool    `json:"escalated,omitempty"`
+	// Cause: for a source's grade or an escalation, the facts of the
+	// condition behind it, which then carry that condition's own
+	// Condition, Value, Limit and Grade (the event's are the source's).
+	Cause     *AlarmFacts `json:"cause,omitempty"`
+	Condition string      `json:"condition,omitempty"`
+	Value     *float64    `json:"value,omitempty"`
+	Limit     *float64    `json:"limit,omitempty"`
+	Grade     Grade       `json:"grade,omitempty"`
+}
+
+// PointFact is one contributing point: its id, its name, its value and
+// what it is at.
+type PointFact struct {
+	ID        string  `json:"id"`
+	Name      string  `json:"name,omitempty"`
+	Value     float64 `json:"value"`
+	Unit      string  `json:"unit,omitempty"`
+	Condition string  `json:"condition,omitempty"`
 }
 
 // SourceGrade is the retained payload of SourceGradeTopic: a hazard

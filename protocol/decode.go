@@ -419,7 +419,11 @@ func decodeTelemetry(b []byte, t *Telemetry) error {
 		if s.i == len(b) {
 			return s.syntax("payload is empty")
 		}
-		return shape("the message is %s, not an object", s.kind())
+		kind := s.kind()
+		if err := s.skip(0); err != nil {
+			return err
+		}
+		return shape("the message is %s, not an object", kind)
 	}
 	empty, _ := s.objectStart()
 	const (

@@ -173,8 +173,10 @@ func newPoint(src *sourceState, pt *site.Point, dev *site.Device) (*pointState, 
 	}
 	d := DefaultsFor(pt.Kind)
 	p := &pointState{src: src, cfg: pt, id: pt.ID, name: orID(pt.Name, pt.ID)}
+	p.gas = pt.Kind.IsGas()
 	p.deadband = d.DeadbandPercent / 100 * r.Span()
-	if pt.Deadband != nil {
+	explicit := pt.Deadband != nil
+	if explicit {
 		p.deadband = *pt.Deadband
 	}
 	if !finite(p.deadband) || p.deadband < 0 {
@@ -226,10 +228,16 @@ func newPoint(src *sourceState, pt *site.Point, dev *site.Device) (*pointState, 
 			return nil, fmt.Errorf("point %q: limit %s is %g", pt.ID, slotCondition[sl], *v)
 		}
 		p.limit[sl] = *v
+		p.db[sl] = p.deadband
+		if p.gas && !explicit {
+			// A gas alarm must clear close to its limit: never more than
+			// GasDeadbandLimitPercent of the limit (docs/rules.md).
+			p.db[sl] = min(p.deadband, GasDeadbandLimitPercent/100*math.Abs(*v))
+		}
 		if slot(sl) <= slotH {
-			p.clearAt[sl] = *v - p.deadband
+			p.clearAt[sl] = *v - p.db[sl]
 		} else {
-			p.clearAt[sl] = *v + p.deadband
+			p.clearAt[sl] = *v + p.db[sl]
 		}
 		p.conds[sl] = &cond{}
 	}

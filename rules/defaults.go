@@ -48,6 +48,13 @@ func DefaultsFor(k site.Kind) KindDefaults {
 	}
 }
 
+// GasDeadbandLimitPercent caps a gas detector's default deadband at this
+// share of each limit, so a toxic or combustible gas alarm clears close to
+// its limit whatever the range: mine CO (0–500 ppm, H 24 ppm) clears below
+// 21.6 ppm, not 14 ppm. shared/domain.md ("Alarm management": deadband a
+// few % of range; gas detectors: the alarm must clear near the set point).
+const GasDeadbandLimitPercent = 10.0
+
 // rocClearFactor: a rate-of-change condition clears once the rate falls
 // below this share of its limit, so a rate hovering at the limit does not
 // chatter.

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"sort"
 	"time"
 
@@ -24,8 +23,12 @@ type Engine struct {
 // Stats counts readings the engine refused; they raise nothing.
 type Stats struct {
 	UnknownPoint uint64 // site or point not in the model
-	OutOfOrder   uint64 // not newer than the point's last reading
+	OutOfOrder   uint64 // the same time as the point's last reading: a repeat
 	Invalid      uint64 // unknown quality or an impossible time
+	// Late counts readings evaluated late (a backlog; see lateBuf), and
+	// ClockJumps the times a gateway's clock was found to have been set back.
+	Late       uint64
+	ClockJumps uint64
 }
 
 // New returns an engine for the sites, which must have valid, distinct ids
@@ -43,9 +46,12 @@ func New(sites []*site.Site) (*Engine, error) {
 func (e *Engine) Stats() Stats { return e.stats }
 
 // Observe feeds one reading and appends the events it causes to out. A
-// reading of an unknown site or point, or not newer than the point's last
-// one, is ignored (and counted in Stats). It allocates nothing unless a
-// condition changes.
+// reading of an unknown site or point, or of the same time as the point's
+// last one, is ignored (and counted in Stats). A reading that is late —
+// older than the point's newest, or received long after it was taken (a
+// gateway's backlog) — does not touch the live state: it is kept and
+// evaluated on its own at a later Tick (see lateBuf). It allocates nothing
+// unless a condition changes.
 func (e *Engine) Observe(r Reading, out []Event) []Event {
 	ss := e.byID[r.Site]
 	if ss == nil {
@@ -61,17 +67,40 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 	if q == "" {
 		q = protocol.Good // the wire contract's default
 	}
-	if !q.Valid() || !timeOK(r.Time) {
+	recv := r.Received
+	if recv.IsZero() {
+		recv = r.Time
+	}
+	if !q.Valid() || !timeOK(r.Time) || !timeOK(recv) {
 		e.stats.Invalid++
 		return out
 	}
-	t := r.Time.UnixNano()
-	if p.seen && t <= p.lastTime {
-		e.stats.OutOfOrder++
+	rt, rc := r.Time.UnixNano(), recv.UnixNano()
+	off := rc - rt
+	switch {
+	case !p.seen:
+		p.clk.reset(off, rc)
+	case rt == p.lastTime:
+		e.stats.OutOfOrder++ // the same reading again
 		return out
+	case rt < p.lastTime || off-p.clk.off > p.staleAfter:
+		// Late: older than what was seen, or delayed past the point's
+		// stale time — unless the gateway's clock was evidently set back.
+		if !p.clk.jumped(off, rc, rt, p.staleAfter/2, p.staleAfter/3) {
+			e.stats.Late++
+			p.keepLate(rt, rc, r.Value, q)
+			return out
+		}
+		p.clk.reset(off, rc)
+		e.stats.ClockJumps++
+	default:
+		p.clk.note(off, rc)
 	}
-	p.seen, p.lastTime = true, t
-	now := r.Time
+	p.seen, p.lastTime = true, rt
+	// t: when the reading was taken, on the centre's clock; never after rc.
+	t := rt + p.clk.off
+	now := recv
+	ss.occ = at(t, now)
 	s := p.src
 
 	if q != protocol.CommFail {
@@ -80,19 +109,36 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 		if c := p.conds[slotStale]; c.active {
 			ev := s.event(c, now)
 			ev.Since = at(c.since, now)
-			ev.Message = fmt.Sprintf("%s 数据恢复，中断历时 %s", p.name, dur(time.Duration(t-c.since)))
+			ev.Facts = p.facts(ReasonDataResumed)
+			ev.Facts.HeldS = secs(t - c.since)
 			out = s.clear(c, ev, out)
 		}
 	}
+	v := r.Value
 	switch {
 	case q == protocol.CommFail:
 		// Not a value: limits neither raise nor clear; stale tells.
-	case q == protocol.Good && finite(r.Value):
-		out = e.observeValue(p, r.Value, t, now, out)
+	case p.gas && (q == protocol.Good || q == protocol.OverRange) && finite(v) && v > p.cfg.Range.Max:
+		// Saturated (NAMUR NE 43 / a register above range): the
+		// concentration is at least the top of the range.
+		out = e.raiseFault(p, ReasonSaturated, q, v, t, now, out)
+		out = e.observeValue(p, p.cfg.Range.Max, true, t, now, out)
+	case q == protocol.Good && finite(v):
+		out = e.observeValue(p, v, false, t, now, out)
 	default:
-		out = e.raiseFault(p, q, r.Value, t, now, out)
+		reason := ReasonBadQuality
+		switch {
+		case q == protocol.OverRange:
+			reason = ReasonOverRange
+		case q == protocol.Good:
+			reason = ReasonInvalidValue
+		}
+		p.cancelPending()
+		p.saturated = false
+		out = e.raiseFault(p, reason, q, v, t, now, out)
 	}
 	out = e.timers(p, t, now, out)
+	ss.occ = now
 	if s.changed {
 		out = e.evalSource(s, t, now, out)
 		out = s.report(now, out)
@@ -100,13 +146,14 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 	return out
 }
 
-// observeValue handles a good, finite value.
-func (e *Engine) observeValue(p *pointState, v float64, t int64, now time.Time, out []Event) []Event {
+// observeValue handles a good, finite value; sat: the detector is
+// saturated and v is the top of its range, which the value is at least.
+func (e *Engine) observeValue(p *pointState, v float64, sat bool, t int64, now time.Time, out []Event) []Event {
 	s := p.src
-	if c := p.conds[slotFault]; c.active {
+	if c := p.conds[slotFault]; c.active && !sat {
 		ev := s.event(c, now)
 		ev.Value, ev.Since = v, at(c.since, now)
-		ev.Message = fmt.Sprintf("%s 传感器恢复正常，读数 %s", p.name, p.q(v))
+		ev.Facts = p.facts(ReasonSensorOK)
 		out = s.clear(c, ev, out)
 	}
 	// A stuck condition restored after a restart has no last value yet:
@@ -114,16 +161,17 @@ func (e *Engine) observeValue(p *pointState, v float64, t int64, now time.Time, 
 	if c := p.conds[slotStuck]; c != nil && c.active && !p.hasValue && v == c.raiseValue {
 		p.hasValue, p.value, p.changedAt = true, v, c.since
 	}
-	if !p.hasValue || v != p.value {
+	if !p.hasValue || v != p.value || sat || p.saturated {
+		// A saturated head reads its top constantly: not a stuck value.
 		p.changedAt = t
 		if c := p.conds[slotStuck]; c != nil && c.active {
 			ev := s.event(c, now)
 			ev.Value, ev.Since = v, at(c.since, now)
-			ev.Message = fmt.Sprintf("%s 读数恢复变化：%s", p.name, p.q(v))
+			ev.Facts = p.facts(ReasonValueChanged)
 			out = s.clear(c, ev, out)
 		}
 	}
-	p.hasValue, p.value = true, v
+	p.hasValue, p.value, p.saturated = true, v, sat
 
 	for sl := slotHH; sl <= slotLL; sl++ {
 		c := p.conds[sl]
@@ -152,7 +200,7 @@ func (e *Engine) observeValue(p *pointState, v float64, t int64, now time.Time, 
 		}
 		if !back {
 			c.clearingOn = false
-			if (sl == slotHH || sl == slotLL) && !c.rising {
+			if (sl == slotHH || sl == slotLL) && !c.rising && !sat {
 				out = e.checkRising(p, sl, v, t, now, out)
 			}
 			continue
@@ -163,6 +211,9 @@ func (e *Engine) observeValue(p *pointState, v float64, t int64, now time.Time, 
 		if t-c.clearing >= p.offDelay {
 			out = e.clearLimit(p, sl, v, t, now, out)
 		}
+	}
+	if sat {
+		return out // no rate from a clipped value
 	}
 	out = e.checkRate(p, v, t, now, out)
 	p.hist.push(t, v, p.window/historySize)
@@ -179,7 +230,10 @@ func (e *Engine) raiseLimit(p *pointState, sl slot, v float64, t int64, now time
 	c.pendingOn = false
 	ev := s.event(c, now)
 	ev.Value, ev.Limit, ev.Since = v, p.limit[sl], at(c.since, now)
-	ev.Message = p.raiseLimitMsg(sl, v, time.Duration(t-c.since))
+	ev.Facts = p.limitFacts(ReasonLimitExceeded, sl, t-c.since)
+	if p.saturated {
+		ev.Facts.Detail, ev.Facts.RangeMax = ReasonSaturated, fp(p.cfg.Range.Max)
+	}
 	return s.raise(c, g, ev, out)
 }
 
@@ -187,7 +241,15 @@ func (e *Engine) clearLimit(p *pointState, sl slot, v float64, t int64, now time
 	s, c := p.src, p.conds[sl]
 	ev := s.event(c, now)
 	ev.Value, ev.Limit, ev.Since = v, p.limit[sl], at(c.since, now)
-	ev.Message = p.clearLimitMsg(sl, v, time.Duration(t-c.since))
+	reason := ReasonBackInside
+	if sl == slotHH && p.cfg.PowerOff && p.cfg.Limits.Restore != nil {
+		reason = ReasonRestoreValue
+	}
+	ev.Facts = p.limitFacts(reason, sl, t-c.since)
+	ev.Facts.ClearAt = fp(p.clearAt[sl])
+	if reason == ReasonBackInside {
+		ev.Facts.Deadband = fp(p.db[sl])
+	}
 	return s.clear(c, ev, out)
 }
 
@@ -209,7 +271,7 @@ func (e *Engine) checkRising(p *pointState, sl slot, v float64, t int64, now tim
 	if sl == slotLL {
 		d = -d
 	}
-	if d <= p.deadband {
+	if d <= p.db[sl] {
 		return out
 	}
 	s := p.src
@@ -218,14 +280,13 @@ func (e *Engine) checkRising(p *pointState, sl slot, v float64, t int64, now tim
 	if g == c.grade {
 		return out
 	}
-	verb := "上升"
-	if sl == slotLL {
-		verb = "下降"
-	}
 	ev := s.event(c, now)
 	ev.Value, ev.Limit, ev.Since = v, p.limit[sl], at(c.since, now)
-	ev.Message = fmt.Sprintf("%s %s 超过 %s %s 后仍在%s：%s 内由 %s 变为 %s，升为%s",
-		p.name, p.q(v), p.limitLabel(sl), p.q(p.limit[sl]), verb, dur(time.Duration(t-baseT)), num(base), p.q(v), g.Chinese())
+	ev.Facts = p.limitFacts(ReasonStillRising, sl, t-baseT)
+	ev.Facts.From = fp(base)
+	if sl == slotLL {
+		ev.Facts.Detail = "fall"
+	}
 	return s.regrade(c, g, ev, out)
 }
 
@@ -246,9 +307,9 @@ func (e *Engine) checkRate(p *pointState, v float64, t int64, now time.Time, out
 		if c == nil {
 			continue
 		}
-		lim, r, word := p.rise, rate, "上升"
+		lim, r, dir := p.rise, rate, "rise"
 		if sl == slotFall {
-			lim, r, word = p.fall, -rate, "下降"
+			lim, r, dir = p.fall, -rate, "fall"
 		}
 		switch {
 		case !c.active && r >= lim:
@@ -258,25 +319,26 @@ func (e *Engine) checkRate(p *pointState, v float64, t int64, now time.Time, out
 			}
 			c.since, c.raisedAt, c.raiseValue = t, t, v
 			ev := s.event(c, now)
-			ev.Value, ev.Limit, ev.Since = v, lim, now
-			ev.Message = fmt.Sprintf("%s %s过快：%s/分 ≥ 限值 %s/分（%s 内由 %s 变为 %s）",
-				p.name, word, p.q(r), p.q(lim), dur(time.Duration(t-b.t)), num(b.v), p.q(v))
+			ev.Value, ev.Limit, ev.Since = v, lim, at(t, now)
+			ev.Facts = p.facts(ReasonRateExceeded)
+			ev.Facts.Detail, ev.Facts.Rate, ev.Facts.From, ev.Facts.HeldS = dir, fp(r), fp(b.v), secs(t-b.t)
 			out = s.raise(c, g, ev, out)
 		case c.active && r < lim*rocClearFactor:
 			ev := s.event(c, now)
 			ev.Value, ev.Limit, ev.Since = v, lim, at(c.since, now)
-			ev.Message = fmt.Sprintf("%s %s速率恢复正常：%s/分，历时 %s", p.name, word, p.q(max(r, 0)), dur(time.Duration(t-c.since)))
+			ev.Facts = p.facts(ReasonRateNormal)
+			ev.Facts.Detail, ev.Facts.Rate, ev.Facts.HeldS = dir, fp(max(r, 0)), secs(t-c.since)
 			out = s.clear(c, ev, out)
 		}
 	}
 	return out
 }
 
-// raiseFault handles a reading that carries no usable value: quality bad,
-// over_range, or a good quality with NaN or ±Inf. Limit conditions neither
-// raise nor clear on it; their pending delays start over.
-func (e *Engine) raiseFault(p *pointState, q protocol.Quality, v float64, t int64, now time.Time, out []Event) []Event {
-	p.cancelPending()
+// raiseFault raises a point's fault for a reading that carries no usable
+// value (quality bad, over_range below or above the range, a good quality
+// with NaN or ±Inf), or for a saturated gas detector. Callers cancel the
+// pending delays where the value cannot be trusted.
+func (e *Engine) raiseFault(p *pointState, reason string, q protocol.Quality, v float64, t int64, now time.Time, out []Event) []Event {
 	c := p.conds[slotFault]
 	if c.active {
 		return out
@@ -288,15 +350,12 @@ func (e *Engine) raiseFault(p *pointState, q protocol.Quality, v float64, t int6
 	}
 	c.since, c.raisedAt = t, t
 	ev := s.event(c, now)
-	ev.Since = now
-	switch {
-	case q == protocol.OverRange:
-		ev.Value = v
-		ev.Message = fmt.Sprintf("%s 超量程：%s，量程 %s–%s，读数不可作为测量值", p.name, p.q(v), num(p.cfg.Range.Min), p.q(p.cfg.Range.Max))
-	case q == protocol.Good:
-		ev.Message = fmt.Sprintf("%s 读数无效（%s），按传感器故障处理", p.name, num(v))
-	default:
-		ev.Message = fmt.Sprintf("%s 传感器故障（质量 %s），读数不可用", p.name, q)
+	ev.Since = at(t, now)
+	ev.Value = v
+	ev.Facts = p.facts(reason)
+	ev.Facts.Quality = string(q)
+	if reason == ReasonSaturated || reason == ReasonOverRange {
+		ev.Facts.RangeMin, ev.Facts.RangeMax = fp(p.cfg.Range.Min), fp(p.cfg.Range.Max)
 	}
 	return s.raise(c, g, ev, out)
 }
@@ -325,11 +384,12 @@ func (e *Engine) timers(p *pointState, t int64, now time.Time, out []Event) []Ev
 			stale.since, stale.raisedAt = p.lastData, t
 			ev := s.event(stale, now)
 			ev.Since = at(p.lastData, now)
-			ev.Message = fmt.Sprintf("%s 已 %s 无有效数据（通信中断），超过 %s", p.name, dur(time.Duration(t-p.lastData)), dur(time.Duration(p.staleAfter)))
+			ev.Facts = p.facts(ReasonNoData)
+			ev.Facts.HeldS, ev.Facts.SettingS = secs(t-p.lastData), secs(p.staleAfter)
 			out = s.raise(stale, g, ev, out)
 		}
 	}
-	if !p.hasValue || stale.active || p.conds[slotFault].active || t-p.lastData >= p.staleAfter {
+	if !p.hasValue || stale.active || p.conds[slotFault].active && !p.saturated || t-p.lastData >= p.staleAfter {
 		return out
 	}
 	for sl := slotHH; sl <= slotLL; sl++ {
@@ -349,7 +409,8 @@ func (e *Engine) timers(p *pointState, t int64, now time.Time, out []Event) []Ev
 			c.since, c.raisedAt, c.raiseValue = p.changedAt, t, p.value
 			ev := s.event(c, now)
 			ev.Value, ev.Since = p.value, at(p.changedAt, now)
-			ev.Message = fmt.Sprintf("%s 读数 %s 已 %s 未变化，疑似探头堵塞或失效", p.name, p.q(p.value), dur(time.Duration(t-p.changedAt)))
+			ev.Facts = p.facts(ReasonValueFrozen)
+			ev.Facts.HeldS = secs(t - p.changedAt)
 			out = s.raise(c, g, ev, out)
 		}
 	}
@@ -367,14 +428,10 @@ func (e *Engine) checkHeld(p *pointState, sl slot, t int64, now time.Time, out [
 	if g == c.grade {
 		return out
 	}
-	op := "≥"
-	if sl == slotL {
-		op = "≤"
-	}
 	ev := s.event(c, now)
 	ev.Value, ev.Limit, ev.Since = p.value, p.limit[sl], at(c.since, now)
-	ev.Message = fmt.Sprintf("%s %s 仍 %s %s %s，已持续 %s，超过 %s，升为%s",
-		p.name, p.q(p.value), op, p.limitLabel(sl), p.q(p.limit[sl]), dur(time.Duration(t-c.since)), dur(rule.For.D()), g.Chinese())
+	ev.Facts = p.limitFacts(ReasonHeldTooLong, sl, t-c.since)
+	ev.Facts.SettingS = rule.For.D().Seconds()
 	return s.regrade(c, g, ev, out)
 }
 
@@ -388,9 +445,13 @@ func (e *Engine) Tick(now time.Time, out []Event) []Event {
 	}
 	t := now.UnixNano()
 	for _, ss := range e.sites {
+		ss.occ = now
 		for _, s := range ss.sources {
 			for _, p := range s.points {
 				out = e.timers(p, t, now, out)
+				if p.late != nil && t-p.late.at >= int64(LateSettle) {
+					out = e.evalLate(p, now, out)
+				}
 			}
 			if s.changed {
 				out = e.evalSource(s, t, now, out)

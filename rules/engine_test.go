@@ -74,8 +74,8 @@ func TestHHKeepsHAndMessages(t *testing.T) {
 		h.read(float64(s), "g1", 86)
 	}
 	hh := find(t, h.all, Raised, "t/nh3/g1/HH")
-	if want := "1#液氨储罐 NH3 检测器 86 ppm ≥ HH 80 ppm，持续 2 秒"; hh.Message != want {
-		t.Errorf("message %q, want %q", hh.Message, want)
+	if want := "1#液氨储罐 NH3 检测器 86 ppm ≥ HH 80 ppm，持续 2 秒"; msg(hh) != want {
+		t.Errorf("message %q, want %q", msg(hh), want)
 	}
 	if hh.Grade != protocol.Yellow || hh.Value != 86 || hh.Limit != 80 || hh.Point != "g1" || hh.Source != "nh3" || hh.Site != "t" {
 		t.Errorf("HH event fields wrong: %+v", hh)
@@ -88,8 +88,8 @@ func TestHHKeepsHAndMessages(t *testing.T) {
 		t.Errorf("source grade %v, want yellow (one point at second level)", g)
 	}
 	sg := find(t, h.all, SourceGradeChanged, "t/nh3")
-	if !strings.Contains(sg.Message, "液氨储罐区 升为黄色预警") {
-		t.Errorf("source message %q", sg.Message)
+	if !strings.Contains(msg(sg), "液氨储罐区 升为黄色预警") {
+		t.Errorf("source message %q", msg(sg))
 	}
 	// Falling to 60: HH clears (below 80 − 2), H stays.
 	h.read(13, "g1", 60)
@@ -98,7 +98,7 @@ func TestHHKeepsHAndMessages(t *testing.T) {
 		t.Errorf("at 60 ppm HH must clear and H stay:\n%s", dump(h.all))
 	}
 	c := find(t, h.all, Cleared, "t/nh3/g1/HH")
-	if !strings.Contains(c.Message, "60 ppm < 78 ppm") || c.PrevGrade != protocol.Yellow || c.Grade != protocol.None {
+	if !strings.Contains(msg(c), "60 ppm < 78 ppm") || c.PrevGrade != protocol.Yellow || c.Grade != protocol.None {
 		t.Errorf("clear event %+v", c)
 	}
 	if g := h.e.SourceGrade("t", "nh3"); g != protocol.Blue {
@@ -120,7 +120,7 @@ func TestVoteGrades(t *testing.T) {
 		t.Fatalf("one detector of 2oo3 gave %v, two gave %v; want blue then orange:\n%s", one, two, dump(h.all))
 	}
 	v := find(t, h.all, Raised, "t/nh3/leak/vote_first")
-	if v.Message != "液氨泄漏 2oo3 表决：g1、g2 达一级报警" || len(v.Points) != 2 || v.Value != 2 || v.Limit != 2 {
+	if msg(v) != "液氨泄漏 2oo3 表决：1#液氨储罐 NH3 检测器 50 ppm、2#液氨储罐 NH3 检测器 50 ppm 达一级报警" || len(v.Points) != 2 || v.Value != 2 || v.Limit != 2 {
 		t.Errorf("vote event %+v", v)
 	}
 	if count(h.all, Raised, "t/nh3/many_first") != 1 {
@@ -158,8 +158,8 @@ func TestStaleAndFaultRaiseTheirOwnConditions(t *testing.T) {
 	// g1 starts exceeding, then its head fails: no gas alarm may follow.
 	h.read(0, "g1", 55)
 	h.quality(1, "g1", protocol.Bad, 0)
-	// g2 reports an over-range value; g3 only communication failures.
-	h.quality(1, "g2", protocol.OverRange, 150)
+	// g2 reports a value below its range; g3 only communication failures.
+	h.quality(1, "g2", protocol.OverRange, -5)
 	h.quality(1, "g3", protocol.CommFail, 0)
 	h.quality(2, "g3", protocol.CommFail, 0)
 	// Good quality but NaN counts as a fault as well.
@@ -167,7 +167,7 @@ func TestStaleAndFaultRaiseTheirOwnConditions(t *testing.T) {
 	for s := 1; s <= 10; s++ {
 		h.tick(float64(s))
 		h.quality(float64(s)+0.5, "g1", protocol.Bad, 0)
-		h.quality(float64(s)+0.5, "g2", protocol.OverRange, 150)
+		h.quality(float64(s)+0.5, "g2", protocol.OverRange, -5)
 	}
 	for _, key := range []string{"t/nh3/g1/fault", "t/nh3/g2/fault", "t/nh3/g3/stale", "t/nh3/lvl/fault", "t/face/ch4/stale"} {
 		if count(h.all, Raised, key) != 1 {
@@ -177,18 +177,18 @@ func TestStaleAndFaultRaiseTheirOwnConditions(t *testing.T) {
 	for _, ev := range h.all {
 		switch ev.Condition {
 		case H, HH, VoteFirst, VoteSecond, ManyFirst, ManySecond:
-			t.Errorf("false alarm from a faulty or stale point: %s %s", ev.Key, ev.Message)
+			t.Errorf("false alarm from a faulty or stale point: %s %s", ev.Key, msg(ev))
 		}
 	}
 	if g := h.e.SourceGrade("t", "nh3"); g != protocol.Blue {
 		t.Errorf("stale and faults grade %v, want blue", g)
 	}
 	f := find(t, h.all, Raised, "t/nh3/g2/fault")
-	if !strings.Contains(f.Message, "超量程：150 ppm") {
-		t.Errorf("over-range message %q", f.Message)
+	if !strings.Contains(msg(f), "低于量程：-5 ppm") {
+		t.Errorf("below-range message %q", msg(f))
 	}
 	st := find(t, h.all, Raised, "t/nh3/g3/stale")
-	if !st.Time.Equal(sec(3)) || !strings.Contains(st.Message, "通信中断") {
+	if !st.Time.Equal(sec(3)) || !strings.Contains(msg(st), "通信中断") {
 		t.Errorf("stale event %+v", st)
 	}
 	// Good data clears both.
@@ -208,8 +208,8 @@ func TestCoalMinePowerOffAndRestore(t *testing.T) {
 	if off.Grade != protocol.Red || h.e.SourceGrade("t", "face") != protocol.Red {
 		t.Fatalf("CH4 power-off gave %v / source %v, want red", off.Grade, h.e.SourceGrade("t", "face"))
 	}
-	if !strings.Contains(off.Message, "1.62 % ≥ 断电值 1.5 %") {
-		t.Errorf("power-off message %q", off.Message)
+	if !strings.Contains(msg(off), "1.62 % ≥ 断电值 1.5 %") {
+		t.Errorf("power-off message %q", msg(off))
 	}
 	// 1.2 %: below the power-off value but above restore (1.0): stays.
 	for s := 3; s <= 8; s++ {
@@ -225,8 +225,8 @@ func TestCoalMinePowerOffAndRestore(t *testing.T) {
 	if count(h.all, Cleared, "t/face/ch4/HH") != 1 || count(h.all, Cleared, "t/face/ch4/H") != 0 {
 		t.Fatalf("want HH cleared below restore and H kept:\n%s", dump(h.all))
 	}
-	if c := find(t, h.all, Cleared, "t/face/ch4/HH"); !strings.Contains(c.Message, "复电值 1 %") {
-		t.Errorf("restore message %q", c.Message)
+	if c := find(t, h.all, Cleared, "t/face/ch4/HH"); !strings.Contains(msg(c), "复电值 1 %") {
+		t.Errorf("restore message %q", msg(c))
 	}
 	if g := h.e.SourceGrade("t", "face"); g != protocol.Blue {
 		t.Errorf("after restore the face is %v, want blue (H still active)", g)
@@ -272,7 +272,7 @@ func TestPolicyOverride(t *testing.T) {
 	}
 	for _, ev := range h.all {
 		if ev.Condition == Stale {
-			t.Errorf("stale: none must turn stale off, got %s", ev.Message)
+			t.Errorf("stale: none must turn stale off, got %s", msg(ev))
 		}
 	}
 }
@@ -287,8 +287,8 @@ func TestFirstLevelHeldAndSecondLevelRising(t *testing.T) {
 	if held.Grade != protocol.Yellow || held.PrevGrade != protocol.Blue || !held.Time.Equal(sec(600)) {
 		t.Errorf("first level held 10 min: %+v", held)
 	}
-	if !strings.Contains(held.Message, "超过 10 分钟，升为黄色预警") {
-		t.Errorf("held message %q", held.Message)
+	if !strings.Contains(msg(held), "超过 10 分钟，升为黄色预警") {
+		t.Errorf("held message %q", msg(held))
 	}
 	if count(h.all, GradeChanged, keyH) != 1 {
 		t.Errorf("held grade change repeated:\n%s", dump(h.all))
@@ -308,7 +308,7 @@ func TestFirstLevelHeldAndSecondLevelRising(t *testing.T) {
 		h.read(float64(s), "g2", 82+float64(s-20))
 	}
 	r := find(t, h.all, GradeChanged, "t/nh3/g2/HH")
-	if r.Grade != protocol.Orange || !strings.Contains(r.Message, "仍在上升") {
+	if r.Grade != protocol.Orange || !strings.Contains(msg(r), "仍在上升") {
 		t.Errorf("rising second level: %+v", r)
 	}
 }
@@ -320,7 +320,7 @@ func TestRateOfChangeAndStuck(t *testing.T) {
 		h.tick(float64(s) + 0.5)
 	}
 	st := find(t, h.all, Raised, "t/face/co/stuck")
-	if !st.Time.Equal(sec(30)) || !strings.Contains(st.Message, "未变化") {
+	if !st.Time.Equal(sec(30)) || !strings.Contains(msg(st), "未变化") {
 		t.Errorf("stuck event %+v", st)
 	}
 	if count(h.all, Raised, "t/face/co/roc_rise") != 0 {
@@ -345,7 +345,7 @@ func TestRateOfChangeAndStuck(t *testing.T) {
 		h.read(float64(s), "co", v)
 	}
 	roc := find(t, h.all, Raised, "t/face/co/roc_rise")
-	if roc.Limit != 60 || !strings.Contains(roc.Message, "上升过快") || roc.Time.After(sec(200)) {
+	if roc.Limit != 60 || !strings.Contains(msg(roc), "上升过快") || roc.Time.After(sec(200)) {
 		t.Errorf("rate-of-change event %+v", roc)
 	}
 	// Flat again for a minute: the rate falls and the condition clears.
@@ -360,7 +360,7 @@ func TestRateOfChangeAndStuck(t *testing.T) {
 func TestOrderingAndUnknownInput(t *testing.T) {
 	h := newHarness(t, testSite)
 	h.read(10, "g1", 50)
-	h.read(5, "g1", 0)  // older: ignored
+	h.read(5, "g1", 0)  // older: late, kept apart from the live state
 	h.read(10, "g1", 0) // duplicate time: ignored
 	h.read(12, "g1", 50)
 	if count(h.all, Raised, keyH) != 1 {
@@ -371,7 +371,7 @@ func TestOrderingAndUnknownInput(t *testing.T) {
 	h.reading(Reading{Site: "t", Point: "g2", Time: sec(13), Quality: "weird"})
 	h.reading(Reading{Site: "t", Point: "g2", Time: time.Date(3000, 1, 1, 0, 0, 0, 0, time.UTC)})
 	st := h.e.Stats()
-	if st.OutOfOrder != 2 || st.UnknownPoint != 2 || st.Invalid != 2 {
+	if st.OutOfOrder != 1 || st.Late != 1 || st.UnknownPoint != 2 || st.Invalid != 2 {
 		t.Errorf("stats %+v", st)
 	}
 	if _, err := New([]*site.Site{nil}); err == nil {

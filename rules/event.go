@@ -8,11 +8,18 @@ import (
 
 // Reading is one point's measurement as the engine sees it.
 type Reading struct {
-	Site    string
-	Point   string
-	Time    time.Time
-	Value   float64 // meaningful when Quality is good or over_range
-	Quality protocol.Quality
+	Site  string
+	Point string
+	// Time is when the reading was taken, on the gateway's clock: used only
+	// to order a point's readings and to measure the time between them.
+	Time time.Time
+	// Received is when the centre received the reading, on the centre's
+	// clock (the clock of Tick). Liveness, delays and timers run on it, so
+	// a gateway's clock offset cannot fool them. Zero means Time (a caller
+	// whose readings carry the centre's time, such as a test).
+	Received time.Time
+	Value    float64 // meaningful when Quality is good or over_range
+	Quality  protocol.Quality
 }
 
 // EventType is what happened to a condition or a source.
@@ -61,15 +68,22 @@ const (
 	ManySecond Condition = "many_second" // several points of a source at second level
 )
 
-// Event is one change the engine reports. Point is empty for conditions of
-// a whole source (votes, counts) and for SourceGradeChanged.
+// Event is one change the engine reports, as facts: no words for people,
+// which the edges render from the catalogs of internal/i18n. Point is empty
+// for conditions of a whole source (votes, counts) and for
+// SourceGradeChanged.
 type Event struct {
-	Type      EventType
-	Time      time.Time
-	Site      string
-	Source    string
-	Point     string
-	Condition Condition
+	Type EventType
+	// Time is when the engine decided (recorded_at): the centre's clock.
+	Time time.Time
+	// OccurredAt is when the change happened at the site: the reading's time
+	// corrected by its gateway's clock offset, on the centre's clock. Equal
+	// to Time or a little earlier for live data; long before it for Late.
+	OccurredAt time.Time
+	Site       string
+	Source     string
+	Point      string
+	Condition  Condition
 	// Key identifies the condition across events: site/source/point/condition
 	// (or site/source/vote-id/condition); it is the alarm's identity.
 	Key       string
@@ -83,7 +97,13 @@ type Event struct {
 	// later raise within one minute (ISA-18.2). The alarm is raised all the
 	// same; the flag lets the console and the alarm review single it out.
 	Chattering bool
-	// Message explains the event in words an officer reads, e.g.
-	// "1#液氨储罐 NH3 检测器 86 ppm ≥ HH 80 ppm，持续 12 秒".
-	Message string
+	// Late marks a retrospective warning (补报): an excursion found in
+	// readings that reached the centre after newer ones, or after the point
+	// would have gone stale (a gateway's backlog). It is raised and cleared
+	// as it was found, with its own Key, and does not touch the live state
+	// or the source's grade.
+	Late bool
+	// Facts say what happened, with the names from the site file: the
+	// reason (a catalog key), unit, durations, contributing points.
+	Facts protocol.AlarmFacts
 }

@@ -62,7 +62,7 @@ func (iv *invariants) check(e *Engine, evs []Event) {
 		default:
 			t.Fatalf("unknown event type %d", ev.Type)
 		}
-		if ev.Message == "" {
+		if msg(ev) == "" {
 			t.Fatalf("%s %s has no message", ev.Type, ev.Key)
 		}
 	}

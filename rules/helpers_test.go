@@ -2,6 +2,8 @@ package rules
 
 import (
 	"strings"
+
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"testing"
 	"time"
 
@@ -117,7 +119,7 @@ func dump(evs []Event) string {
 	var b strings.Builder
 	for _, ev := range evs {
 		b.WriteString(ev.Time.Format("15:04:05.000 "))
-		b.WriteString(ev.Type.String() + " " + ev.Key + " " + ev.Grade.String() + " " + ev.Message + "\n")
+		b.WriteString(ev.Type.String() + " " + ev.Key + " " + ev.Grade.String() + " " + msg(ev) + "\n")
 	}
 	return b.String()
 }
@@ -129,4 +131,16 @@ func activeKeys(e *Engine) map[string]protocol.Grade {
 		m[ev.Key] = ev.Grade
 	}
 	return m
+}
+
+// msg renders an event in Chinese as the edges do.
+func msg(ev Event) string { return i18n.Render(i18n.ZH, alarmEvent(ev)) }
+
+// alarmEvent is the wire form of an engine event, as far as rendering needs.
+func alarmEvent(ev Event) protocol.AlarmEvent {
+	f := ev.Facts
+	a := protocol.AlarmEvent{Type: protocol.AlarmEventType(ev.Type.String()), Condition: string(ev.Condition),
+		Grade: ev.Grade, PrevGrade: ev.PrevGrade, Value: ev.Value, Limit: ev.Limit, TS: protocol.Time{Time: ev.Time},
+		OccurredAt: protocol.Time{Time: ev.OccurredAt}, Late: ev.Late, Chattering: ev.Chattering, Facts: &f}
+	return a
 }

@@ -50,8 +50,8 @@ func (e *Engine) Reload(sites []*site.Site, now time.Time, out []Event) ([]Event
 				s.changed = false
 				if s.grade != protocol.None {
 					out = append(out, Event{Type: SourceGradeChanged, Time: now, Site: ss.id, Source: s.id,
-						Key: ss.id + "/" + s.id, Grade: protocol.None, PrevGrade: s.grade,
-						Message: fmt.Sprintf("%s 已从站点配置中删除，预警解除（原%s）", s.name, s.grade.Chinese())})
+						Key: ss.id + "/" + s.id, Grade: protocol.None, PrevGrade: s.grade, OccurredAt: now,
+						Facts: protocol.AlarmFacts{Reason: ReasonSourceRemoved, SourceName: s.name}})
 				}
 				continue
 			}
@@ -105,7 +105,7 @@ func (e *Engine) Reload(sites []*site.Site, now time.Time, out []Event) ([]Event
 					if g := ns.gradeOf(p, c); g != c.grade {
 						ev := ns.event(c, now)
 						ev.Value, ev.Since = p.value, at(c.since, now)
-						ev.Message = fmt.Sprintf("%s 分级策略变更：%s 由%s改为%s", p.name, c.kind, c.grade.Chinese(), g.Chinese())
+						ev.Facts = p.facts(ReasonPolicyChanged)
 						out = ns.regrade(c, g, ev, out)
 					}
 				}
@@ -127,6 +127,7 @@ func transferPoint(p, np *pointState, now time.Time, out []Event) []Event {
 		np.dataKnown, np.lastData = p.dataKnown, p.lastData
 		np.hasValue, np.value, np.changedAt = p.hasValue, p.value, p.changedAt
 		np.hist = p.hist
+		np.clk, np.late, np.saturated = p.clk, p.late, p.saturated
 	}
 	for sl, c := range p.conds {
 		if c == nil {
@@ -148,10 +149,14 @@ func clearGone(s *sourceState, c *cond, now time.Time, out []Event) []Event {
 	}
 	ev := s.event(c, now)
 	ev.Since = at(c.since, now)
-	what := c.part
-	if what == "" {
-		what = s.name
+	ev.Facts = protocol.AlarmFacts{Reason: ReasonRemoved, SourceName: s.name, Name: c.part}
+	if p := s.byID[c.point]; p != nil {
+		ev.Facts.Name, ev.Facts.Unit = p.name, p.cfg.Unit
 	}
-	ev.Message = fmt.Sprintf("%s 的 %s 报警已从站点配置中删除，报警解除", what, c.kind)
+	for _, v := range s.votes {
+		if v.first == c || v.second == c {
+			ev.Facts.Name = v.name
+		}
+	}
 	return s.clear(c, ev, out)
 }

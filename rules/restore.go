@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -53,7 +52,7 @@ func (e *Engine) Restore(active []Event, now time.Time, out []Event) []Event {
 				gone = append(gone, k)
 			}
 			goneGrade[k] = max(goneGrade[k], validGrade(ev.Grade))
-			out = clearUnplaced(ev, fmt.Sprintf("站点 %q 或危险源 %q 已不在站点配置中", ev.Site, ev.Source), now, out)
+			out = clearUnplaced(ev, "source_gone", now, out)
 			continue
 		}
 		journalGrade[s] = max(journalGrade[s], validGrade(ev.Grade))
@@ -84,8 +83,8 @@ func (e *Engine) Restore(active []Event, now time.Time, out []Event) []Event {
 	for _, k := range gone {
 		if g := goneGrade[k]; g != protocol.None {
 			out = append(out, Event{Type: SourceGradeChanged, Time: now, Site: k.site, Source: k.source,
-				Key: k.site + "/" + k.source, Grade: protocol.None, PrevGrade: g,
-				Message: fmt.Sprintf("危险源 %s 已不在站点配置中，预警解除（原%s）", k.source, g.Chinese())})
+				Key: k.site + "/" + k.source, Grade: protocol.None, PrevGrade: g, OccurredAt: now,
+				Facts: protocol.AlarmFacts{Reason: ReasonSourceRemoved, SourceName: k.source}})
 		}
 	}
 	return out
@@ -108,7 +107,7 @@ func (s *sourceState) place(ev *Event) (*pointState, *cond, string) {
 			}
 		}
 		if c == nil {
-			return nil, nil, "表决组已不在站点配置中"
+			return nil, nil, "vote_gone"
 		}
 	case ManyFirst:
 		c = s.manyFirst
@@ -117,17 +116,17 @@ func (s *sourceState) place(ev *Event) (*pointState, *cond, string) {
 	default:
 		sl := slices.Index(slotCondition[:], ev.Condition)
 		if sl < 0 {
-			return nil, nil, fmt.Sprintf("未知的报警条件 %q", ev.Condition)
+			return nil, nil, "unknown_condition"
 		}
 		if p = s.byID[ev.Point]; p == nil {
-			return nil, nil, fmt.Sprintf("监测点 %q 已不在站点配置中", ev.Point)
+			return nil, nil, "point_gone"
 		}
 		if c = p.conds[sl]; c == nil {
-			return nil, nil, fmt.Sprintf("监测点 %q 已无 %s 报警设置", ev.Point, ev.Condition)
+			return nil, nil, "limit_gone"
 		}
 	}
 	if s.key(c) != ev.Key {
-		return nil, nil, fmt.Sprintf("报警标识 %q 与站点配置不符（应为 %q）", ev.Key, s.key(c))
+		return nil, nil, "key_mismatch"
 	}
 	return p, c, ""
 }
@@ -165,9 +164,17 @@ func (e *Engine) restoreCond(s *sourceState, p *pointState, c *cond, ev *Event, 
 		c.points = slices.Clone(ev.Points)
 	}
 
-	what := s.name
-	if p != nil {
-		what = p.name
+	facts := func(reason string) protocol.AlarmFacts {
+		if p != nil {
+			return p.facts(reason)
+		}
+		f := protocol.AlarmFacts{Reason: reason, SourceName: s.name}
+		for _, v := range s.votes {
+			if v.first == c || v.second == c {
+				f.Name = v.name
+			}
+		}
+		return f
 	}
 	g := s.gradeOf(p, c)
 	last := *ev
@@ -176,7 +183,7 @@ func (e *Engine) restoreCond(s *sourceState, p *pointState, c *cond, ev *Event, 
 	if g == protocol.None {
 		// The policy no longer grades this condition: it is not an alarm.
 		last.Type, last.Time, last.Grade, last.PrevGrade = Cleared, now, protocol.None, ev.Grade
-		last.Message = fmt.Sprintf("%s 的 %s 报警按现行分级策略已不再报警，解除", what, c.kind)
+		last.OccurredAt, last.Facts = now, facts(ReasonPolicyOff)
 		saved := c.raises
 		c.reset()
 		c.raises = saved
@@ -191,12 +198,12 @@ func (e *Engine) restoreCond(s *sourceState, p *pointState, c *cond, ev *Event, 
 		return out
 	}
 	gc := last
-	gc.Type, gc.Time, gc.Grade, gc.PrevGrade = GradeChanged, now, g, ev.Grade
-	reason := "按现行分级策略"
+	gc.Type, gc.Time, gc.OccurredAt, gc.Grade, gc.PrevGrade = GradeChanged, now, now, g, ev.Grade
+	gc.Facts = facts(ReasonRestoreRegrade)
+	gc.Facts.Detail = "policy"
 	if c.held && (c.kind == H || c.kind == L) {
-		reason = fmt.Sprintf("已持续 %s，超过 %s", dur(time.Duration(t-c.since)), dur(s.policy.FirstLevelHeld.For.D()))
+		gc.Facts.Detail, gc.Facts.HeldS, gc.Facts.SettingS = "held", secs(t-c.since), s.policy.FirstLevelHeld.For.D().Seconds()
 	}
-	gc.Message = fmt.Sprintf("%s %s 报警重启后接续：%s，由%s改为%s", what, c.kind, reason, ev.Grade.Chinese(), g.Chinese())
 	c.last = &gc
 	return append(out, gc)
 }
@@ -207,7 +214,11 @@ func clearUnplaced(ev *Event, why string, now time.Time, out []Event) []Event {
 	c.Type, c.Time, c.Grade, c.PrevGrade = Cleared, now, protocol.None, ev.Grade
 	c.Points = slices.Clone(ev.Points)
 	c.Chattering = false
-	c.Message = fmt.Sprintf("%s 报警 %s 重启后无法接续（%s），报警解除", c.Condition, c.Key, why)
+	c.OccurredAt = now
+	c.Facts = protocol.AlarmFacts{Reason: ReasonUnplaced, Detail: why, Name: ev.Facts.Name, SourceName: ev.Facts.SourceName, Unit: ev.Facts.Unit}
+	if c.Facts.Name == "" {
+		c.Facts.Name = ev.Point // the journal does not know the name of a point that is gone
+	}
 	return append(out, c)
 }
 

@@ -64,7 +64,7 @@ func TestRestoreLimitContinuesAndClears(t *testing.T) {
 	h.read(41, "g1", 10)
 	h.read(43, "g1", 10)
 	c := find(t, h.all, Cleared, keyH)
-	if !c.Since.Equal(sec(0)) || c.PrevGrade != protocol.Blue || !strings.Contains(c.Message, "历时 43 秒") {
+	if !c.Since.Equal(sec(0)) || c.PrevGrade != protocol.Blue || !strings.Contains(msg(c), "历时 43 秒") {
 		t.Errorf("clear after restore: %+v", c)
 	}
 	sg := find(t, h.all[mark:], SourceGradeChanged, "t/nh3")
@@ -99,7 +99,7 @@ func TestRestoreHeldCountsFromSince(t *testing.T) {
 	}
 	evs := h.restart(700, testSite)
 	gc := find(t, evs, GradeChanged, keyH)
-	if gc.Grade != protocol.Yellow || gc.PrevGrade != protocol.Blue || !strings.Contains(gc.Message, "超过 10 分钟") {
+	if gc.Grade != protocol.Yellow || gc.PrevGrade != protocol.Blue || !strings.Contains(msg(gc), "超过 10 分钟") {
 		t.Errorf("held during downtime: %+v", gc)
 	}
 	sg := find(t, evs, SourceGradeChanged, "t/nh3")
@@ -143,7 +143,7 @@ func TestRestoreRisingAndPowerOff(t *testing.T) {
 		h.read(float64(s), "ch4", 0.95)
 	}
 	c := find(t, h.all, Cleared, "t/face/ch4/HH")
-	if !strings.Contains(c.Message, "复电值 1 %") || !c.Since.Equal(sec(0)) {
+	if !strings.Contains(msg(c), "复电值 1 %") || !c.Since.Equal(sec(0)) {
 		t.Errorf("power-off clear after restore: %+v", c)
 	}
 	sg := find(t, h.all, SourceGradeChanged, "t/face")
@@ -187,7 +187,7 @@ func TestRestoreStaleFaultStuckRate(t *testing.T) {
 	// Good data clears stale and fault; a flat value clears the rate.
 	h.read(111, "g1", 5)
 	h.read(111, "g2", 5)
-	if c := find(t, h.all, Cleared, "t/nh3/g1/stale"); !strings.Contains(c.Message, "中断历时") {
+	if c := find(t, h.all, Cleared, "t/nh3/g1/stale"); !strings.Contains(msg(c), "中断历时") {
 		t.Errorf("stale clear: %+v", c)
 	}
 	find(t, h.all, Cleared, "t/nh3/g2/fault")
@@ -318,7 +318,7 @@ func TestRestoreUnplacedAndPolicyChange(t *testing.T) {
 			t.Errorf("%s not cleared:\n%s", key, dump(evs))
 		}
 	}
-	if c := find(t, evs, Cleared, "t/nh3/g1/H"); c.PrevGrade != protocol.Blue || !strings.Contains(c.Message, "无法接续") || !c.Time.Equal(sec(10)) {
+	if c := find(t, evs, Cleared, "t/nh3/g1/H"); c.PrevGrade != protocol.Blue || !strings.Contains(msg(c), "无法接续") || !c.Time.Equal(sec(10)) {
 		t.Errorf("unplaced clear %+v", c)
 	}
 	for _, ev := range evs {
@@ -388,8 +388,8 @@ func TestChattering(t *testing.T) {
 		if ev.Chattering != chattering {
 			t.Errorf("raise %d at %v: chattering %v, want %v", i+1, ev.Time, ev.Chattering, chattering)
 		}
-		if want := "（1 分钟内第 " + string(rune('1'+i)) + " 次报警，疑似抖动）"; chattering != strings.HasSuffix(ev.Message, want) {
-			t.Errorf("raise %d message %q", i+1, ev.Message)
+		if want := "（1 分钟内第 " + string(rune('1'+i)) + " 次报警，疑似抖动）"; chattering != strings.HasSuffix(msg(ev), want) {
+			t.Errorf("raise %d message %q", i+1, msg(ev))
 		}
 	}
 	if ev := h.e.Active(); len(ev) != 0 {
@@ -401,7 +401,7 @@ func TestChattering(t *testing.T) {
 		h.read(float64(s), "g1", 50)
 	}
 	last := find(t, h.all, Raised, keyH)
-	if !last.Time.Equal(sec(92)) || last.Chattering || strings.Contains(last.Message, "抖动") {
+	if !last.Time.Equal(sec(92)) || last.Chattering || strings.Contains(msg(last), "抖动") {
 		t.Errorf("a raise after a quiet minute: %+v", last)
 	}
 	if act := h.e.Active(); len(act) != 1 || act[0].Chattering {

@@ -1,7 +1,6 @@
 package rules
 
 import (
-	"fmt"
 	"slices"
 	"time"
 
@@ -23,7 +22,7 @@ func (s *sourceState) key(c *cond) string {
 
 // event starts an event about condition c.
 func (s *sourceState) event(c *cond, now time.Time) Event {
-	return Event{Time: now, Site: s.site.id, Source: s.id, Point: c.point, Condition: c.kind, Key: s.key(c)}
+	return Event{Time: now, OccurredAt: s.site.occ, Site: s.site.id, Source: s.id, Point: c.point, Condition: c.kind, Key: s.key(c)}
 }
 
 func (s *sourceState) raise(c *cond, g protocol.Grade, ev Event, out []Event) []Event {
@@ -33,8 +32,7 @@ func (s *sourceState) raise(c *cond, g protocol.Grade, ev Event, out []Event) []
 	s.changed = true
 	ev.Type, ev.Grade, ev.PrevGrade = Raised, g, protocol.None
 	if n := c.noteRaise(ev.Time.UnixNano()); n >= chatterRaises {
-		ev.Chattering = true
-		ev.Message += fmt.Sprintf("（1 分钟内第 %d 次报警，疑似抖动）", n)
+		ev.Chattering, ev.Facts.Raises = true, n
 	}
 	c.last = &ev
 	return append(out, ev)
@@ -182,38 +180,39 @@ func (e *Engine) setGroup(s *sourceState, c *cond, v *voteState, on bool, ids []
 		on = false
 	}
 	second := c.kind == VoteSecond || c.kind == ManySecond
-	msg := func() string {
-		if v != nil {
-			return fmt.Sprintf("%s：%s 达%s报警", v.name, joinIDs(ids), levelWord(second))
-		}
-		return fmt.Sprintf("%s %d 个监测点同时达%s报警：%s", s.name, len(ids), levelWord(second), joinIDs(ids))
-	}
-	fill := func(ev *Event) {
+	fill := func(ev *Event, met bool) {
 		ev.Value, ev.Limit, ev.Since = float64(len(ids)), float64(need), at(c.since, now)
+		reason, name, ps := ReasonCountMet, "", s.points
+		if v != nil {
+			reason, name, ps = ReasonVoteMet, v.name, v.points
+		}
+		if !met {
+			reason = map[string]string{ReasonCountMet: ReasonCountUnmet, ReasonVoteMet: ReasonVoteUnmet}[reason]
+		}
+		ev.Facts = protocol.AlarmFacts{Reason: reason, SourceName: s.name, Name: name, Need: need,
+			Detail: levelDetail(second), Points: pointFacts(ps, ids)}
+		if !met {
+			ev.Facts.HeldS = secs(t - c.since)
+		}
 	}
 	switch {
 	case on && !c.active:
 		c.since, c.raisedAt = t, t
 		c.points = slices.Clone(ids)
 		ev := s.event(c, now)
-		fill(&ev)
-		ev.Points, ev.Message = c.points, msg()
+		fill(&ev, true)
+		ev.Points = c.points
 		return s.raise(c, g, ev, out)
 	case !on && c.active:
 		ev := s.event(c, now)
-		fill(&ev)
+		fill(&ev, false)
 		ev.Points = slices.Clone(ids)
-		if v != nil {
-			ev.Message = fmt.Sprintf("%s：达%s报警的检测点已不足 %d 个，表决解除，历时 %s", v.name, levelWord(second), need, dur(time.Duration(t-c.since)))
-		} else {
-			ev.Message = fmt.Sprintf("%s 同时达%s报警的监测点已少于 %d 个，解除，历时 %s", s.name, levelWord(second), need, dur(time.Duration(t-c.since)))
-		}
 		return s.clear(c, ev, out)
 	case on && (g != c.grade || !slices.Equal(ids, c.points)):
 		c.points = slices.Clone(ids)
 		ev := s.event(c, now)
-		fill(&ev)
-		ev.Points, ev.Message = c.points, msg()
+		fill(&ev, true)
+		ev.Points = c.points
 		return s.regrade(c, g, ev, out)
 	}
 	return out
@@ -228,18 +227,20 @@ func (s *sourceState) report(now time.Time, out []Event) []Event {
 	}
 	prev := s.grade
 	s.grade = g
-	ev := Event{Type: SourceGradeChanged, Time: now, Site: s.site.id, Source: s.id,
+	ev := Event{Type: SourceGradeChanged, Time: now, OccurredAt: s.site.occ, Site: s.site.id, Source: s.id,
 		Key: s.site.id + "/" + s.id, Grade: g, PrevGrade: prev}
+	ev.Facts = protocol.AlarmFacts{Reason: ReasonSourceLowered, SourceName: s.name}
 	switch {
 	case g == protocol.None:
-		ev.Message = fmt.Sprintf("%s 恢复正常（原%s）", s.name, prev.Chinese())
+		ev.Facts.Reason = ReasonSourceNormal
 	case g > prev:
-		ev.Message = fmt.Sprintf("%s 升为%s（原%s）", s.name, g.Chinese(), prev.Chinese())
-	default:
-		ev.Message = fmt.Sprintf("%s 降为%s（原%s）", s.name, g.Chinese(), prev.Chinese())
+		ev.Facts.Reason = ReasonSourceRaised
 	}
 	if w := s.worst(); w != nil {
-		ev.Message += "：" + w.Message
+		cause := w.Facts
+		cause.Points = slices.Clone(cause.Points)
+		cause.Condition, cause.Value, cause.Limit, cause.Grade = string(w.Condition), fp(w.Value), fp(w.Limit), w.Grade
+		ev.Facts.Cause = &cause
 	}
 	return append(out, ev)
 }

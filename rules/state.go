@@ -112,6 +112,8 @@ type pointState struct {
 
 	limit   [4]float64 // by slot HH, H, L, LL
 	clearAt [4]float64 // a high condition clears below, a low one above
+	db      [4]float64 // the deadband of each limit
+	gas     bool       // a gas detector: saturation raises its limits
 	// Resolved settings, durations in nanoseconds.
 	deadband   float64
 	onDelay    int64
@@ -123,14 +125,19 @@ type pointState struct {
 
 	conds [numSlots]*cond
 
-	seen      bool  // a reading has been accepted
-	lastTime  int64 // time of the newest accepted reading, any quality
+	// Times below are on the centre's clock (Unix ns), except lastTime, the
+	// gateway's time of the newest live reading, which only orders readings.
+	seen      bool
+	lastTime  int64
+	clk       clock // the gateway's clock offset as seen from this point
 	dataKnown bool
 	lastData  int64 // newest reading that came through (not comm_fail), or the first tick
 	hasValue  bool
-	value     float64 // the newest good value
+	value     float64 // the newest good value (the range's top while saturated)
+	saturated bool    // the newest reading was above the measuring range
 	changedAt int64   // when the good value last changed
 	hist      history
+	late      *lateBuf // readings that arrived late, waiting to be evaluated
 }
 
 func (p *pointState) active(sl slot) bool {
@@ -191,6 +198,9 @@ func (s *sourceState) top() protocol.Grade {
 
 // siteState is one site's sources and its points by id.
 type siteState struct {
+	// occ is when the change being evaluated happened (OccurredAt of the
+	// events it causes), set before each reading and tick.
+	occ     time.Time
 	id      string
 	cfg     *site.Site
 	points  map[string]*pointState

@@ -102,3 +102,11 @@ const (
 	RejectNotNumber = "not_a_number"   // NaN or ±Inf
 	RejectInvalid   = "invalid_sample" // missing site or point, unknown quality
 )
+
+// Counter counts stored readings, for checking that a load or a migration
+// stored every reading once. Stores that can count cheaply implement it.
+type Counter interface {
+	// Count returns, per point of site, how many readings are stored with
+	// a time in [from, to]. Writing a reading again does not change it.
+	Count(ctx context.Context, site string, from, to time.Time) (map[string]int64, error)
+}

@@ -360,7 +360,9 @@ func TestRestoreKeepsOpenIncidents(t *testing.T) {
 	if b2.Len() != 1 {
 		t.Fatalf("restored %d open incidents, want 1", b2.Len())
 	}
-	more := run(t, b2, func(tx *Txn) error { return feed(tx, raised("nh3-gas-2", "H", protocol.Yellow, c.advance(time.Second), 41)) })
+	more := run(t, b2, func(tx *Txn) error {
+		return feed(tx, raised("nh3-gas-2", "H", protocol.Yellow, c.advance(time.Second), 41))
+	})
 	if len(more) != 1 || more[0].IncidentID != evs[0].IncidentID || more[0].Seq != 2 || more[0].Type != TypeConditionJoined {
 		t.Errorf("after restore: %+v", more)
 	}

@@ -94,7 +94,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		Sites: sites, Broker: mc.Broker, ClientID: *clientID, MQTT: mc, DataDir: *dataDir, JournalDSN: *journalDSN, Shard: shard,
 		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
 		Receivers: alertCfg.Receivers, Tokens: alertCfg.Tokens, Logger: log,
-		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood,
+		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood, Incidents: alertCfg.Incidents,
 	})
 	if err != nil {
 		return err

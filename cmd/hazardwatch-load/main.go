@@ -4,9 +4,10 @@
 // end-to-end latency percentiles from a reading's time to its being stored,
 // and exactly which readings were lost or stored twice. With -embedded it
 // runs the centre's pipeline (embedded store, rules, alerting, ingest)
-// in-process, the one mode there is so far; -write-site writes the
-// generated site file for a centre run on its own. docs/load.md has the
-// figures.
+// in-process; with -target it publishes to a running hazardwatch-ingest
+// (embedded store or InfluxDB) and verifies through the centre's query
+// API that every reading was stored once; -write-site writes the
+// generated site file such a centre loads. docs/load.md has the figures.
 package main
 
 import (
@@ -37,18 +38,21 @@ func main() {
 
 // options are the command's flags.
 type options struct {
-	conn       *mqttconn.Flags
-	mqtt       mqttconn.Config // of conn, once parsed
-	gateways   int
-	points     int
-	rate       float64
-	duration   time.Duration
-	drain      time.Duration
-	siteID     string
-	embedded   bool
-	writeSite  string
-	cpuProfile string
-	debug      bool
+	conn          *mqttconn.Flags
+	mqtt          mqttconn.Config // of conn, once parsed
+	gateways      int
+	points        int
+	rate          float64
+	duration      time.Duration
+	drain         time.Duration
+	siteID        string
+	embedded      bool
+	target        string
+	publishOnly   bool
+	mosquittoConf string
+	writeSite     string
+	cpuProfile    string
+	debug         bool
 }
 
 // maxPoints keeps one gateway's message within the contract's limits.
@@ -65,7 +69,10 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.DurationVar(&o.duration, "duration", 30*time.Second, "how long to publish")
 	fs.DurationVar(&o.drain, "drain", 10*time.Second, "after publishing, how long to wait without progress for the last readings to be stored")
 	fs.StringVar(&o.siteID, "site-id", "load", "site id of the generated site")
-	fs.BoolVar(&o.embedded, "embedded", false, "run the centre's pipeline in-process with a temporary data directory (the way to measure)")
+	fs.BoolVar(&o.embedded, "embedded", false, "run the centre's pipeline in-process with a temporary data directory")
+	fs.StringVar(&o.target, "target", "", "publish to a running hazardwatch-ingest with this HTTP address (e.g. http://127.0.0.1:8080) and verify through its query API; token from $"+TokenEnv)
+	fs.BoolVar(&o.publishOnly, "publish-only", false, "only publish (e.g. a backlog for a consumer that connects later) and report what the broker acknowledged")
+	fs.StringVar(&o.mosquittoConf, "mosquitto-conf", "", "the broker's Mosquitto configuration file, to state its queue limits before the run")
 	fs.StringVar(&o.writeSite, "write-site", "", "write the generated site file into this directory and exit (to load it into a centre run on its own)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	fs.BoolVar(&o.debug, "debug", false, "log the centre's warnings and errors on stderr")
@@ -89,8 +96,8 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-duration %v: must be positive", o.duration)
 	case o.drain <= 0:
 		return o, fmt.Errorf("-drain %v: must be positive", o.drain)
-	case o.writeSite == "" && !o.embedded:
-		return o, errors.New("give -embedded: the load runs against the centre's pipeline in-process (publishing to a separate centre is not implemented yet)")
+	case o.writeSite == "" && !o.publishOnly && o.embedded == (o.target != ""):
+		return o, errors.New("give -target URL (a running hazardwatch-ingest) or -embedded (the centre's pipeline in-process), one of them")
 	}
 	return o, nil
 }
@@ -126,11 +133,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 	}
 	fmt.Fprintf(stdout, "hazardwatch-load: %d gateways × %d points at %g msg/s each for %v (offered %.0f readings/s), broker %s, GOMAXPROCS %d\n",
 		o.gateways, o.points, o.rate, o.duration, float64(o.gateways*o.points)*o.rate, o.mqtt.Redacted(), runtime.GOMAXPROCS(0))
-	rep, err := runEmbedded(ctx, o, stdout, stderr)
+	if o.publishOnly {
+		return nil, publishOnly(ctx, o, stdout)
+	}
+	var rep *report
+	if o.target != "" {
+		rep, err = runRemote(ctx, o, stdout)
+	} else {
+		rep, err = runEmbedded(ctx, o, stdout, stderr)
+	}
 	if err != nil {
 		return rep, err
 	}
 	rep.print(stdout)
+	if rep.Lost > 0 && rep.GapMessages > 0 {
+		return rep, fmt.Errorf("%d readings lost: the broker dropped %d messages before they reached the centre (its queue limit, max_queued_messages), %d duplicated", rep.Lost, rep.GapMessages, rep.Duplicated)
+	}
 	if rep.Lost > 0 || rep.Duplicated > 0 {
 		return rep, fmt.Errorf("%d readings lost, %d duplicated", rep.Lost, rep.Duplicated)
 	}

@@ -35,15 +35,29 @@ type report struct {
 
 	CPU       time.Duration // user+system CPU time of the process during the run
 	PeakRSSKB int64         // VmHWM
+
+	// With -target: the centre's address, its CPU time during the run and
+	// the largest resident set seen (from its /metrics).
+	Remote        string
+	CentreCPU     time.Duration
+	CentrePeakRSS int64
 }
 
 func (r *report) print(w io.Writer) {
 	fmt.Fprintf(w, "sent        %d readings in %v (%.0f/s offered)\n", r.Sent, r.Publishing.Round(time.Millisecond), r.SendRate)
-	fmt.Fprintf(w, "stored      %d distinct readings, last after %v: %.0f readings/s, %.0f/s per core (GOMAXPROCS %d)\n",
-		r.Stored, r.Elapsed.Round(time.Millisecond), r.StoreRate, r.StoreRate/float64(r.Procs), r.Procs)
+	if r.Remote != "" {
+		fmt.Fprintf(w, "stored      %d distinct readings (counted through %s/api/points/counts), last after %v: %.0f readings/s\n",
+			r.Stored, r.Remote, r.Elapsed.Round(time.Millisecond), r.StoreRate)
+	} else {
+		fmt.Fprintf(w, "stored      %d distinct readings, last after %v: %.0f readings/s, %.0f/s per core (GOMAXPROCS %d)\n",
+			r.Stored, r.Elapsed.Round(time.Millisecond), r.StoreRate, r.StoreRate/float64(r.Procs), r.Procs)
+	}
 	fmt.Fprintf(w, "lost        %d\n", r.Lost)
-	if r.GapMessages > 0 {
-		fmt.Fprintf(w, "            ingest found %d messages missing from the gateways' seq: dropped before ingest (a broker's max_queued_messages?)\n", r.GapMessages)
+	switch {
+	case r.GapMessages > 0:
+		fmt.Fprintf(w, "            the broker dropped them: the centre found %d messages missing from the gateways' seq, which the broker had acknowledged to the publishers (its max_queued_messages?)\n", r.GapMessages)
+	case r.Lost > 0:
+		fmt.Fprintf(w, "            not dropped by the broker (no seq gaps at the centre): still in flight, or lost in the centre\n")
 	}
 	fmt.Fprintf(w, "duplicated  %d\n", r.Duplicated)
 	fmt.Fprintf(w, "rejected    %d\n", r.Rejected)
@@ -53,8 +67,10 @@ func (r *report) print(w io.Writer) {
 	if r.PublishErrors > 0 {
 		fmt.Fprintf(w, "pub errors  %d messages not acknowledged by the broker\n", r.PublishErrors)
 	}
-	fmt.Fprintf(w, "latency     p50 %v  p90 %v  p99 %v  max %v  (%s)\n",
-		ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max), r.LatencyNote)
+	if r.Remote == "" {
+		fmt.Fprintf(w, "latency     p50 %v  p90 %v  p99 %v  max %v  (%s)\n",
+			ms(r.P50), ms(r.P90), ms(r.P99), ms(r.Max), r.LatencyNote)
+	}
 	if r.CPU > 0 {
 		perCPUSecond := float64(r.Stored) / r.CPU.Seconds()
 		fmt.Fprintf(w, "cpu         %.1fs user+sys in %.1fs = %.2f cores busy; %.0f readings per CPU-second (this process only, not the broker)\n",
@@ -62,6 +78,13 @@ func (r *report) print(w io.Writer) {
 	}
 	if r.PeakRSSKB > 0 {
 		fmt.Fprintf(w, "peak RSS    %d MiB\n", r.PeakRSSKB/1024)
+	}
+	if r.Remote != "" && r.CentreCPU > 0 {
+		fmt.Fprintf(w, "centre cpu  %.1fs in %.1fs = %.2f cores busy; %.1f CPU-s per 1 M readings (hazardwatch-ingest only)\n",
+			r.CentreCPU.Seconds(), r.Elapsed.Seconds(), r.CentreCPU.Seconds()/r.Elapsed.Seconds(), r.CentreCPU.Seconds()/float64(max(r.Stored, 1))*1e6)
+	}
+	if r.CentrePeakRSS > 0 {
+		fmt.Fprintf(w, "centre RSS  %d MiB at most (sampled every 250 ms)\n", r.CentrePeakRSS>>20)
 	}
 }
 

@@ -18,10 +18,11 @@ docs/security.md), from the site files:
 
   DIR/passwd                     password file (mosquitto password_file)
   DIR/acl                        ACL (mosquitto acl_file): each gateway
-                                 writes only hazardwatch/v1/{site}/{gateway}/#
-                                 and reads only its .../ack; the centre reads
-                                 telemetry and state, writes alarms, grades
-                                 and acks; viewers only read
+                                 writes only hazardwatch/v1/{site}/{gateway}/
+                                 telemetry and state and reads only its .../ack;
+                                 the centre reads telemetry and state, writes
+                                 alarms and grades, reads and writes acks;
+                                 viewers only read
   DIR/secrets/gateways/SITE/GW   each gateway's password (-password-file)
   DIR/secrets/NAME               the centre's and each viewer's password
   DIR/tls/ca.pem, server.pem     with -tls-hosts: a CA (ca.key beside it)

@@ -12,17 +12,18 @@ import (
 	"github.com/hazardwatch/hazardwatch/site"
 )
 
-// grafanaCmd writes a Grafana wall-display dashboard per site file into a
-// directory (see internal/grafana and docs/grafana.md). It returns the exit
-// code.
+// grafanaCmd writes the Grafana wall displays of the site files into a
+// directory, a folder per county with the county's overview and its
+// enterprises' dashboards and a folder per city with its overview (see
+// internal/grafana and docs/grafana.md). It returns the exit code.
 func grafanaCmd(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("grafana", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	dsFlag := fs.String("datasource", string(grafana.Prometheus), "what the dashboards query: prometheus (HazardWatch's query API over the embedded store, PromQL) or influx (InfluxDB 2.x, Flux)")
-	out := fs.String("out", "", "directory to write SITE_ID.json dashboards into (required)")
+	out := fs.String("out", "", "directory to write the dashboards into, a folder per county and per city (required)")
 	bucket := fs.String("bucket", grafana.DefaultBucket, "InfluxDB bucket the Flux queries read")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: hazardwatch grafana [-datasource prometheus|influx] [-bucket NAME] -out DIR FILE_OR_DIR...\n\nWrites a Grafana wall-display dashboard per site file into DIR.")
+		fmt.Fprintln(stderr, "usage: hazardwatch grafana [-datasource prometheus|influx] [-bucket NAME] -out DIR FILE_OR_DIR...\n\nWrites the Grafana wall displays of the site files into DIR: a folder per county\nwith its overview and its enterprises' (sites') dashboards, a folder per city\nwith its overview.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -54,22 +55,22 @@ func grafanaCmd(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hazardwatch grafana: no dashboards written: the site files have problems (see hazardwatch validate)")
 		return 1
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	dashboards, err := grafana.Layout(sites, grafana.Options{Datasource: ds, Bucket: *bucket})
+	if err != nil {
 		fmt.Fprintf(stderr, "hazardwatch grafana: %v\n", err)
 		return 1
 	}
-	for _, s := range sites {
-		b, err := grafana.JSON(s, grafana.Options{Datasource: ds, Bucket: *bucket})
-		if err != nil {
-			fmt.Fprintf(stderr, "hazardwatch grafana: %s: %v\n", s.File, err)
-			return 1
-		}
-		path := filepath.Join(*out, grafana.FileName(s))
-		if err := os.WriteFile(path, b, 0o644); err != nil {
+	for _, f := range dashboards {
+		path := filepath.Join(*out, f.Path())
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 			fmt.Fprintf(stderr, "hazardwatch grafana: %v\n", err)
 			return 1
 		}
-		fmt.Fprintf(stdout, "%s: dashboard %s of site %s (%s)\n", path, grafana.UID(s.ID, ds), s.ID, s.File)
+		if err := os.WriteFile(path, f.JSON, 0o644); err != nil {
+			fmt.Fprintf(stderr, "hazardwatch grafana: %v\n", err)
+			return 1
+		}
+		fmt.Fprintf(stdout, "%s: dashboard %s\n", path, f.UID)
 	}
 	return 0
 }

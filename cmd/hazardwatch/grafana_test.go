@@ -8,28 +8,31 @@ import (
 	"testing"
 )
 
-// TestGrafanaWritesADashboardPerSite: the subcommand writes one dashboard
-// per site file, the same as the committed ones; bad use exits 2.
+// TestGrafanaWritesADashboardPerSite: the subcommand writes the committed
+// layout — each site's dashboard in its county's folder, the county and
+// city overviews; bad use exits 2.
 func TestGrafanaWritesADashboardPerSite(t *testing.T) {
 	out := t.TempDir()
 	var stdout, stderr bytes.Buffer
 	if code := dispatch([]string{"grafana", "-datasource", "influx", "-out", out, "../../configs/sites"}, &stdout, &stderr); code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr.String())
 	}
-	for _, id := range []string{"jh-chem", "xs-coal"} {
-		got, err := os.ReadFile(filepath.Join(out, id+".json"))
+	for _, rel := range []string{"三元区 350404/jh-chem.json", "永安市 350481/xs-coal.json", "三元区 350404/county-350404.json", "三明市 3504/city-3504.json"} {
+		got, err := os.ReadFile(filepath.Join(out, rel))
 		if err != nil {
 			t.Fatal(err)
 		}
-		want, err := os.ReadFile(filepath.Join("../../configs/grafana/dashboards/influx", id+".json"))
+		want, err := os.ReadFile(filepath.Join("../../configs/grafana/dashboards/influx", rel))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if !bytes.Equal(got, want) {
-			t.Errorf("hazardwatch grafana wrote a %s dashboard unlike the committed one", id)
+			t.Errorf("hazardwatch grafana wrote %s unlike the committed one", rel)
 		}
-		if !strings.Contains(stdout.String(), "hw-flux-"+id) {
-			t.Errorf("output does not name dashboard hw-flux-%s:\n%s", id, stdout.String())
+	}
+	for _, uid := range []string{"hw-flux-jh-chem", "hw-flux-xs-coal", "hw-flux-area-350404", "hw-flux-area-3504"} {
+		if !strings.Contains(stdout.String(), uid) {
+			t.Errorf("output does not name dashboard %s:\n%s", uid, stdout.String())
 		}
 	}
 	for _, args := range [][]string{

@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hazardwatch/hazardwatch/internal/allinone"
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/simulators"
 )
@@ -32,7 +33,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&cfg.Scenario, "scenario", allinone.DefaultScenario, "incident to play: none, "+strings.Join(simulators.BuiltinNames(), ", "))
 	webhooks := fs.String("webhook", "", "comma-separated extra command-platform webhook URLs")
 	noColor := fs.Bool("no-color", false, "plain terminal output")
+	lang := fs.String("lang", "zh", "language of the terminal's warnings: zh or en")
 	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	var err error
+	if cfg.Lang, err = i18n.Parse(*lang); err != nil {
+		fmt.Fprintln(stderr, "hazardwatch: -lang:", err)
 		return 2
 	}
 	mc, err := conn.Config("")

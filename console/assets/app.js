@@ -33,6 +33,7 @@
     // Relabel what is on screen; a language switch is rare, so a full pass is fine.
     for (const e of sources.values()) paintTile(e);
     for (const e of alarms.values()) paintRow(e);
+    for (const e of incidents.values()) paintIncident(e);
     for (const e of gateways.values()) paintGateway(e);
     for (const s of sites.values()) s.dirty = true;
     scheduleCounts();
@@ -48,6 +49,7 @@
   const sites = new Map(); // id → {site, el, count, tiles, dirty}
   const sources = new Map(); // site/source → {src, el}
   const alarms = new Map(); // id → {a, el}
+  const incidents = new Map(); // id → {inc, el}
   const gateways = new Map(); // site/gateway → {g, el}
   let es = null;
   let connState = 'connecting';
@@ -67,7 +69,18 @@
     const d = new Date(iso);
     return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + clock(d);
   }
-  function tickClock() { $('clock').textContent = fullTime(new Date()); }
+  function tickClock() {
+    $('clock').textContent = fullTime(new Date());
+    for (const e of incidents.values()) paintAge(e);
+  }
+  // age says how long ago, in the largest unit that fits.
+  function age(iso) {
+    const s = Math.max(0, Math.floor((Date.now() - Date.parse(iso)) / 1000));
+    if (s < 60) return t('ageSeconds', { n: s });
+    if (s < 3600) return t('ageMinutes', { n: Math.floor(s / 60) });
+    if (s < 86400) return t('ageHours', { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+    return t('ageDays', { d: Math.floor(s / 86400), h: Math.floor((s % 86400) / 3600) });
+  }
 
   // --- sound: a short beep pattern for new red and orange warnings -----
   let audio = null;
@@ -112,6 +125,8 @@
     es.addEventListener('alarm', (ev) => applyAlarm(JSON.parse(ev.data)));
     es.addEventListener('source', (ev) => applySource(JSON.parse(ev.data)));
     es.addEventListener('gateway', (ev) => applyGateway(JSON.parse(ev.data)));
+    es.addEventListener('incident', (ev) => applyIncident(JSON.parse(ev.data)));
+    es.addEventListener('live', (ev) => applyLive(JSON.parse(ev.data)));
     es.onopen = () => setConn('live');
     es.onerror = () => {
       setConn('down');
@@ -439,11 +454,182 @@
     if (ch.alarm) upsertAlarm(ch.alarm);
     else removeAlarm(ch.event.alarm_id);
     alarmCount();
+  }
+
+  // --- the incidents: the officer's main list, one row per hazard source -
+  const INCIDENT_ACTIONS = [
+    ['incident_ack', 'act_ack', (i) => !i.acknowledged && i.state !== 'closed'],
+    ['incident_disposal', 'act_disposal', (i) => i.acknowledged && !i.disposal && i.state !== 'closed'],
+  ];
+
+  function makeIncidentRow(id) {
+    const tr = document.createElement('tr');
+    tr.dataset.id = id;
+    tr.innerHTML = '<td class="grade"><span class="chip now"></span><div class="worst"></div><div class="ack"></div></td>' +
+      '<td class="what"><div class="src"></div><ul class="conds"></ul><div class="note"></div><div class="acts"></div></td>' +
+      '<td class="age"></td>';
+    const acts = tr.querySelector('.acts');
+    for (const [kind] of INCIDENT_ACTIONS) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = 'act ' + kind;
+      b.dataset.action = kind;
+      acts.append(b);
+    }
+    for (const kind of ['incident_timeline', 'incident_trend']) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.className = kind;
+      b.dataset.action = kind;
+      acts.append(b);
+    }
+    return tr;
+  }
+
+  // liveText shows a condition's live values: the point's newest reading,
+  // or each voting point's.
+  function liveText(c) {
+    const parts = [];
+    for (const l of c.live || []) {
+      const v = l.has_value ? num(l.value) + (l.unit ? ' ' + l.unit : '') : t('noValue', { quality: l.quality || '—' });
+      parts.push((c.point ? '' : (l.name || l.point) + ' ') + v);
+    }
+    return parts.join('，');
+  }
+
+  function paintIncident(e) {
+    const i = e.inc;
+    const tr = e.el;
+    const c = tr.children;
+    tr.dataset.grade = i.grade;
+    tr.dataset.worst = i.worst_grade;
+    tr.dataset.state = i.state;
+    tr.dataset.acked = i.acknowledged ? 'yes' : 'no';
+    tr.className = 'g-' + (i.grade === 'none' ? i.worst_grade : i.grade) + '-row' +
+      (!i.acknowledged && rank(i.grade) >= 3 ? ' blink' : '') + (i.state === 'normal' ? ' normal' : '');
+    const chip = c[0].children[0];
+    chip.className = 'chip now g-' + i.grade;
+    chip.textContent = i.state === 'normal' ? t('incidentNormal') : t('grade_' + i.grade);
+    c[0].children[1].textContent = i.worst_grade !== i.grade ? t('worstGrade', { grade: t('grade_' + i.worst_grade) }) : '';
+    c[0].children[2].textContent = i.acknowledged ? t('ackedBy', { officer: i.acked_by || '' }) : t('notAcked');
+    const what = c[1].children;
+    const site = sites.get(i.site);
+    const src = sources.get(i.site + '/' + i.source);
+    what[0].textContent = (site ? site.site.name : i.site) + ' · ' + (src ? src.src.name : i.source);
+    const frag = document.createDocumentFragment();
+    const conds = (i.conditions || []).slice().sort((a, b) => (a.active !== b.active ? (a.active ? -1 : 1) : rank(b.grade) - rank(a.grade)));
+    for (const cd of conds) {
+      const li = document.createElement('li');
+      li.dataset.alarm = cd.alarm_id;
+      li.dataset.active = cd.active ? 'yes' : 'no';
+      const g = document.createElement('span');
+      g.className = 'chip g-' + (cd.active ? cd.grade : 'none');
+      g.textContent = cd.condition;
+      const name = document.createElement('span');
+      name.className = 'name';
+      name.textContent = cd.name || cd.point || cd.alarm_id;
+      const live = document.createElement('span');
+      live.className = 'live';
+      live.textContent = liveText(cd);
+      const st = document.createElement('span');
+      st.className = 'state';
+      st.textContent = cd.active ? t('state_' + cd.state) : t('condCleared');
+      li.append(g, name, live, st);
+      frag.append(li);
+    }
+    what[1].replaceChildren(frag);
+    what[2].textContent = i.disposal ? t('disposalFiled', { officer: i.disposal.by_display || i.disposal.by, cause: t('cause_' + i.disposal.cause) }) : '';
+    for (const b of what[3].children) {
+      const act = INCIDENT_ACTIONS.find((x) => x[0] === b.dataset.action);
+      b.textContent = t(act ? act[1] : b.dataset.action === 'incident_timeline' ? 'act_timeline' : 'act_trend');
+      if (act) b.hidden = !act[2](i);
+    }
+    paintAge(e);
+  }
+  function paintAge(e) {
+    const cell = e.el.children[2];
+    cell.textContent = age(e.inc.opened_at);
+    cell.title = t('openedAt', { time: fullTime(e.inc.opened_at) });
+  }
+
+  // Worst now first, then the worst reached, the unacknowledged, the newest.
+  function incBefore(a, b) {
+    if (rank(a.grade) !== rank(b.grade)) return rank(a.grade) > rank(b.grade);
+    if (rank(a.worst_grade) !== rank(b.worst_grade)) return rank(a.worst_grade) > rank(b.worst_grade);
+    if (a.acknowledged !== b.acknowledged) return !a.acknowledged;
+    if (a.opened_at !== b.opened_at) return a.opened_at > b.opened_at;
+    return a.id < b.id;
+  }
+  function placeIncident(e) {
+    const body = $('incident-rows');
+    let at = null;
+    for (const tr of body.children) {
+      if (tr === e.el) continue;
+      const other = incidents.get(tr.dataset.id);
+      if (other && incBefore(e.inc, other.inc)) { at = tr; break; }
+    }
+    if (e.el.nextSibling !== at || !e.el.isConnected) body.insertBefore(e.el, at);
+  }
+  function incidentCount() {
+    $('incident-count').textContent = incidents.size;
+    $('no-incidents').hidden = incidents.size > 0;
+  }
+  function upsertIncident(inc) {
+    let e = incidents.get(inc.id);
+    if (!e) {
+      e = { inc, el: makeIncidentRow(inc.id) };
+      incidents.set(inc.id, e);
+    }
+    e.inc = inc;
+    paintIncident(e);
+    placeIncident(e);
+  }
+  function applyIncident(ch) {
     const ev = ch.event;
-    const a = ch.alarm;
-    const annunciate = ev.type === 'raised' || ev.type === 'grade_changed' || ev.type === 'escalated' ||
-      ev.type === 'unshelved' || ev.type === 'shelve_expired' || ev.type === 'returned_to_service';
-    if (a && annunciate && a.state === 'unacked' && rank(a.grade) >= 3) beep(a.grade);
+    if (ch.incident) upsertIncident(ch.incident);
+    else {
+      const e = incidents.get(ev.incident_id);
+      if (e) { e.el.remove(); incidents.delete(ev.incident_id); }
+    }
+    incidentCount();
+    const i = ch.incident;
+    const louder = ev.type === 'opened' || (ev.type === 'grade_changed' && rank(ev.grade) > rank(ev.prev_grade));
+    if (i && louder && !i.acknowledged && rank(i.grade) >= 3) beep(i.grade);
+    if ($('timeline-dialog').open && $('timeline-dialog').dataset.kind === 'incident' && $('timeline-id').textContent === ev.incident_id) {
+      openIncidentTimeline(ev.incident_id);
+    }
+  }
+  function buildIncidents(list) {
+    incidents.clear();
+    const rows = list.slice().sort((a, b) => (incBefore(a, b) ? -1 : incBefore(b, a) ? 1 : 0));
+    const frag = document.createDocumentFragment();
+    for (const inc of rows) {
+      const e = { inc, el: makeIncidentRow(inc.id) };
+      incidents.set(inc.id, e);
+      paintIncident(e);
+      frag.append(e.el);
+    }
+    $('incident-rows').replaceChildren(frag);
+    incidentCount();
+  }
+  // applyLive takes the newest readings of the incidents' points.
+  function applyLive(list) {
+    const by = new Map(list.map((l) => [l.site + '/' + l.point, l]));
+    for (const e of incidents.values()) {
+      let changed = false;
+      for (const cd of e.inc.conditions || []) {
+        for (const l of cd.live || []) {
+          const n = by.get(e.inc.site + '/' + l.point);
+          if (n) { Object.assign(l, { value: n.value, has_value: n.has_value, quality: n.quality, time: n.time }); changed = true; }
+        }
+        if (!cd.live && cd.point && by.has(e.inc.site + '/' + cd.point)) {
+          const n = by.get(e.inc.site + '/' + cd.point);
+          cd.live = [{ point: cd.point, value: n.value, has_value: n.has_value, quality: n.quality, time: n.time, unit: cd.unit }];
+          changed = true;
+        }
+      }
+      if (changed) paintIncident(e);
+    }
   }
 
   function buildAlarms(list) {
@@ -490,6 +676,7 @@
   function applySnapshot(snap) {
     buildBoard(snap);
     buildAlarms(snap.alarms || []);
+    buildIncidents(snap.incidents || []);
     gateways.clear();
     $('gateways').replaceChildren();
     for (const g of snap.gateways || []) applyGateway(g);
@@ -501,17 +688,28 @@
   // --- actions --------------------------------------------------------
   let pending = null; // {kind, id}
   const PATHS = { ack: 'ack', shelve: 'shelve', unshelve: 'unshelve', rts: 'return-to-service', comment: 'comment' };
+  const pathOf = (kind, id) => kind === 'incident_ack'
+    ? '/api/incidents/' + encodeURIComponent(id) + '/ack'
+    : '/api/alarms/' + encodeURIComponent(id) + '/' + PATHS[kind];
 
   function authHeaders(extra) {
     return Object.assign({ Authorization: 'Bearer ' + session.token }, extra || {});
   }
 
+  function incidentSummary(i) {
+    const site = sites.get(i.site);
+    const src = sources.get(i.site + '/' + i.source);
+    return t('grade_' + (i.grade === 'none' ? i.worst_grade : i.grade)) + ' · ' + (site ? site.site.name : i.site) + ' · ' +
+      (src ? src.src.name : i.source) + ' · ' + t('conditionCount', { n: (i.conditions || []).length });
+  }
+
   function openAction(kind, id) {
-    const e = alarms.get(id);
+    const isIncident = kind === 'incident_ack';
+    const e = isIncident ? incidents.get(id) : alarms.get(id);
     if (!e) return;
     pending = { kind, id };
     $('action-title').textContent = t('actionTitle_' + kind);
-    $('action-alarm').textContent = t('grade_' + e.a.grade) + ' · ' + e.a.message;
+    $('action-alarm').textContent = isIncident ? incidentSummary(e.inc) : t('grade_' + e.a.grade) + ' · ' + e.a.message;
     const officer = $('action-officer');
     officer.value = session.bound || session.officer;
     officer.readOnly = !!session.bound;
@@ -542,7 +740,7 @@
       : { officer, comment: text };
     let r;
     try {
-      r = await fetch('/api/alarms/' + encodeURIComponent(id) + '/' + PATHS[kind], {
+      r = await fetch(pathOf(kind, id), {
         method: 'POST', headers: authHeaders({ 'Content-Type': 'application/json' }), body: JSON.stringify(body),
       });
     } catch (e) {
@@ -566,11 +764,109 @@
     $('action-dialog').close();
     // The row changes when the stream brings the event; an open timeline
     // of the alarm is read again to show the new entry.
-    if ($('timeline-dialog').open && $('timeline-id').textContent === id) openTimeline(id);
+    if ($('timeline-dialog').open && $('timeline-id').textContent === id) {
+      if (kind === 'incident_ack') openIncidentTimeline(id); else openTimeline(id);
+    }
+  }
+
+  // --- the disposal record ----------------------------------------------
+  let disposing = '';
+  function openDisposal(id) {
+    const e = incidents.get(id);
+    if (!e) return;
+    disposing = id;
+    $('disposal-incident').textContent = incidentSummary(e.inc);
+    const officer = $('disposal-officer');
+    officer.value = session.bound || session.officer;
+    officer.readOnly = !!session.bound;
+    for (const k of ['found', 'measures']) $('disposal-' + k).value = '';
+    $('disposal-cause').value = '';
+    $('disposal-emergency').checked = false;
+    $('disposal-error').hidden = true;
+    $('disposal-dialog').showModal();
+    $('disposal-cause').focus();
+  }
+  async function onDisposal(ev) {
+    ev.preventDefault();
+    const err = $('disposal-error');
+    const body = {
+      officer: $('disposal-officer').value.trim(), cause: $('disposal-cause').value,
+      found: $('disposal-found').value.trim(), measures: $('disposal-measures').value.trim(),
+      emergency_response: $('disposal-emergency').checked,
+    };
+    const missing = !body.officer ? 'nameRequired' : !body.cause ? 'causeRequired' : !body.found ? 'foundRequired' : !body.measures ? 'measuresRequired' : '';
+    if (missing) { err.textContent = t(missing); err.hidden = false; return; }
+    let r;
+    try {
+      r = await fetch('/api/incidents/' + encodeURIComponent(disposing) + '/disposal', {
+        method: 'POST', headers: authHeaders({ 'Content-Type': 'application/json' }), body: JSON.stringify(body),
+      });
+    } catch (e) {
+      err.textContent = t('serverError', { error: e.message });
+      err.hidden = false;
+      return;
+    }
+    if (!r.ok) {
+      let msg = r.status + ' ' + r.statusText;
+      try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
+      err.textContent = msg;
+      err.hidden = false;
+      return;
+    }
+    disposing = '';
+    $('disposal-dialog').close();
+  }
+
+  // --- an incident's timeline ---------------------------------------------
+  function incidentDetail(ev) {
+    if (ev.type === 'disposal_recorded' && ev.disposal) {
+      const d = ev.disposal;
+      return t('cause_' + d.cause) + ' — ' + d.found + ' — ' + d.measures + (d.emergency_response ? ' — ' + t('emergencyResponse') : '');
+    }
+    if (ev.alarm_id) {
+      const c = (ev.conditions || []).find((x) => x.alarm_id === ev.alarm_id);
+      if (c) return (c.name || c.point || '') + ' ' + c.condition + ' ' + (c.message || '');
+      return ev.alarm_id;
+    }
+    return ev.comment || '';
+  }
+  async function openIncidentTimeline(id) {
+    const dlg = $('timeline-dialog');
+    dlg.dataset.kind = 'incident';
+    $('timeline-id').textContent = id;
+    $('timeline-comment').hidden = true;
+    const rows = $('timeline-rows');
+    const err = $('timeline-error');
+    err.hidden = true;
+    if (!dlg.open) { rows.replaceChildren(); dlg.showModal(); }
+    try {
+      const r = await fetch('/api/incidents/' + encodeURIComponent(id) + '/timeline', { headers: authHeaders() });
+      const body = await r.json();
+      if (!r.ok) throw new Error(body.error || r.statusText);
+      const frag = document.createDocumentFragment();
+      for (const ev of body) {
+        const tr = document.createElement('tr');
+        tr.dataset.type = ev.type;
+        const cells = [fullTime(ev.ts), t('iev_' + ev.type), t('grade_' + ev.grade), t('istate_' + ev.state),
+          ev.actor || '', [ev.comment, incidentDetail(ev)].filter(Boolean).join(' — ')];
+        for (const text of cells) {
+          const td = document.createElement('td');
+          td.textContent = text;
+          tr.append(td);
+        }
+        frag.append(tr);
+      }
+      rows.replaceChildren(frag);
+    } catch (e) {
+      err.textContent = t('serverError', { error: e.message });
+      err.hidden = false;
+    }
   }
 
   // --- timeline -------------------------------------------------------
   async function openTimeline(id) {
+    $('timeline-dialog').dataset.kind = 'alarm';
+    $('timeline-comment').hidden = false;
     $('timeline-id').textContent = id;
     const rows = $('timeline-rows');
     rows.replaceChildren();
@@ -636,6 +932,7 @@
           td.textContent = text;
           tr.append(td);
         }
+        tr.append(inAlarmCell(tr, site, p.point));
         frag.append(tr);
       }
       rows.replaceChildren(frag);
@@ -645,6 +942,29 @@
       $('source-error').textContent = t('serverError', { error: e.message });
       $('source-error').hidden = false;
     }
+  }
+
+  // inAlarmCell marks a point that has present alarms (its own, or a vote
+  // or count it takes part in) with their worst grade and conditions.
+  function inAlarmCell(tr, site, point) {
+    const td = document.createElement('td');
+    td.className = 'in-alarm';
+    let worst = 0;
+    const conds = [];
+    for (const { a } of alarms.values()) {
+      if (a.site !== site || !a.active) continue;
+      if (a.point !== point && !(a.points || []).includes(point)) continue;
+      worst = Math.max(worst, rank(a.grade));
+      conds.push(a.condition);
+    }
+    if (!conds.length) return td;
+    tr.classList.add('alarming');
+    tr.dataset.alarm = GRADES[worst];
+    const chip = document.createElement('span');
+    chip.className = 'chip g-' + GRADES[worst];
+    chip.textContent = t('grade_' + GRADES[worst]);
+    td.append(chip, document.createTextNode(' ' + conds.join(' ')));
+    return td;
   }
 
   function showTrend(tr) {
@@ -684,7 +1004,7 @@
     const H = box.clientHeight || 260;
     const L = 56;
     const R = 40;
-    const T = 12;
+    const T = 24; // room for the unit above the top tick
     const B = 26;
     const svg = document.createElementNS(NS, 'svg');
     svg.setAttribute('viewBox', '0 0 ' + W + ' ' + H);
@@ -703,16 +1023,29 @@
     for (const s of samples) { lo = Math.min(lo, s.value); hi = Math.max(hi, s.value); }
     for (const [, v] of limits) { lo = Math.min(lo, v); hi = Math.max(hi, v); }
     if (!isFinite(lo)) { lo = h.range ? h.range.min : 0; hi = h.range ? h.range.max : 1; }
+    // A quantity that cannot be negative (every reading, limit and the
+    // range's bottom at or above 0) gets no axis below 0.
+    const nonNegative = lo >= 0 && (!h.range || h.range.min === undefined || h.range.min >= 0);
     if (hi === lo) { hi += 1; lo -= 1; }
     const padY = (hi - lo) * 0.08;
     lo -= padY;
     hi += padY;
+    if (nonNegative) lo = Math.max(lo, 0);
+    // Round ticks: a step of 1, 2, 2.5 or 5 times a power of ten, about
+    // four of them, the axis running from one to another.
+    const raw = (hi - lo) / 4;
+    const mag = Math.pow(10, Math.floor(Math.log10(raw)));
+    const step = [1, 2, 2.5, 5, 10].map((f) => f * mag).find((s) => s >= raw);
+    lo = Math.floor(lo / step + 1e-9) * step;
+    hi = Math.ceil(hi / step - 1e-9) * step;
+    const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9) + (step / mag === 2.5 ? 1 : 0));
+    const nTicks = Math.round((hi - lo) / step);
     const x = (ms) => L + ((ms - from.getTime()) / (to.getTime() - from.getTime())) * (W - L - R);
     const y = (v) => T + (1 - (v - lo) / (hi - lo)) * (H - T - B);
-    for (let i = 0; i <= 4; i++) {
-      const v = lo + ((hi - lo) * i) / 4;
+    for (let i = 0; i <= nTicks; i++) {
+      const v = lo + step * i;
       add('line', { class: 'grid', x1: L, x2: W - R, y1: y(v), y2: y(v) });
-      add('text', { class: 'tick', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, +v.toPrecision(3));
+      add('text', { class: 'tick y-tick', x: L - 6, y: y(v) + 4, 'text-anchor': 'end' }, v.toFixed(decimals));
     }
     for (let i = 0; i <= 4; i++) {
       const ms = from.getTime() + ((to.getTime() - from.getTime()) * i) / 4;
@@ -739,12 +1072,32 @@
       // Few readings (a point just started): mark each one, or a short line is hard to see.
       for (const s of samples) add('circle', { class: 'dot', cx: x(Date.parse(s.time)), cy: y(s.value), r: 2.5 });
     }
-    if (h.unit) add('text', { class: 'tick', x: 4, y: T + 4 }, h.unit);
+    if (h.unit) add('text', { class: 'tick unit', x: L - 6, y: T - 10, 'text-anchor': 'end' }, h.unit);
+    box.dataset.yMin = String(lo);
+    box.dataset.yStep = String(step);
     box.dataset.samples = String(samples.length);
     box.replaceChildren(svg);
   }
 
   // --- wiring ---------------------------------------------------------
+  function onIncidentClick(ev) {
+    const b = ev.target.closest('button[data-action]');
+    if (!b) return;
+    const id = b.closest('tr').dataset.id;
+    const e = incidents.get(id);
+    if (!e) return;
+    switch (b.dataset.action) {
+      case 'incident_ack': openAction('incident_ack', id); break;
+      case 'incident_disposal': openDisposal(id); break;
+      case 'incident_timeline': openIncidentTimeline(id); break;
+      case 'incident_trend': {
+        const c = (e.inc.conditions || []).find((x) => x.active && x.point) || (e.inc.conditions || []).find((x) => x.point);
+        openSource(e.inc.site + '/' + e.inc.source, c ? c.point : undefined);
+        break;
+      }
+    }
+  }
+
   function onRowClick(ev) {
     const b = ev.target.closest('button[data-action]');
     if (!b) return;
@@ -776,6 +1129,9 @@
     $('timeline-comment').addEventListener('click', () => openAction('comment', $('timeline-id').textContent));
     for (const b of document.querySelectorAll('dialog .close')) b.addEventListener('click', () => b.closest('dialog').close());
     $('alarm-rows').addEventListener('click', onRowClick);
+    $('incident-rows').addEventListener('click', onIncidentClick);
+    $('disposal-form').addEventListener('submit', onDisposal);
+    $('disposal-cancel').addEventListener('click', () => { disposing = ''; $('disposal-dialog').close(); });
     $('board').addEventListener('click', (ev) => {
       const tile = ev.target.closest('.tile');
       if (tile) openSource(tile.dataset.key);

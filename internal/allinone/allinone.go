@@ -25,6 +25,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/embedbroker"
 	"github.com/hazardwatch/hazardwatch/internal/httpserve"
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/redact"
 	"github.com/hazardwatch/hazardwatch/simulators"
@@ -69,6 +70,8 @@ type Config struct {
 	// Out receives the one-line-per-warning terminal view; nil: none.
 	Out   io.Writer
 	Color bool
+	// Lang is the terminal view's language (zh, the default, or en).
+	Lang i18n.Lang
 	// Logger receives the services' logs; default: none.
 	Logger *zap.Logger
 	// Ready, when set, is called once everything runs.
@@ -176,7 +179,7 @@ func Run(ctx context.Context, cfg Config) error {
 			if cfg.Out == nil {
 				return next
 			}
-			return &terminalSink{next: next, w: cfg.Out, color: cfg.Color}
+			return &terminalSink{next: next, w: cfg.Out, color: cfg.Color, lang: cfg.Lang}
 		},
 	})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 )
@@ -22,6 +23,7 @@ type terminalSink struct {
 	mu    sync.Mutex
 	w     io.Writer
 	color bool
+	lang  i18n.Lang
 }
 
 var gradeColor = map[protocol.Grade]string{
@@ -42,16 +44,29 @@ func (s *terminalSink) HandleEvents(ctx context.Context, events []rules.Event) e
 }
 
 func (s *terminalSink) line(e rules.Event) string {
-	label := e.Grade.Chinese()
+	grade := i18n.T(s.lang, "grade."+e.Grade.String(), nil)
+	label := grade
 	switch e.Type {
 	case rules.Cleared:
-		label = "解除"
+		label = i18n.T(s.lang, "term.cleared", nil)
 	case rules.SourceGradeChanged:
-		label = "危险源 " + e.Grade.Chinese()
+		label = i18n.T(s.lang, "term.source", i18n.Args{"grade": grade})
 	}
 	tag := "[" + label + "]"
 	if s.color {
 		tag = gradeColor[e.Grade] + " " + label + " \x1b[0m"
 	}
-	return fmt.Sprintf("%s %s %-8s %s — %s", e.Time.Local().Format("15:04:05"), tag, e.Type, e.Key, e.Message)
+	return fmt.Sprintf("%s %s %-8s %s — %s", e.Time.Local().Format("15:04:05"), tag, e.Type, e.Key, i18n.Render(s.lang, alarmOf(e)))
+}
+
+// alarmOf is an engine event in the wire form the renderer reads.
+func alarmOf(e rules.Event) protocol.AlarmEvent {
+	f := e.Facts
+	a := protocol.AlarmEvent{Type: protocol.AlarmEventType(e.Type.String()), Condition: string(e.Condition),
+		Grade: e.Grade, PrevGrade: e.PrevGrade, Value: e.Value, Limit: e.Limit, TS: protocol.Time{Time: e.Time},
+		OccurredAt: protocol.Time{Time: e.OccurredAt}, Late: e.Late, Chattering: e.Chattering, Facts: &f}
+	if !e.Since.IsZero() {
+		a.Since = &protocol.Time{Time: e.Since}
+	}
+	return a
 }

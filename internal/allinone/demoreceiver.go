@@ -8,7 +8,7 @@ import (
 	"sync"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
-	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/alerting/incident"
 )
 
 // demoReceiver stands in for the emergency command platform: it checks
@@ -18,7 +18,13 @@ type demoReceiver struct {
 	out   io.Writer
 	color bool
 	mu    sync.Mutex
-	got   []protocol.AlarmEvent
+	got   []alerting.IncidentCloudEvent
+}
+
+// incidentWords name the incident events on the demo's terminal.
+var incidentWords = map[incident.EventType]string{
+	incident.TypeOpened: "警情开启", incident.TypeGradeChanged: "警情变级", incident.TypeAcknowledged: "警情已确认",
+	incident.TypeDisposalRecorded: "处置记录已提交", incident.TypeClosed: "警情关闭",
 }
 
 func (d *demoReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -31,19 +37,28 @@ func (d *demoReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "bad signature", http.StatusUnauthorized)
 		return
 	}
-	var ce alerting.CloudEvent
-	if err := json.Unmarshal(body, &ce); err != nil {
-		http.Error(w, "not a CloudEvent with an alarm event: "+err.Error(), http.StatusBadRequest)
+	var ce alerting.IncidentCloudEvent
+	if err := json.Unmarshal(body, &ce); err != nil || ce.Type != alerting.IncidentCloudEventType(ce.Data.Type) {
+		http.Error(w, fmt.Sprintf("not a CloudEvent with an incident event: %v", err), http.StatusBadRequest)
 		return
 	}
 	d.mu.Lock()
-	d.got = append(d.got, ce.Data)
-	if d.out != nil && (ce.Data.Type == protocol.AlarmRaised || ce.Data.Type == protocol.AlarmGradeChanged) {
+	d.got = append(d.got, ce)
+	if d.out != nil {
 		tag := "→ 指挥平台已接收"
 		if d.color {
 			tag = "\x1b[1;35m" + tag + "\x1b[0m"
 		}
-		fmt.Fprintf(d.out, "%s %s %s %s\n", tag, ce.Data.Grade.Chinese(), ce.Data.AlarmID, ce.Data.Type)
+		e := ce.Data
+		g := e.Grade
+		if e.Type == incident.TypeClosed {
+			g = e.WorstGrade
+		}
+		line := fmt.Sprintf("%s %s %s %s（%d 个报警条件）", tag, incidentWords[e.Type], g.Chinese(), e.IncidentID, len(e.Conditions))
+		if e.Actor != "" {
+			line += " " + e.Actor
+		}
+		fmt.Fprintln(d.out, line)
 	}
 	d.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)

@@ -1,9 +1,9 @@
 // Package brokerconf writes what a Mosquitto broker secured for HazardWatch
 // needs, from the site files: a password file with one account per
 // gateway, the centre and the viewers; an ACL that lets each gateway write
-// only under its own topics and read only its own acknowledgements, the
-// centre read telemetry and write alarms, grades and acknowledgements, and
-// viewers only read; each account's password in a file of its own for the
+// only its own telemetry and state and read only its own
+// acknowledgements, the centre read telemetry and state, write alarms and
+// grades and read and write acknowledgements, and viewers only read; each account's password in a file of its own for the
 // client's -password-file; and, when asked, a certificate authority and
 // the broker's TLS certificate. Running it again keeps the passwords and
 // certificates already made, so adding a site does not log the others out.
@@ -133,15 +133,19 @@ func ACL(accounts []Account) string {
 		fmt.Fprintf(&b, "\n# %s\nuser %s\n", a.Role, a.User)
 		switch a.Role {
 		case "gateway":
+			// Its two topics, not .../#: the ack beside them is the
+			// centre's, read back by the centre, and must not be forged.
 			own := p + a.Site + "/" + a.Gateway
-			fmt.Fprintf(&b, "topic write %s/#\n", own)
+			fmt.Fprintf(&b, "topic write %s/telemetry\n", own)
+			fmt.Fprintf(&b, "topic write %s/state\n", own)
 			fmt.Fprintf(&b, "topic read %s/ack\n", own)
 		case "centre":
 			fmt.Fprintf(&b, "topic read %s+/+/telemetry\n", p)
 			fmt.Fprintf(&b, "topic read %s+/+/state\n", p)
 			fmt.Fprintf(&b, "topic write %s+/alarms\n", p)
 			fmt.Fprintf(&b, "topic write %s+/sources/+/grade\n", p)
-			fmt.Fprintf(&b, "topic write %s+/+/ack\n", p)
+			// Read too: the centre takes its retained acks back at connect.
+			fmt.Fprintf(&b, "topic readwrite %s+/+/ack\n", p)
 		case "viewer":
 			fmt.Fprintf(&b, "topic read %s#\n", p)
 		}

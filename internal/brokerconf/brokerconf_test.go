@@ -96,8 +96,8 @@ func TestACLGivesEachAccountItsOwn(t *testing.T) {
 	}
 	acl := ACL(accounts)
 	for _, want := range []string{
-		"user jh-chem/gw-tank\ntopic write hazardwatch/v1/jh-chem/gw-tank/#\ntopic read hazardwatch/v1/jh-chem/gw-tank/ack\n",
-		"user hazardwatch-centre\ntopic read hazardwatch/v1/+/+/telemetry\ntopic read hazardwatch/v1/+/+/state\ntopic write hazardwatch/v1/+/alarms\ntopic write hazardwatch/v1/+/sources/+/grade\ntopic write hazardwatch/v1/+/+/ack\n",
+		"user jh-chem/gw-tank\ntopic write hazardwatch/v1/jh-chem/gw-tank/telemetry\ntopic write hazardwatch/v1/jh-chem/gw-tank/state\ntopic read hazardwatch/v1/jh-chem/gw-tank/ack\n",
+		"user hazardwatch-centre\ntopic read hazardwatch/v1/+/+/telemetry\ntopic read hazardwatch/v1/+/+/state\ntopic write hazardwatch/v1/+/alarms\ntopic write hazardwatch/v1/+/sources/+/grade\ntopic readwrite hazardwatch/v1/+/+/ack\n",
 		"user wall\ntopic read hazardwatch/v1/#\n",
 	} {
 		if !strings.Contains(acl, want) {

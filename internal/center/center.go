@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -70,6 +71,8 @@ type Config struct {
 	// Escalation and Flood tune the alerting service (zero: its defaults).
 	Escalation Escalation
 	Flood      Flood
+	// Incidents tunes the incidents' auto-close (zero: its defaults).
+	Incidents Incidents
 	// RecordInterval is how often the centre's own metrics (source grades,
 	// alarm counts, ingest health) are recorded into the store for
 	// dashboards; default 5s, negative: never.
@@ -150,6 +153,13 @@ func Open(ctx context.Context, cfg Config) (_ *Center, err error) {
 	}
 	cfg.Escalation.apply(&alertCfg)
 	cfg.Flood.apply(&alertCfg)
+	cfg.Incidents.apply(&alertCfg)
+	// Incidents name their sources and points from the site files and
+	// show the points' live values from the ingest service's newest
+	// readings (the store's before ingest runs, during the restore).
+	alertCfg.Sites = c.sites
+	latest := &lateLatest{store: c.store}
+	alertCfg.Latest = latest
 	c.alerts, err = alerting.New(alertCfg)
 	if err != nil {
 		return nil, err
@@ -169,6 +179,7 @@ func Open(ctx context.Context, cfg Config) (_ *Center, err error) {
 		return nil, err
 	}
 	c.seedLatest(ctx)
+	latest.ingest.Store(c.ingest)
 	c.console, err = console.New(console.Config{Sites: c.sites, Alarms: c.alerts, Gateways: c.ingest.GatewayStates,
 		Readings: c.ingest, Registerer: c.reg, Logger: cfg.Logger.Named("console")})
 	if err != nil {
@@ -368,4 +379,18 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v) // the client went away; nothing to do
+}
+
+// lateLatest answers the newest readings from the ingest service's memory
+// once it runs, from the store before (the restore at start).
+type lateLatest struct {
+	store  alerting.LatestReader
+	ingest atomic.Pointer[ingest.Service]
+}
+
+func (l *lateLatest) Latest(ctx context.Context, site string) ([]storage.Sample, error) {
+	if in := l.ingest.Load(); in != nil {
+		return in.Latest(ctx, site)
+	}
+	return l.store.Latest(ctx, site)
 }

@@ -21,6 +21,39 @@ type AlertingFile struct {
 	Tokens     []alerting.Token    `yaml:"tokens"`
 	Escalation Escalation          `yaml:"escalation"`
 	Flood      Flood               `yaml:"flood"`
+	Incidents  Incidents           `yaml:"incidents"`
+}
+
+// Incidents: one per hazard source while it is out of normal. Zero
+// values take the defaults: a yellow or blue incident closes by itself
+// 30 min after it returned to normal; orange and red need a disposal.
+type Incidents struct {
+	// AutoCloseAfter: how long a yellow or blue incident stays normal
+	// before it closes by itself; negative (or auto_close: false)
+	// never.
+	AutoCloseAfter time.Duration `yaml:"auto_close_after"`
+	// AutoCloseMaxGrade: the worst grade that may close by itself
+	// (blue or yellow; default yellow).
+	AutoCloseMaxGrade protocol.Grade `yaml:"auto_close_max_grade"`
+	// NoAutoClose: every incident needs a disposal record.
+	NoAutoClose bool `yaml:"no_auto_close"`
+}
+
+func (i Incidents) validate() error {
+	if i.AutoCloseMaxGrade > protocol.Yellow {
+		return fmt.Errorf("incidents.auto_close_max_grade %s: orange and red incidents need a disposal record; blue or yellow", i.AutoCloseMaxGrade)
+	}
+	if i.AutoCloseAfter < 0 {
+		return fmt.Errorf("incidents.auto_close_after %s is negative (use no_auto_close: true)", i.AutoCloseAfter)
+	}
+	return nil
+}
+
+func (i Incidents) apply(c *alerting.Config) {
+	c.AutoCloseAfter, c.AutoCloseMaxGrade = i.AutoCloseAfter, i.AutoCloseMaxGrade
+	if i.NoAutoClose {
+		c.AutoCloseAfter = -1
+	}
 }
 
 // Escalation of unacknowledged warnings; zero values take the alerting
@@ -95,7 +128,7 @@ func LoadAlertingFile(path string) (AlertingFile, error) {
 	if err := dec.Decode(&f); err != nil {
 		return f, fmt.Errorf("alerting config %s: %w", path, err)
 	}
-	if err := errors.Join(f.Escalation.validate(), f.Flood.validate()); err != nil {
+	if err := errors.Join(f.Escalation.validate(), f.Flood.validate(), f.Incidents.validate()); err != nil {
 		return f, fmt.Errorf("alerting config %s: %w", path, err)
 	}
 	return f, nil

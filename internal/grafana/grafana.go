@@ -129,17 +129,9 @@ func Build(s *site.Site, opts Options) (dashboard.Dashboard, error) {
 	if opts.Datasource == "" {
 		opts.Datasource = Prometheus
 	}
-	if opts.Bucket == "" {
-		opts.Bucket = DefaultBucket
-	}
-	var q queries
-	switch opts.Datasource {
-	case Prometheus:
-		q = promQueries{}
-	case Influx:
-		q = fluxQueries{bucket: opts.Bucket}
-	default:
-		return dashboard.Dashboard{}, fmt.Errorf("grafana dashboard of site %s: unknown data source %q", s.ID, opts.Datasource)
+	q, err := queriesFor(opts)
+	if err != nil {
+		return dashboard.Dashboard{}, fmt.Errorf("grafana dashboard of site %s: %w", s.ID, err)
 	}
 	b := &builder{site: s, q: q, ds: q.datasource(), d: dashboard.NewDashboardBuilder("HazardWatch · "+s.Name).
 		Uid(UID(s.ID, opts.Datasource)).
@@ -160,6 +152,20 @@ func Build(s *site.Site, opts Options) (dashboard.Dashboard, error) {
 		return dashboard.Dashboard{}, fmt.Errorf("grafana dashboard of site %s: %w", s.ID, err)
 	}
 	return d, nil
+}
+
+// queriesFor picks the query language of the options' data source.
+func queriesFor(opts Options) (queries, error) {
+	if opts.Bucket == "" {
+		opts.Bucket = DefaultBucket
+	}
+	switch opts.Datasource {
+	case Prometheus, "":
+		return promQueries{}, nil
+	case Influx:
+		return fluxQueries{bucket: opts.Bucket}, nil
+	}
+	return nil, fmt.Errorf("unknown data source %q", opts.Datasource)
 }
 
 // freshness is how long a point's last reading is shown: its stale time as

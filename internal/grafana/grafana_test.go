@@ -8,6 +8,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +19,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/hazardwatch/hazardwatch/site/regions"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog/plugins"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
@@ -53,32 +57,84 @@ func TestCommittedDashboardsMatchGenerator(t *testing.T) {
 	for _, ds := range Datasources {
 		dir := filepath.Join(dashboardsDir, string(ds))
 		regen := fmt.Sprintf("regenerate: go run ./cmd/hazardwatch grafana -datasource %s -out configs/grafana/dashboards/%s configs/sites/", ds, ds)
-		want := map[string]bool{}
-		for _, s := range exampleSites(t) {
-			name := FileName(s)
-			want[name] = true
-			gen, err := JSON(s, Options{Datasource: ds})
-			if err != nil {
-				t.Fatalf("%s: %v", s.File, err)
-			}
-			committed, err := os.ReadFile(filepath.Join(dir, name))
-			if err != nil {
-				t.Errorf("%s dashboard of %s: %v; %s", ds, s.File, err, regen)
-				continue
-			}
-			if !bytes.Equal(gen, committed) {
-				t.Errorf("%s/%s differs from what the generator makes of %s; %s", dir, name, s.File, regen)
-			}
-		}
-		entries, err := os.ReadDir(dir)
+		files, err := Layout(exampleSites(t), Options{Datasource: ds})
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, e := range entries {
-			if !want[e.Name()] {
-				t.Errorf("%s/%s is no example site's dashboard; remove it and %s", dir, e.Name(), regen)
+		want := map[string]bool{}
+		for _, f := range files {
+			want[f.Path()] = true
+			committed, err := os.ReadFile(filepath.Join(dir, f.Path()))
+			if err != nil {
+				t.Errorf("%s dashboard %s: %v; %s", ds, f.Path(), err, regen)
+				continue
+			}
+			if !bytes.Equal(f.JSON, committed) {
+				t.Errorf("%s/%s differs from what the generator makes; %s", dir, f.Path(), regen)
 			}
 		}
+		err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, path)
+			if !want[rel] {
+				t.Errorf("%s/%s is not in the generated layout; remove it and %s", dir, rel, regen)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestAreaDashboards: a folder per county holds its overview and its
+// enterprises' dashboards; a folder per city its overview; each overview
+// shows the grade of every source of its area and links to the
+// enterprises' dashboards.
+func TestAreaDashboards(t *testing.T) {
+	sites := exampleSites(t)
+	files, err := Layout(sites, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	byPath := map[string]File{}
+	for _, f := range files {
+		byPath[f.Path()] = f
+	}
+	overviewOf := func(path string) dashboard.Dashboard {
+		f, ok := byPath[path]
+		if !ok {
+			t.Fatalf("no %s in the layout: %v", path, slices.Collect(maps.Keys(byPath)))
+		}
+		var d dashboard.Dashboard
+		if err := json.Unmarshal(f.JSON, &d); err != nil {
+			t.Fatal(err)
+		}
+		return d
+	}
+	shows := func(d dashboard.Dashboard, s *site.Site) {
+		t.Helper()
+		text, _ := json.Marshal(d)
+		for _, src := range s.Sources {
+			if !strings.Contains(string(text), fmt.Sprintf(`source=\"%s\"`, src.ID)) || !strings.Contains(string(text), fmt.Sprintf(`site=\"%s\"`, s.ID)) {
+				t.Errorf("%s: no grade of %s/%s", deref(d.Title), s.ID, src.ID)
+			}
+		}
+		if !strings.Contains(string(text), `"/d/`+UID(s.ID, Prometheus)+`"`) {
+			t.Errorf("%s: no link to %s's dashboard", deref(d.Title), s.ID)
+		}
+	}
+	city := overviewOf("三明市 3504/city-3504.json")
+	for _, s := range sites {
+		r, _ := regions.Lookup(s.Region)
+		dir := r.Name + " " + r.Code
+		if _, ok := byPath[dir+"/"+FileName(s)]; !ok {
+			t.Errorf("%s's dashboard is not in its county's folder %q", s.ID, dir)
+		}
+		shows(overviewOf(dir+"/county-"+r.Code+".json"), s)
+		shows(city, s)
 	}
 }
 
@@ -106,7 +162,7 @@ func selects(text, label, value string) bool {
 
 func loadCommitted(t *testing.T, ds Datasource, s *site.Site) dashboard.Dashboard {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join(dashboardsDir, string(ds), FileName(s)))
+	raw, err := os.ReadFile(filepath.Join(dashboardsDir, string(ds), SiteDir(s), FileName(s)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -112,25 +112,31 @@ func (b *builder) overview() {
 	}
 	b.d.WithPanel(grid)
 
-	alarms := stat.NewPanelBuilder().Id(b.id()).Title("报警 · Alarms").
+	b.d.WithPanel(b.alarmCounts(b.site.ID, "报警 · Alarms", 12, 6))
+	b.d.WithPanel(timeline.GridPos(b.place(12, 6)))
+}
+
+// alarmCounts: a site's alarms not in the normal state, by grade, and
+// those waiting for acknowledgement.
+func (b *builder) alarmCounts(siteID, title string, w, h uint32) *stat.PanelBuilder {
+	alarms := stat.NewPanelBuilder().Id(b.id()).Title(title).
 		Description("Alarms of this site not in the normal state, by grade, and those waiting for acknowledgement (未确认). 无数据: the centre recorded nothing in the last minute.").
-		Datasource(b.ds).GridPos(b.place(12, 6)).
+		Datasource(b.ds).GridPos(b.place(w, h)).
 		ColorMode(common.BigValueColorModeBackground).GraphMode(common.BigValueGraphModeNone).
 		TextMode(common.BigValueTextModeValueAndName).JustifyMode(common.BigValueJustifyModeCenter).
 		ReduceOptions(lastValue()).Decimals(0).NoValue("无数据").
 		Thresholds(thresholds([]dashboard.Threshold{{Color: "text"}}))
 	for i, g := range []protocol.Grade{protocol.Red, protocol.Orange, protocol.Yellow, protocol.Blue} {
 		ref := refID(i)
-		alarms.WithTarget(b.q.target(b.q.alarms(b.site.ID, g.String()), ref)).
+		alarms.WithTarget(b.q.target(b.q.alarms(siteID, g.String()), ref)).
 			OverrideByQuery(ref, append(displayName(g.Chinese()), dashboard.DynamicConfigValue{Id: "thresholds",
 				Value: dashboard.ThresholdsConfig{Mode: dashboard.ThresholdsModeAbsolute, Steps: []dashboard.Threshold{{Color: "text"}, {Value: ptr(1.0), Color: gradeColours[g]}}}}))
 	}
 	ref := refID(4)
-	alarms.WithTarget(b.q.target(b.q.alarms(b.site.ID, ""), ref)).
+	alarms.WithTarget(b.q.target(b.q.alarms(siteID, ""), ref)).
 		OverrideByQuery(ref, append(displayName("未确认 · Unacknowledged"), dashboard.DynamicConfigValue{Id: "thresholds",
 			Value: dashboard.ThresholdsConfig{Mode: dashboard.ThresholdsModeAbsolute, Steps: []dashboard.Threshold{{Color: "text"}, {Value: ptr(1.0), Color: "red"}}}}))
-	b.d.WithPanel(alarms)
-	b.d.WithPanel(timeline.GridPos(b.place(12, 6)))
+	return alarms
 }
 
 // source: a gauge per point and trends by kind and unit.

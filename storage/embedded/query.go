@@ -228,3 +228,37 @@ func (s *Store) Range(ctx context.Context, p storage.Point, from, to time.Time, 
 	}
 	return out, nil
 }
+
+var _ storage.Counter = (*Store)(nil)
+
+// Count implements storage.Counter over the quality series (every reading
+// has one quality sample).
+func (s *Store) Count(ctx context.Context, site string, from, to time.Time) (map[string]int64, error) {
+	if site == "" || to.Before(from) {
+		return nil, fmt.Errorf("count: site %q and from ≤ to are required", site)
+	}
+	q, err := s.db.Querier(from.UnixMilli(), to.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("count of site %s: %w", site, err)
+	}
+	defer q.Close()
+	set := q.Select(ctx, false, nil, labels.MustNewMatcher(labels.MatchEqual, model.MetricNameLabel, QualityMetric),
+		labels.MustNewMatcher(labels.MatchEqual, LabelSite, site))
+	out := map[string]int64{}
+	var it chunkenc.Iterator
+	for set.Next() {
+		series := set.At()
+		point := series.Labels().Get(LabelPoint)
+		it = series.Iterator(it)
+		for it.Next() == chunkenc.ValFloat {
+			out[point]++
+		}
+		if err := it.Err(); err != nil {
+			return nil, fmt.Errorf("count of site %s: %w", site, err)
+		}
+	}
+	if err := set.Err(); err != nil {
+		return nil, fmt.Errorf("count of site %s: %w", site, err)
+	}
+	return out, nil
+}

@@ -162,3 +162,30 @@ func fluxString(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "${", `\${`, "\n", `\n`, "\r", `\r`, "\t", `\t`)
 	return `"` + r.Replace(s) + `"`
 }
+
+var _ storage.Counter = (*Store)(nil)
+
+// Count implements storage.Counter: the quality fields (one per reading)
+// per point, through Flux.
+func (s *Store) Count(ctx context.Context, site string, from, to time.Time) (map[string]int64, error) {
+	if site == "" || to.Before(from) {
+		return nil, fmt.Errorf("influx: count: site %q and from ≤ to are required", site)
+	}
+	q := fmt.Sprintf(`from(bucket: %s)
+  |> range(start: %s, stop: %s)
+  |> filter(fn: (r) => r._measurement == %s and r.%s == %s and r._field == %s)
+  |> group(columns: [%q])
+  |> count()`, fluxString(s.opts.Bucket), from.UTC().Format(time.RFC3339Nano), to.Add(time.Millisecond).UTC().Format(time.RFC3339Nano),
+		fluxString(Measurement), TagSite, fluxString(site), fluxString(FieldQuality), TagPoint)
+	rows, err := s.run(ctx, q, "count of site "+site)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]int64, len(rows))
+	for _, r := range rows {
+		if n, ok := r.Value().(int64); ok {
+			out[tag(r, TagPoint)] += n
+		}
+	}
+	return out, nil
+}

@@ -46,8 +46,10 @@ var niceSteps = []time.Duration{
 //
 //	GET /api/points/latest?site=ID
 //	GET /api/points/{site}/{point}/history?from=RFC3339&to=RFC3339&step=1m
+//	GET /api/points/counts?site=ID&from=RFC3339&to=RFC3339
 //
-// Points are described from sites, which must be the site files the store
+// counts (readings stored per point, to check a load run or a migration)
+// needs a store that is a storage.Counter. Points are described from sites, which must be the site files the store
 // was filled from.
 func Readings(q storage.Querier, sites []*site.Site) http.Handler {
 	return ReadingsOf(q, func() []*site.Site { return sites })
@@ -59,6 +61,7 @@ func ReadingsOf(q storage.Querier, sites func() []*site.Site) http.Handler {
 	h := &readings{q: q, sites: sites, now: time.Now}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/points/latest", h.latest)
+	mux.HandleFunc("GET /api/points/counts", h.counts)
 	mux.HandleFunc("GET /api/points/{site}/{point}/history", h.history)
 	mux.HandleFunc("/api/points/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, fmt.Errorf("no endpoint %s %s: use GET /api/points/latest or GET /api/points/{site}/{point}/history", r.Method, r.URL.Path))
@@ -173,6 +176,54 @@ func (h *readings) latest(w http.ResponseWriter, r *http.Request) {
 				resp.Points = append(resp.Points, lp)
 			}
 		}
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+// CountsResponse is the body of GET /api/points/counts.
+type CountsResponse struct {
+	Site   string           `json:"site"`
+	From   protocol.Time    `json:"from"`
+	To     protocol.Time    `json:"to"`
+	Total  int64            `json:"total"`
+	Points map[string]int64 `json:"points"`
+}
+
+func (h *readings) counts(w http.ResponseWriter, r *http.Request) {
+	c, ok := h.q.(storage.Counter)
+	if !ok {
+		writeError(w, http.StatusNotImplemented, errors.New("this store does not count readings"))
+		return
+	}
+	siteID := r.URL.Query().Get("site")
+	if h.site(siteID) == nil {
+		writeError(w, http.StatusNotFound, fmt.Errorf("unknown site %q (parameter site)", siteID))
+		return
+	}
+	var bounds [2]time.Time
+	for i, name := range []string{"from", "to"} {
+		v := r.URL.Query().Get(name)
+		t, err := time.Parse(time.RFC3339Nano, v)
+		if err != nil {
+			writeError(w, http.StatusBadRequest, fmt.Errorf("parameter %s %q: want an RFC 3339 time: %w", name, v, err))
+			return
+		}
+		bounds[i] = t
+	}
+	if bounds[1].Before(bounds[0]) || bounds[1].Sub(bounds[0]) > MaxHistoryRange {
+		writeError(w, http.StatusBadRequest, fmt.Errorf("from %s to %s: want from ≤ to within %v", bounds[0].Format(time.RFC3339), bounds[1].Format(time.RFC3339), MaxHistoryRange))
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
+	defer cancel()
+	points, err := c.Count(ctx, siteID, bounds[0], bounds[1])
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, fmt.Errorf("count readings of site %q: %w", siteID, err))
+		return
+	}
+	resp := CountsResponse{Site: siteID, From: protocol.Time{Time: bounds[0]}, To: protocol.Time{Time: bounds[1]}, Points: points}
+	for _, n := range points {
+		resp.Total += n
 	}
 	writeJSON(w, http.StatusOK, resp)
 }

@@ -1,0 +1,198 @@
+package alerting
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+
+	"go.uber.org/zap"
+
+	"github.com/hazardwatch/hazardwatch/alerting/incident"
+	"github.com/hazardwatch/hazardwatch/internal/access"
+)
+
+// Actor is who does an officer's action: the name recorded in the journal
+// and the name shown.
+type Actor struct {
+	Name    string
+	Display string
+}
+
+// actorOf is the one place the incident endpoints learn who acts: the
+// logged-in principal (internal/access) when the request carries one,
+// else the API token — its bound officer, or for a shared console token
+// the name in the request. The principal's role must allow the action.
+func actorOf(r *http.Request, act access.Action, named string) (Actor, int, error) {
+	if p, ok := access.FromContext(r.Context()); ok {
+		if !p.May(act) {
+			return Actor{}, http.StatusForbidden, fmt.Errorf("%s (role %s) may not %s", p.Name, p.Role, act)
+		}
+		return Actor{Name: p.Name, Display: p.Display}, 0, nil
+	}
+	tok := tokenOf(r)
+	if tok.Officer != "" {
+		if named != "" && named != tok.Officer {
+			return Actor{}, http.StatusForbidden, fmt.Errorf("this token belongs to officer %s, not %s", tok.Officer, named)
+		}
+		return Actor{Name: tok.Officer, Display: tok.Officer}, 0, nil
+	}
+	if named == "" {
+		return Actor{}, http.StatusBadRequest, incident.ErrNoActor
+	}
+	return Actor{Name: named, Display: named}, 0, nil
+}
+
+// mayView reports whether the request's principal (if any) sees a site.
+func (s *Service) mayView(r *http.Request, siteID string) bool {
+	p, ok := access.FromContext(r.Context())
+	if !ok || p.Scope.Whole() {
+		return true
+	}
+	if s.cfg.Sites != nil {
+		for _, st := range s.cfg.Sites() {
+			if st.ID == siteID {
+				return p.Scope.Covers(st.ID, st.Region, st.EnterpriseCode)
+			}
+		}
+	}
+	return p.Scope.Covers(siteID, "", "")
+}
+
+// incidentRequest is the body of the incident actions.
+type incidentRequest struct {
+	// Officer is the name typed on a shared console token; ignored for
+	// a logged-in principal.
+	Officer string `json:"officer"`
+	Comment string `json:"comment"`
+	// The disposal record.
+	Cause             incident.Cause `json:"cause"`
+	Found             string         `json:"found"`
+	Measures          string         `json:"measures"`
+	EmergencyResponse bool           `json:"emergency_response"`
+}
+
+func (s *Service) incidentHandlers(mux *http.ServeMux, view func(http.HandlerFunc) http.Handler, act func(func(http.ResponseWriter, *http.Request, Token)) http.Handler) {
+	mux.Handle("GET /api/incidents", view(s.listIncidents))
+	mux.Handle("GET /api/incidents/{id}", view(func(w http.ResponseWriter, r *http.Request) {
+		inc, ok, err := s.Incident(r.Context(), r.PathValue("id"))
+		if err != nil {
+			s.reply(w, nil, err)
+			return
+		}
+		if !ok || !s.mayView(r, inc.Site) {
+			httpError(w, http.StatusNotFound, fmt.Errorf("incident %q: %w", r.PathValue("id"), incident.ErrUnknown))
+			return
+		}
+		writeJSON(w, http.StatusOK, inc)
+	}))
+	mux.Handle("GET /api/incidents/{id}/timeline", view(func(w http.ResponseWriter, r *http.Request) {
+		inc, ok, err := s.Incident(r.Context(), r.PathValue("id"))
+		if err != nil {
+			s.reply(w, nil, err)
+			return
+		}
+		if !ok || !s.mayView(r, inc.Site) {
+			httpError(w, http.StatusNotFound, fmt.Errorf("incident %q: %w", r.PathValue("id"), incident.ErrUnknown))
+			return
+		}
+		evs, err := s.IncidentTimeline(r.Context(), inc.ID)
+		s.reply(w, evs, err)
+	}))
+	mux.Handle("POST /api/incidents/{id}/ack", act(func(w http.ResponseWriter, r *http.Request, _ Token) {
+		s.incidentAction(w, r, access.Acknowledge, func(req incidentRequest, a Actor) (any, error) {
+			return s.AckIncident(r.Context(), r.PathValue("id"), a.Name, req.Comment)
+		})
+	}))
+	mux.Handle("POST /api/incidents/{id}/disposal", act(func(w http.ResponseWriter, r *http.Request, _ Token) {
+		s.incidentAction(w, r, access.Dispose, func(req incidentRequest, a Actor) (any, error) {
+			return s.DisposeIncident(r.Context(), r.PathValue("id"), incident.Disposal{By: a.Name, Display: a.Display,
+				Cause: req.Cause, Found: req.Found, Measures: req.Measures, EmergencyResponse: req.EmergencyResponse})
+		})
+	}))
+}
+
+func (s *Service) listIncidents(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	iq := IncidentQuery{Site: q.Get("site"), Source: q.Get("source"), State: incident.State(q.Get("state"))}
+	var err error
+	if iq.From, iq.To, err = timeRange(r); err != nil {
+		httpError(w, http.StatusBadRequest, err)
+		return
+	}
+	if l := q.Get("limit"); l != "" {
+		if iq.Limit, err = strconv.Atoi(l); err != nil || iq.Limit < 1 || iq.Limit > 10000 {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("limit %q: want 1 to 10000", l))
+			return
+		}
+	}
+	var list []incident.Incident
+	switch {
+	case iq.State == "" || iq.State == "open":
+		// Not closed: this node's, from memory, with live values.
+		for _, inc := range s.Incidents(r.Context()) {
+			if (iq.Site == "" || inc.Site == iq.Site) && (iq.Source == "" || inc.Source == iq.Source) &&
+				(iq.From.IsZero() || !inc.OpenedAt.Before(iq.From)) && (iq.To.IsZero() || !inc.OpenedAt.After(iq.To)) {
+				list = append(list, inc)
+			}
+		}
+	case iq.State.Valid() || iq.State == "all":
+		if iq.State == "all" {
+			iq.State = ""
+		}
+		if list, err = s.QueryIncidents(r.Context(), iq); err != nil {
+			s.reply(w, nil, err)
+			return
+		}
+	default:
+		httpError(w, http.StatusBadRequest, fmt.Errorf("state %q: want open, active, normal, closed or all", iq.State))
+		return
+	}
+	out := make([]incident.Incident, 0, len(list))
+	for _, inc := range list {
+		if s.mayView(r, inc.Site) {
+			out = append(out, inc)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Service) incidentAction(w http.ResponseWriter, r *http.Request, act access.Action, do func(req incidentRequest, a Actor) (any, error)) {
+	var req incidentRequest
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
+	if err != nil {
+		httpError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body: %w", err))
+		return
+	}
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &req); err != nil {
+			httpError(w, http.StatusBadRequest, fmt.Errorf("request body is not the expected JSON: %w", err))
+			return
+		}
+	}
+	a, status, err := actorOf(r, act, req.Officer)
+	if err != nil {
+		httpError(w, status, err)
+		return
+	}
+	if inc, ok, _ := s.Incident(r.Context(), r.PathValue("id")); ok && !s.mayView(r, inc.Site) {
+		httpError(w, http.StatusNotFound, fmt.Errorf("incident %q: %w", r.PathValue("id"), incident.ErrUnknown))
+		return
+	}
+	out, err := do(req, a)
+	if err != nil {
+		status, known := incidentErrStatus(err)
+		if !known {
+			status = http.StatusInternalServerError
+			s.log.Error("incident action failed", zap.String("path", r.URL.Path), zap.Error(err))
+		}
+		if errors.Is(err, incident.ErrUnknown) {
+			err = fmt.Errorf("%w (an incident of another node's sites is handled on that node)", err)
+		}
+		httpError(w, status, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
