@@ -20,6 +20,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/gateway"
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
@@ -540,6 +541,127 @@ func TestConsoleBoardAt1000Sources(t *testing.T) {
 	}
 	b.waitFor("the new red warning first in the list and on the board",
 		`document.querySelector('#alarm-rows tr').dataset.id === '`+key+`' && document.querySelector('.tile[data-key="`+s.ID+"/"+src.ID+`"]').dataset.grade === 'red' && document.querySelectorAll('#alarm-rows tr').length === 201`, 30*time.Second)
+	if errs := b.scriptErrors(); len(errs) > 0 {
+		t.Errorf("script errors in the console:\n%s", strings.Join(errs, "\n"))
+	}
+}
+
+// TestConsoleIncidentAcknowledgeAndDisposal: the ammonia leak is one
+// incident row for the tank farm, red, with its contributing points and
+// their live values; the officer acknowledges it once through its dialog,
+// which acknowledges every alarm under the officer's name; the source's
+// point table marks the points in alarm and the trend has no axis below 0
+// and its unit clear of the ticks; the officer files the disposal record
+// through its dialog, the incident's timeline shows it, and when the
+// detectors read normal again the incident closes and leaves the list.
+func TestConsoleIncidentAcknowledgeAndDisposal(t *testing.T) {
+	cc := startConsoleCentre(t)
+	b := newBrowser(t)
+	const officer = "陈静"
+	b.login(cc.srv.URL, consoleOfficerToken, officer)
+	tile := `document.querySelector('.tile[data-key="jh-chem/nh3-tanks"]')`
+	b.waitFor("the tank farm with data", tile+` && `+tile+`.dataset.data === 'yes'`, 60*time.Second)
+	var cut bool
+	b.eval(`[...document.querySelectorAll('#board .tile .name')].some(el => el.scrollWidth > el.clientWidth + 1)`, &cut)
+	if cut {
+		t.Error("a tile's name is cut off")
+	}
+
+	for point, v := range map[string]float64{"nh3-gas-1": 90, "nh3-gas-2": 50} {
+		if err := cc.sim.Set(point, v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	inc := `document.querySelector('#incident-rows tr')`
+	b.waitFor("one red, unacknowledged incident for the tank farm", `document.querySelectorAll('#incident-rows tr').length === 1 && `+inc+`.dataset.grade === 'red' && `+inc+`.dataset.acked === 'no' && `+inc+`.classList.contains('blink')`, 90*time.Second)
+	b.waitFor("its points with their live values", `[...`+inc+`.querySelectorAll('.conds li')].some(li => li.querySelector('.name').textContent === '1#液氨储罐 NH3 检测器' && /^9\d(\.\d+)? ppm$/.test(li.querySelector('.live').textContent))`, 20*time.Second)
+	var src string
+	b.eval(inc+`.querySelector('.src').textContent`, &src)
+	if src != "江海化工储运有限公司 · 液氨储罐区" {
+		t.Errorf("incident row's enterprise and source = %q", src)
+	}
+	var nAlarms int
+	b.eval(`document.querySelectorAll('#alarm-rows tr').length`, &nAlarms)
+	if nAlarms < 3 {
+		t.Errorf("%d alarm details, want the leak's point-level alarms", nAlarms)
+	}
+	b.screenshot("console-incidents.png", "#incident-panel")
+
+	// Acknowledged once.
+	const comment = "已通知现场，启动应急预案"
+	b.run("open the incident's acknowledge dialog", chromedp.Click(chromedp.CSS(`#incident-rows tr button.incident_ack`)))
+	b.waitFor("the dialog with the officer's name", `document.getElementById('action-dialog').open && document.getElementById('action-officer').value === '`+officer+`' && document.getElementById('action-title').textContent.startsWith('确认警情')`, 10*time.Second)
+	b.run("acknowledge the incident",
+		chromedp.SendKeys(chromedp.CSS("#action-comment"), comment),
+		chromedp.Click(chromedp.CSS("#action-submit")),
+	)
+	b.waitFor("the incident acknowledged and every alarm with it", `!document.getElementById('action-dialog').open && `+inc+`.dataset.acked === 'yes' && !`+inc+`.classList.contains('blink') && [...document.querySelectorAll('#alarm-rows tr')].every(tr => tr.dataset.state === 'acked')`, 20*time.Second)
+	ctx := context.Background()
+	open := cc.c.Alerting().Incidents(ctx)
+	if len(open) != 1 || !open[0].Acknowledged || open[0].AckedBy != officer {
+		t.Fatalf("incidents after the acknowledgement: %+v", open)
+	}
+	id := open[0].ID
+	acts, err := cc.c.Alerting().OfficerActions(ctx, officer, time.Time{}, time.Time{})
+	if err != nil || len(acts) < 3 {
+		t.Errorf("%s's alarm acknowledgements: %d %v", officer, len(acts), err)
+	}
+	for _, a := range acts {
+		if a.Type != protocol.AlarmAcknowledged || a.Comment != comment {
+			t.Errorf("journaled action %+v; want an acknowledgement with the comment", a)
+		}
+	}
+
+	// The source's points: the ones in alarm marked; the trend's axis.
+	b.run("open the trend", chromedp.Click(chromedp.CSS(`#incident-rows tr button.incident_trend`)))
+	b.waitFor("nh3-gas-1 marked in alarm, its trend drawn", `document.getElementById('source-dialog').open && !!document.querySelector('#point-rows tr.alarming[data-point="nh3-gas-1"][data-alarm="red"]') && !!document.querySelector('#trend path.series')`, 20*time.Second)
+	var marked []string
+	b.eval(`[...document.querySelectorAll('#point-rows tr.alarming')].map(tr => tr.dataset.point)`, &marked)
+	if indexOf(marked, "nh3-gas-2") < 0 || indexOf(marked, "nh3-gas-3") >= 0 {
+		t.Errorf("points marked in alarm %v; want nh3-gas-1 and nh3-gas-2, not nh3-gas-3", marked)
+	}
+	var axis struct {
+		Min     float64 `json:"min"`
+		Overlap bool    `json:"overlap"`
+	}
+	b.eval(`(() => { const box = document.getElementById('trend'); const u = box.querySelector('.unit'); const ticks = [...box.querySelectorAll('.y-tick')];
+		const ub = u.getBBox(); const overlap = ticks.some(tk => { const b = tk.getBBox(); return b.x < ub.x + ub.width && ub.x < b.x + b.width && b.y < ub.y + ub.height && ub.y < b.y + b.height; });
+		return {min: Number(box.dataset.yMin), overlap}; })()`, &axis)
+	if axis.Min < 0 || axis.Overlap {
+		t.Errorf("trend axis from %v, unit over a tick: %v; want no axis below 0 for ppm and the unit clear", axis.Min, axis.Overlap)
+	}
+	b.screenshot("console-points-in-alarm.png", "#source-dialog")
+	b.run("close the trend", chromedp.Click(chromedp.CSS(`#source-dialog button.close`)))
+
+	// The disposal record.
+	b.run("open the disposal dialog", chromedp.Click(chromedp.CSS(`#incident-rows tr button.incident_disposal`)))
+	b.waitFor("the disposal dialog with the officer's name", `document.getElementById('disposal-dialog').open && document.getElementById('disposal-officer').value === '`+officer+`'`, 10*time.Second)
+	b.eval(`document.getElementById('disposal-cause').value = 'leak'; true`, nil)
+	b.run("fill in and file the disposal record",
+		chromedp.SendKeys(chromedp.CSS("#disposal-found"), "1#罐出口法兰垫片泄漏"),
+		chromedp.SendKeys(chromedp.CSS("#disposal-measures"), "关闭根阀，水幕稀释，更换垫片"),
+		chromedp.Click(chromedp.CSS("#disposal-emergency")),
+	)
+	b.screenshot("console-disposal.png", "#disposal-dialog")
+	b.run("file it", chromedp.Click(chromedp.CSS("#disposal-submit")))
+	b.waitFor("the disposal shown on the incident", `!document.getElementById('disposal-dialog').open && `+inc+`.querySelector('.note').textContent.includes('`+officer+`') && `+inc+`.querySelector('button.incident_disposal').hidden`, 20*time.Second)
+	b.run("open the incident's timeline", chromedp.Click(chromedp.CSS(`#incident-rows tr button.incident_timeline`)))
+	b.waitFor("the acknowledgement and the disposal in the timeline", `[...document.querySelectorAll('#timeline-rows tr[data-type="acknowledged"] td')].some(td => td.textContent === '`+officer+`') && [...document.querySelectorAll('#timeline-rows tr[data-type="disposal_recorded"] td')].some(td => td.textContent.includes('法兰垫片'))`, 10*time.Second)
+	b.screenshot("console-incident-timeline.png", "#timeline-dialog")
+	b.run("close the timeline", chromedp.Click(chromedp.CSS(`#timeline-dialog button.close`)))
+
+	// The leak stops: the incident closes and leaves the list.
+	for point := range map[string]bool{"nh3-gas-1": true, "nh3-gas-2": true} {
+		if err := cc.sim.Set(point, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b.waitFor("the incident closed", `document.querySelectorAll('#incident-rows tr').length === 0 && !document.getElementById('no-incidents').hidden`, 90*time.Second)
+	got, ok, err := cc.c.Alerting().Incident(ctx, id)
+	if err != nil || !ok || got.State != incident.Closed || got.Disposal == nil || got.Disposal.By != officer || got.Disposal.Cause != incident.CauseLeak ||
+		!got.Disposal.EmergencyResponse || got.WorstGrade != protocol.Red {
+		t.Errorf("closed incident %+v %v", got, err)
+	}
 	if errs := b.scriptErrors(); len(errs) > 0 {
 		t.Errorf("script errors in the console:\n%s", strings.Join(errs, "\n"))
 	}

@@ -19,6 +19,7 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/internal/allinone"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
@@ -29,11 +30,12 @@ import (
 const secret = "e2e-secret"
 
 // receiver is the emergency command platform: it records every signed
-// CloudEvent it is sent.
+// CloudEvent it is sent — by default the incidents' lifecycle.
 type receiver struct {
-	mu     sync.Mutex
-	events []protocol.AlarmEvent
-	bad    int
+	mu        sync.Mutex
+	events    []protocol.AlarmEvent
+	incidents []incident.Event
+	bad       int
 }
 
 func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -51,19 +53,25 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, "not a CloudEvent", http.StatusBadRequest)
 		return
 	}
+	if strings.HasPrefix(ce.Type, "cn.hazardwatch.incident.") {
+		var ice alerting.IncidentCloudEvent
+		if err := json.Unmarshal(body, &ice); err != nil {
+			r.bad++
+			http.Error(w, "not an incident CloudEvent", http.StatusBadRequest)
+			return
+		}
+		r.incidents = append(r.incidents, ice.Data)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	r.events = append(r.events, ce.Data)
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (r *receiver) find(alarmID string, typ protocol.AlarmEventType) (protocol.AlarmEvent, bool) {
+func (r *receiver) incidentEvents() []incident.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for _, e := range r.events {
-		if e.AlarmID == alarmID && e.Type == typ {
-			return e, true
-		}
-	}
-	return protocol.AlarmEvent{}, false
+	return append([]incident.Event(nil), r.incidents...)
 }
 
 // tankFarmOnFreePorts copies the tank-farm example site into a directory,
@@ -131,24 +139,51 @@ func TestAmmoniaLeakBecomesGradedWarning(t *testing.T) {
 		t.Fatal("HazardWatch did not start within 60s")
 	}
 
+	// The command platform gets the tank farm's one incident rising to
+	// red, with its conditions — not the point-level events.
 	hh, vote := "jh-chem/nh3-tanks/nh3-gas-1/HH", "jh-chem/nh3-tanks/nh3-leak/vote_first"
-	testenv.Eventually(t, "the HH warning at the command platform", 90*time.Second, func() bool {
-		_, ok := rcv.find(hh, protocol.AlarmRaised)
-		return ok
-	})
-	e, _ := rcv.find(hh, protocol.AlarmRaised)
-	if e.Grade != protocol.Orange || e.Site != "jh-chem" || e.Source != "nh3-tanks" || e.Point != "nh3-gas-1" || e.Value < 80 || e.Limit != 80 {
-		t.Errorf("HH warning = %+v; want orange, nh3-gas-1 ≥ 80 against limit 80", e)
+	condition := func(e incident.Event, alarmID string) (incident.Condition, bool) {
+		for _, c := range e.Conditions {
+			if c.AlarmID == alarmID {
+				return c, true
+			}
+		}
+		return incident.Condition{}, false
 	}
-	if !strings.Contains(e.Message, "HH 80 ppm") {
-		t.Errorf("HH warning does not explain itself: %q", e.Message)
-	}
-	testenv.Eventually(t, "the 2-of-3 vote at the command platform", 30*time.Second, func() bool {
-		_, ok := rcv.find(vote, protocol.AlarmRaised)
-		return ok
+	testenv.Eventually(t, "the incident at red with the HH and the vote at the command platform", 120*time.Second, func() bool {
+		evs := rcv.incidentEvents()
+		if len(evs) == 0 {
+			return false
+		}
+		last := evs[len(evs)-1]
+		_, hasHH := condition(last, hh)
+		_, hasVote := condition(last, vote)
+		return last.Grade == protocol.Red && hasHH && hasVote
 	})
-	if v, _ := rcv.find(vote, protocol.AlarmRaised); v.Grade != protocol.Red {
-		t.Errorf("vote warning grade = %v, want red", v.Grade)
+	evs := rcv.incidentEvents()
+	last := evs[len(evs)-1]
+	if c, _ := condition(last, hh); c.Grade != protocol.Orange || c.Point != "nh3-gas-1" || c.Value < 80 || c.Limit != 80 || c.Name != "1#液氨储罐 NH3 检测器" ||
+		!strings.Contains(c.Message, "HH 80 ppm") || len(c.Live) != 1 || !c.Live[0].HasValue || c.Live[0].Value < 80 {
+		t.Errorf("HH condition of the incident = %+v; want orange, nh3-gas-1 ≥ 80 against limit 80, explained, with its live value", c)
+	}
+	if c, _ := condition(last, vote); c.Grade != protocol.Red {
+		t.Errorf("vote condition grade = %v, want red", c.Grade)
+	}
+	var types []incident.EventType
+	for _, e := range evs {
+		types = append(types, e.Type)
+		if e.IncidentID != evs[0].IncidentID || e.Site != "jh-chem" || e.Source != "nh3-tanks" || e.SourceName != "液氨储罐区" {
+			t.Errorf("platform event %+v; want the tank farm's one incident", e)
+		}
+	}
+	if len(evs) > 4 || types[0] != incident.TypeOpened || last.WorstGrade != protocol.Red {
+		t.Errorf("platform got %v for the leak; want opened and a few grade changes up to red", types)
+	}
+	rcv.mu.Lock()
+	points := len(rcv.events)
+	rcv.mu.Unlock()
+	if points != 0 {
+		t.Errorf("platform got %d point-level events; a receiver gets them only with events: all or points", points)
 	}
 	testenv.Eventually(t, "the warning on the MQTT alarms topic", 10*time.Second, func() bool {
 		mqttMu.Lock()

@@ -27,7 +27,7 @@ func benchSite(b *testing.B, addr func(device string) string) *site.Site {
 	y.WriteString("id: bench\nname: poll benchmark\ngateways:\n  - id: gw\n    devices:\n")
 	for d := range benchDevices {
 		id := fmt.Sprintf("dev%02d", d)
-		fmt.Fprintf(&y, "      - {id: %s, address: %q, timeout: 2s, retries: 0}\n", id, addr(id))
+		fmt.Fprintf(&y, "      - {id: %s, address: %q, poll_interval: 2s, timeout: 2s, retries: 0}\n", id, addr(id))
 	}
 	y.WriteString("sources:\n  - id: tanks\n    name: tanks\n    type: tank_farm\n    grade: 3\n    points:\n")
 	for d := range benchDevices {

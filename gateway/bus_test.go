@@ -16,8 +16,8 @@ import (
 
 // busSite puts a gas detector (unit 1) and, when withAbsent, a second
 // detector (unit 2) on one RS-485 line, both at the site defaults' shape:
-// timeout longer than the time the line has between two polls of unit 1
-// once a retry is added.
+// timeout equal to the poll interval, so that two tries take longer than
+// the time the line has between two polls of unit 1.
 func busSite(t *testing.T, port string, withAbsent bool) *site.Site {
 	t.Helper()
 	text := fmt.Sprintf(`id: bus-%d
@@ -25,10 +25,10 @@ name: bus test
 gateways:
   - id: gw1
     devices:
-      - {id: gas1, transport: rtu, unit_id: 1, poll_interval: 300ms, timeout: 400ms, retries: 1, serial: {port: %[2]s, baud_rate: 19200}}
+      - {id: gas1, transport: rtu, unit_id: 1, poll_interval: 300ms, timeout: 300ms, retries: 1, serial: {port: %[2]s, baud_rate: 19200}}
 `, rand.Uint64(), port)
 	if withAbsent {
-		text += fmt.Sprintf("      - {id: gas2, transport: rtu, unit_id: 2, poll_interval: 300ms, timeout: 400ms, retries: 1, serial: {port: %s, baud_rate: 19200}}\n", port)
+		text += fmt.Sprintf("      - {id: gas2, transport: rtu, unit_id: 2, poll_interval: 300ms, timeout: 300ms, retries: 1, serial: {port: %s, baud_rate: 19200}}\n", port)
 	}
 	text += `sources:
   - id: src
@@ -50,7 +50,7 @@ gateways:
 
 // TestAbsentUnitKeepsHealthyUnitsInterval runs a gateway on a
 // pseudo-terminal RS-485 line where unit 2 never answers. Each of unit 2's
-// polls would hold the line for 800 ms (two 400 ms timeouts) if it were
+// polls would hold the line for 600 ms (two 300 ms timeouts) if it were
 // polled like a healthy unit; the healthy unit 1 must keep its 300 ms
 // interval anyway.
 func TestAbsentUnitKeepsHealthyUnitsInterval(t *testing.T) {

@@ -20,7 +20,7 @@ sources:
     grade: 3
     points:
       - {id: level, name: L, kind: level, unit: "%", range: [0, 100], modbus: {device: d, address: 0}, report: {deadband: 0.5, heartbeat: 10s}}
-      - {id: gas, name: G, kind: toxic_gas, unit: ppm, range: [0, 100], modbus: {device: d, address: 1}}
+      - {id: gas, name: G, kind: toxic_gas, gas: NH3, unit: ppm, range: [0, 100], modbus: {device: d, address: 1}}
 `))
 	if err != nil {
 		t.Fatal(err)

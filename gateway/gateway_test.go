@@ -37,12 +37,12 @@ gateways:
     devices:
       - id: plc
         address: %s
-        poll_interval: 100ms
+        poll_interval: 500ms
         timeout: 500ms
       - id: gds
         address: %s
         unit_id: 3
-        poll_interval: 100ms
+        poll_interval: 500ms
         timeout: 500ms
 sources:
   - id: src

@@ -28,7 +28,7 @@ name: holes test
 gateways:
   - id: gw1
     devices:
-      - {id: gds, address: %s, unit_id: 1, poll_interval: 100ms, timeout: 500ms}
+      - {id: gds, address: %s, unit_id: 1, poll_interval: 500ms, timeout: 500ms}
 sources:
   - id: src
     name: tanks

@@ -30,8 +30,8 @@ name: RTU codec test
 gateways:
   - id: gw1
     devices:
-      - {id: plc, transport: rtu, unit_id: 1, poll_interval: 100ms, timeout: 500ms, serial: {port: %[2]s, baud_rate: 19200}}
-      - {id: gds, transport: rtu, unit_id: 2, poll_interval: 100ms, timeout: 500ms, serial: {port: %[2]s, baud_rate: 19200}}
+      - {id: plc, transport: rtu, unit_id: 1, poll_interval: 500ms, timeout: 500ms, serial: {port: %[2]s, baud_rate: 19200}}
+      - {id: gds, transport: rtu, unit_id: 2, poll_interval: 500ms, timeout: 500ms, serial: {port: %[2]s, baud_rate: 19200}}
 %[3]ssources:
   - id: src
     name: all types
@@ -142,7 +142,7 @@ func TestPollOnceRTUDeadUnitAndIllegalAddress(t *testing.T) {
 	// The gateway's site has a third device, unit 3, which nothing serves,
 	// and a gas point at an input register the controller does not have.
 	s, _ := rtuTypesSite(t, port,
-		fmt.Sprintf("      - {id: dead, transport: rtu, unit_id: 3, poll_interval: 100ms, timeout: 500ms, retries: 0, serial: {port: %s, baud_rate: 19200}}\n", port),
+		fmt.Sprintf("      - {id: dead, transport: rtu, unit_id: 3, poll_interval: 500ms, timeout: 500ms, retries: 0, serial: {port: %s, baud_rate: 19200}}\n", port),
 		`      - {id: dead-1, name: dead-1, kind: pressure, unit: kPa, range: [0, 10], modbus: {device: dead, table: holding, address: 0, type: uint16}}
       - {id: dead-2, name: dead-2, kind: pressure, unit: kPa, range: [0, 10], modbus: {device: dead, table: coil, address: 0}}
       - {id: ghost, name: ghost, kind: toxic_gas, gas: H2S, unit: ppm, range: [0, 100], modbus: {device: gds, table: input, address: 900, type: uint16}}
@@ -239,7 +239,7 @@ func TestPollOnceRTUCorruptAnswersSpareTheOtherDevice(t *testing.T) {
 func TestRunRTUSharesTheBus(t *testing.T) {
 	sim, port, want := startRTUSim(t)
 	s, _ := rtuTypesSite(t, port,
-		fmt.Sprintf("      - {id: dead, transport: rtu, unit_id: 3, poll_interval: 100ms, timeout: 300ms, retries: 0, serial: {port: %s, baud_rate: 19200}}\n", port),
+		fmt.Sprintf("      - {id: dead, transport: rtu, unit_id: 3, poll_interval: 300ms, timeout: 300ms, retries: 0, serial: {port: %s, baud_rate: 19200}}\n", port),
 		"      - {id: dead-1, name: dead-1, kind: pressure, unit: kPa, range: [0, 10], modbus: {device: dead, table: holding, address: 0, type: uint16}}\n")
 	pub := &capture{}
 	g, err := gateway.New(gateway.Config{Site: s, GatewayID: "gw1", DataDir: t.TempDir(), Publisher: pub})

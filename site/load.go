@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -139,15 +140,26 @@ func LoadFiles(paths ...string) ([]*Site, error) {
 // problems.
 func Parse(name string, data []byte) (*Site, error) {
 	p := &parser{file: name, nodes: map[string]*yaml.Node{}}
+	if ps := checkText(name, data); ps != nil {
+		return nil, ps
+	}
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, Problems{{File: name, Line: 1, Column: 1, Msg: "file holds only comments: a site file describes one site (see docs/site-file.md)"}}
+		}
 		return nil, Problems{p.yamlProblem(err)}
 	}
 	if len(doc.Content) == 0 {
-		return nil, Problems{{File: name, Msg: "file is empty"}}
+		return nil, Problems{{File: name, Line: 1, Column: 1, Msg: "file is empty"}}
 	}
+	p.secondDocument(dec)
 	root := doc.Content[0]
+	if root.Kind != yaml.MappingNode {
+		return nil, Problems{{File: name, Line: root.Line, Column: root.Column,
+			Msg: fmt.Sprintf("a site file is a mapping of keys (id: …, name: …), not %s", nodeKind(root))}}
+	}
 	p.checkKeys(root, reflect.TypeOf(Site{}), "")
 
 	var s Site
@@ -164,6 +176,7 @@ func Parse(name string, data []byte) (*Site, error) {
 	applyDefaults(&s)
 	applyPersonDefaults(&s)
 	p.validate(&s)
+	p.validateStrict(&s)
 	if len(p.problems) > 0 {
 		sort.SliceStable(p.problems, func(i, j int) bool {
 			a, b := p.problems[i], p.problems[j]
@@ -173,6 +186,19 @@ func Parse(name string, data []byte) (*Site, error) {
 	}
 	s.index()
 	return &s, nil
+}
+
+// nodeKind names a YAML node's kind for problems.
+func nodeKind(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return fmt.Sprintf("the value %q", n.Value)
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "this"
 }
 
 type parser struct {
@@ -308,6 +334,10 @@ func (p *parser) errorf(path, format string, args ...any) {
 			break
 		}
 		if q == "" {
+			// A key missing at the top: point at the site's start.
+			if n, ok := p.nodes[""]; ok {
+				pr.Line, pr.Column = n.Line, n.Column
+			}
 			break
 		}
 	}

@@ -28,6 +28,7 @@ sources:
       - id: p1
         name: NH3 1
         kind: toxic_gas
+        gas: NH3
         unit: ppm
         range: [0, 100]
         modbus: {device: d1, address: 0}
@@ -35,6 +36,7 @@ sources:
       - id: p2
         name: NH3 2
         kind: toxic_gas
+        gas: NH3
         unit: ppm
         range: [0, 100]
         modbus: {device: d1, address: 1}
@@ -108,10 +110,10 @@ func TestProblemsNameFileLineAndField(t *testing.T) {
 		field, msg     string
 	}{
 		{"unknown key", "    grade: 2\n", "    grade: 2\n    colour: red\n", 13, "sources[0].colour", `unknown key "colour"`},
-		{"duplicate point", "      - id: p2\n", "      - id: p1\n", 21, "sources[0].points[1].id", `point id "p1" is used twice`},
-		{"limit outside range", "limits: {h: 40, hh: 80}", "limits: {h: 40, hh: 120}", 20, "sources[0].points[0].limits.hh", "outside the measuring range"},
-		{"limits out of order", "limits: {h: 40, hh: 80}", "limits: {h: 90, hh: 80}", 20, "sources[0].points[0].limits.hh", "LL ≤ L ≤ H ≤ HH"},
-		{"unknown device", "modbus: {device: d1, address: 0}", "modbus: {device: d9, address: 0}", 19, "sources[0].points[0].modbus.device", `device "d9", which no gateway`},
+		{"duplicate point", "      - id: p2\n", "      - id: p1\n", 22, "sources[0].points[1].id", `point id "p1" is used twice`},
+		{"limit outside range", "limits: {h: 40, hh: 80}", "limits: {h: 40, hh: 120}", 21, "sources[0].points[0].limits.hh", "outside the measuring range"},
+		{"limits out of order", "limits: {h: 40, hh: 80}", "limits: {h: 90, hh: 80}", 21, "sources[0].points[0].limits.hh", "LL ≤ L ≤ H ≤ HH"},
+		{"unknown device", "modbus: {device: d1, address: 0}", "modbus: {device: d9, address: 0}", 20, "sources[0].points[0].modbus.device", `device "d9", which no gateway`},
 		{"bad grade", "    grade: 2\n", "    grade: 5\n", 12, "sources[0].grade", "1 to 4"},
 		{"bad duration", "        address: 127.0.0.1:1502\n", "        address: 127.0.0.1:1502\n        poll_interval: soon\n", 8, "gateways[0].devices[0].poll_interval", "not a duration"},
 		{"bad id", "id: s1\n", "id: s/1\n", 1, "id", "may hold only"},

@@ -41,7 +41,8 @@ func applyDefaults(s *Site) {
 				d.PollInterval = Duration(DefaultPollInterval)
 			}
 			if d.Timeout == 0 {
-				d.Timeout = Duration(DefaultTimeout)
+				// Never longer than the poll interval (validateStrict).
+				d.Timeout = min(Duration(DefaultTimeout), d.PollInterval)
 			}
 			if d.Retries == nil {
 				r := DefaultRetries

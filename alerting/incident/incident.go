@@ -16,6 +16,7 @@ package incident
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -126,8 +127,12 @@ type Condition struct {
 	Since   time.Time `json:"since,omitzero"`
 	Cleared time.Time `json:"cleared,omitzero"`
 	Points  []string  `json:"points,omitempty"`
-	// Message is the alarm's explanation as the alarm lifecycle has it.
-	Message string `json:"message,omitempty"`
+	// Message (Chinese) and Messages (every catalog language) are the
+	// alarm's explanation as the alarm lifecycle rendered it from Facts;
+	// machines read Facts.
+	Message  string               `json:"message,omitempty"`
+	Messages map[string]string    `json:"messages,omitempty"`
+	Facts    *protocol.AlarmFacts `json:"facts,omitempty"`
 
 	// Name and Unit (the point's, from the site file) and Live (the
 	// newest readings of the point, or of the points of a vote) are
@@ -278,6 +283,7 @@ func (inc *Incident) clone() *Incident {
 	c.Conditions = make([]Condition, len(inc.Conditions))
 	for i, cd := range inc.Conditions {
 		cd.Points = slices.Clone(cd.Points)
+		cd.Messages = maps.Clone(cd.Messages)
 		cd.Live = nil
 		c.Conditions[i] = cd
 	}
@@ -332,6 +338,7 @@ func (inc *Incident) event(typ EventType, now time.Time, prevGrade protocol.Grad
 	ev.Conditions = make([]Condition, len(inc.Conditions))
 	for i, c := range inc.Conditions {
 		c.Points = slices.Clone(c.Points)
+		c.Messages = maps.Clone(c.Messages)
 		ev.Conditions[i] = c
 	}
 	if inc.Disposal != nil {
@@ -404,7 +411,8 @@ func (inc *Incident) applyAlarm(e protocol.AlarmEvent) []Event {
 		}
 		c.Active, c.Cleared = true, time.Time{}
 		c.Grade, c.WorstGrade = e.Grade, max(c.WorstGrade, e.Grade)
-		c.State, c.Value, c.Limit, c.Message, c.Points = e.State, e.Value, e.Limit, e.Message, slices.Clone(e.Points)
+		c.State, c.Value, c.Limit, c.Points = e.State, e.Value, e.Limit, slices.Clone(e.Points)
+		c.Message, c.Messages, c.Facts = e.Message, maps.Clone(e.Messages), e.Facts
 		if e.Since != nil {
 			c.Since = e.Since.Time
 		}
@@ -665,7 +673,7 @@ func (t *Txn) Alarm(e protocol.AlarmEvent) ([]Event, error) {
 		}
 		inc.Conditions = []Condition{{AlarmID: e.AlarmID, Point: e.Point, Condition: e.Condition, Active: true,
 			Grade: e.Grade, WorstGrade: e.Grade, State: e.State, Value: e.Value, Limit: e.Limit,
-			Message: e.Message, Points: slices.Clone(e.Points)}}
+			Message: e.Message, Messages: maps.Clone(e.Messages), Facts: e.Facts, Points: slices.Clone(e.Points)}}
 		if e.Since != nil {
 			inc.Conditions[0].Since = e.Since.Time
 		}

@@ -75,7 +75,8 @@ func grafanaCmd(args []string, stdout, stderr io.Writer) int {
 	return 0
 }
 
-// siteFiles expands directories into their *.yaml and *.yml files.
+// siteFiles expands directories into their *.yaml and *.yml files; a
+// directory without any is an error.
 func siteFiles(args []string) ([]string, error) {
 	var files []string
 	for _, arg := range args {
@@ -87,9 +88,14 @@ func siteFiles(args []string) ([]string, error) {
 			files = append(files, arg)
 			continue
 		}
+		n := len(files)
 		for _, pat := range []string{"*.yaml", "*.yml"} {
 			m, _ := filepath.Glob(filepath.Join(arg, pat)) // pattern is constant and valid
 			files = append(files, m...)
+		}
+		if len(files) == n {
+			// Nothing checked is no proof of anything: say so and fail.
+			return nil, fmt.Errorf("site files: no *.yaml or *.yml files in directory %s", arg)
 		}
 	}
 	return files, nil

@@ -20,7 +20,7 @@ sources:
     type: tank_farm
     grade: 9
     points:
-      - {id: p1, name: P, kind: toxic_gas, unit: ppm, range: [0, 100], modbus: {device: d2}, limits: {h: 90, hh: 60}}
+      - {id: p1, name: P, kind: toxic_gas, gas: NH3, unit: ppm, range: [0, 100], modbus: {device: d2}, limits: {h: 90, hh: 60}}
 `
 	if err := os.WriteFile(bad, []byte(text), 0o644); err != nil {
 		t.Fatal(err)

@@ -491,10 +491,9 @@
   function liveText(c) {
     const parts = [];
     for (const l of c.live || []) {
-      const v = l.has_value ? num(l.value) + (l.unit ? ' ' + l.unit : '') : t('noValue', { quality: l.quality || '—' });
-      parts.push((c.point ? '' : (l.name || l.point) + ' ') + v);
+      parts.push(l.has_value ? num(l.value) + (l.unit ? ' ' + l.unit : '') : t('noValue', { quality: l.quality || '—' }));
     }
-    return parts.join('，');
+    return parts.join(' / '); // a vote's points in their order; their names are on their own rows
   }
 
   function paintIncident(e) {
@@ -527,7 +526,7 @@
       g.textContent = cd.condition;
       const name = document.createElement('span');
       name.className = 'name';
-      name.textContent = cd.name || cd.point || cd.alarm_id;
+      name.textContent = cd.name || (cd.point ? cd.point : t('cond_' + cd.condition));
       const live = document.createElement('span');
       live.className = 'live';
       live.textContent = liveText(cd);
@@ -825,14 +824,15 @@
     }
     if (ev.alarm_id) {
       const c = (ev.conditions || []).find((x) => x.alarm_id === ev.alarm_id);
-      if (c) return (c.name || c.point || '') + ' ' + c.condition + ' ' + (c.message || '');
+      if (c) return c.condition + ' · ' + ((c.messages && c.messages[lang]) || c.message || c.name || (c.point ? c.point : t('cond_' + c.condition)));
       return ev.alarm_id;
     }
-    return ev.comment || '';
+    return '';
   }
   async function openIncidentTimeline(id) {
     const dlg = $('timeline-dialog');
     dlg.dataset.kind = 'incident';
+    $('timeline-title').textContent = t('incidentTimeline');
     $('timeline-id').textContent = id;
     $('timeline-comment').hidden = true;
     const rows = $('timeline-rows');
@@ -866,6 +866,7 @@
   // --- timeline -------------------------------------------------------
   async function openTimeline(id) {
     $('timeline-dialog').dataset.kind = 'alarm';
+    $('timeline-title').textContent = t('timeline');
     $('timeline-comment').hidden = false;
     $('timeline-id').textContent = id;
     const rows = $('timeline-rows');

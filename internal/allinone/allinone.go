@@ -153,7 +153,7 @@ func Run(ctx context.Context, cfg Config) error {
 		return fmt.Errorf("listen for the status page on %s: %w", cfg.HTTPAddr, err)
 	}
 	base := "http://" + ln.Addr().String()
-	demo := &demoReceiver{out: cfg.Out, color: cfg.Color}
+	demo := &demoReceiver{out: cfg.Out, color: cfg.Color, lang: cfg.Lang}
 	receivers := []alerting.Receiver{{Name: "demo-command-platform", URL: base + "/demo/command-platform", Secret: demoSecret,
 		MinBackoff: 200 * time.Millisecond, MaxBackoff: 5 * time.Second}}
 	for i, u := range cfg.Webhooks {

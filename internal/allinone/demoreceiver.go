@@ -5,10 +5,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"sync"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 )
 
 // demoReceiver stands in for the emergency command platform: it checks
@@ -17,14 +19,9 @@ import (
 type demoReceiver struct {
 	out   io.Writer
 	color bool
+	lang  i18n.Lang
 	mu    sync.Mutex
 	got   []alerting.IncidentCloudEvent
-}
-
-// incidentWords name the incident events on the demo's terminal.
-var incidentWords = map[incident.EventType]string{
-	incident.TypeOpened: "警情开启", incident.TypeGradeChanged: "警情变级", incident.TypeAcknowledged: "警情已确认",
-	incident.TypeDisposalRecorded: "处置记录已提交", incident.TypeClosed: "警情关闭",
 }
 
 func (d *demoReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -45,7 +42,7 @@ func (d *demoReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	d.mu.Lock()
 	d.got = append(d.got, ce)
 	if d.out != nil {
-		tag := "→ 指挥平台已接收"
+		tag := i18n.T(d.lang, "term.platform", nil)
 		if d.color {
 			tag = "\x1b[1;35m" + tag + "\x1b[0m"
 		}
@@ -54,11 +51,13 @@ func (d *demoReceiver) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if e.Type == incident.TypeClosed {
 			g = e.WorstGrade
 		}
-		line := fmt.Sprintf("%s %s %s %s（%d 个报警条件）", tag, incidentWords[e.Type], g.Chinese(), e.IncidentID, len(e.Conditions))
+		args := i18n.Args{"tag": tag, "what": i18n.T(d.lang, "incident."+string(e.Type), nil), "grade": i18n.T(d.lang, "grade."+g.String(), nil),
+			"id": e.IncidentID, "conditions": strconv.Itoa(len(e.Conditions)), "actor": e.Actor}
+		key := "term.incident"
 		if e.Actor != "" {
-			line += " " + e.Actor
+			key = "term.incident_by"
 		}
-		fmt.Fprintln(d.out, line)
+		fmt.Fprintln(d.out, i18n.T(d.lang, key, args))
 	}
 	d.mu.Unlock()
 	w.WriteHeader(http.StatusNoContent)
