@@ -11,11 +11,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"time"
 
 	"go.uber.org/zap"
 
+	"github.com/hazardwatch/hazardwatch/internal/redact"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
@@ -244,9 +246,11 @@ func (d *deliverer) deliver(ctx context.Context, o outboxRow) bool {
 func (d *deliverer) post(ctx context.Context, body []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, d.rcv.Timeout)
 	defer cancel()
+	// Errors name the URL masked: a receiver's URL may carry its token.
+	shown := redact.URL(d.rcv.URL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.rcv.URL, bytes.NewReader(body))
 	if err != nil {
-		return permanentError{fmt.Errorf("receiver %s: request to %s: %w", d.rcv.Name, d.rcv.URL, err)}
+		return permanentError{fmt.Errorf("receiver %s: request to %s: %w", d.rcv.Name, shown, unwrapURLError(err))}
 	}
 	req.Header.Set("Content-Type", CloudEventContentType)
 	if d.rcv.Secret != "" {
@@ -254,7 +258,7 @@ func (d *deliverer) post(ctx context.Context, body []byte) error {
 	}
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("receiver %s: POST %s: %w", d.rcv.Name, d.rcv.URL, err)
+		return fmt.Errorf("receiver %s: POST %s: %w", d.rcv.Name, shown, unwrapURLError(err))
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // lets the connection be reused
 	resp.Body.Close()
@@ -262,10 +266,20 @@ func (d *deliverer) post(ctx context.Context, body []byte) error {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
 		return nil
 	case resp.StatusCode >= 400 && resp.StatusCode < 500 && resp.StatusCode != http.StatusRequestTimeout && resp.StatusCode != http.StatusTooManyRequests:
-		return permanentError{fmt.Errorf("receiver %s: POST %s: %s", d.rcv.Name, d.rcv.URL, resp.Status)}
+		return permanentError{fmt.Errorf("receiver %s: POST %s: %s", d.rcv.Name, shown, resp.Status)}
 	default:
-		return fmt.Errorf("receiver %s: POST %s: %s", d.rcv.Name, d.rcv.URL, resp.Status)
+		return fmt.Errorf("receiver %s: POST %s: %s", d.rcv.Name, shown, resp.Status)
 	}
+}
+
+// unwrapURLError drops the *url.Error around err, whose text repeats the
+// URL unmasked.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 func (d *deliverer) sleep(ctx context.Context, wait time.Duration) {
