@@ -1,8 +1,6 @@
 package alerting
 
 import (
-	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,39 +12,9 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
-
-// Role is what a token may do.
-type Role string
-
-// Roles: viewers read; officers also act on alarms.
-const (
-	RoleViewer  Role = "viewer"
-	RoleOfficer Role = "officer"
-)
-
-// Token is one API bearer token.
-type Token struct {
-	Token string `yaml:"token" json:"-"`
-	Role  Role   `yaml:"role" json:"role"`
-	// Officer binds the token to one officer: actions through it are
-	// recorded under this name. Empty (a shared console) records the
-	// officer named in each request.
-	Officer string `yaml:"officer" json:"officer,omitempty"`
-}
-
-func checkTokens(tokens []Token) error {
-	for i, t := range tokens {
-		if len(t.Token) < 16 {
-			return fmt.Errorf("API token %d: at least 16 characters", i+1)
-		}
-		if t.Role != RoleViewer && t.Role != RoleOfficer {
-			return fmt.Errorf("API token %d: role %q is not viewer or officer", i+1, t.Role)
-		}
-	}
-	return nil
-}
 
 func newHTTPClient() *http.Client {
 	return &http.Client{Transport: &http.Transport{Proxy: nil, MaxIdleConnsPerHost: 2, IdleConnTimeout: 90 * time.Second}}
@@ -56,17 +24,23 @@ func newHTTPClient() *http.Client {
 const maxRequestBody = 16 << 10
 
 // Handler serves the alarm API under /api/. Alarm ids contain slashes:
-// clients escape them as %2F in paths.
+// clients escape them as %2F in paths. It takes the caller from the
+// request's context (access.Middleware in front of it): reading needs
+// access.View, each action its own access.Action, and the alarm's site
+// within the caller's scope.
 func (s *Service) Handler() http.Handler {
 	mux := http.NewServeMux()
-	view := func(h http.HandlerFunc) http.Handler { return s.auth(RoleViewer, h) }
-	act := func(h func(w http.ResponseWriter, r *http.Request, tok Token)) http.Handler {
-		return s.auth(RoleOfficer, func(w http.ResponseWriter, r *http.Request) { h(w, r, tokenOf(r)) })
+	view := func(h http.HandlerFunc) http.Handler { return access.Require(access.View, h) }
+	act := func(need access.Action, h func(w http.ResponseWriter, r *http.Request, p access.Principal)) http.Handler {
+		return access.Require(need, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			p, _ := access.FromContext(r.Context())
+			h(w, r, p)
+		}))
 	}
 	mux.Handle("GET /api/alarms", view(s.listAlarms))
 	mux.Handle("GET /api/alarms/{id}", view(func(w http.ResponseWriter, r *http.Request) {
 		a, ok := s.Alarm(r.PathValue("id"))
-		if !ok {
+		if !ok || !s.mayView(r, a.Site) { // outside the scope: as if unknown
 			httpError(w, http.StatusNotFound, fmt.Errorf("alarm %q: %w", r.PathValue("id"), ErrUnknownAlarm))
 			return
 		}
@@ -74,7 +48,7 @@ func (s *Service) Handler() http.Handler {
 	}))
 	mux.Handle("GET /api/alarms/{id}/timeline", view(func(w http.ResponseWriter, r *http.Request) {
 		evs, err := s.Timeline(r.Context(), r.PathValue("id"))
-		s.reply(w, evs, err)
+		s.reply(w, inScope(s.viewFilter(r), evs), err)
 	}))
 	mux.Handle("GET /api/history", view(s.history))
 	mux.Handle("GET /api/officers/{officer}/actions", view(func(w http.ResponseWriter, r *http.Request) {
@@ -84,46 +58,59 @@ func (s *Service) Handler() http.Handler {
 			return
 		}
 		evs, err := s.OfficerActions(r.Context(), r.PathValue("officer"), from, to)
-		s.reply(w, evs, err)
+		s.reply(w, inScope(s.viewFilter(r), evs), err)
 	}))
-	mux.Handle("GET /api/sources", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.SourceGrades()) }))
-	mux.Handle("GET /api/outbox", view(func(w http.ResponseWriter, r *http.Request) {
+	// The delivery queues and their dead letters are the installation's:
+	// only installation-wide accounts see them.
+	mux.Handle("GET /api/outbox", view(wholeScope(func(w http.ResponseWriter, r *http.Request) {
 		st, err := s.OutboxStats(r.Context())
 		s.reply(w, st, err)
+	})))
+	mux.Handle("GET /api/floods", view(func(w http.ResponseWriter, r *http.Request) {
+		sees := s.viewFilter(r)
+		floods := []Flood{}
+		for _, f := range s.Floods() {
+			if sees(f.Site) {
+				floods = append(floods, f)
+			}
+		}
+		writeJSON(w, http.StatusOK, floods)
 	}))
-	mux.Handle("GET /api/floods", view(func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, http.StatusOK, s.Floods()) }))
-	mux.Handle("GET /api/deadletters/alerting", view(s.deadLetters))
-	mux.Handle("POST /api/alarms/{id}/ack", act(func(w http.ResponseWriter, r *http.Request, tok Token) {
-		s.action(w, r, tok, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
+	mux.Handle("GET /api/deadletters/alerting", view(wholeScope(s.deadLetters)))
+	mux.Handle("POST /api/alarms/{id}/ack", act(access.Acknowledge, func(w http.ResponseWriter, r *http.Request, p access.Principal) {
+		s.action(w, r, p, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
 			return s.Ack(r.Context(), r.PathValue("id"), officer, req.Comment)
 		})
 	}))
-	mux.Handle("POST /api/alarms/{id}/shelve", act(func(w http.ResponseWriter, r *http.Request, tok Token) {
-		s.action(w, r, tok, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
+	mux.Handle("POST /api/alarms/{id}/shelve", act(access.Shelve, func(w http.ResponseWriter, r *http.Request, p access.Principal) {
+		s.action(w, r, p, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
 			until := req.Until.Time
 			if until.IsZero() && req.Minutes > 0 {
+				if req.Minutes > s.cfg.MaxShelve.Minutes() {
+					return protocol.AlarmEvent{}, fmt.Errorf("shelve for %g minutes: %w (%s)", req.Minutes, ErrShelveTooLong, s.cfg.MaxShelve)
+				}
 				until = s.cfg.Now().Add(time.Duration(req.Minutes * float64(time.Minute)))
 			}
 			return s.Shelve(r.Context(), r.PathValue("id"), officer, req.reason(), until)
 		})
 	}))
-	mux.Handle("POST /api/alarms/{id}/unshelve", act(func(w http.ResponseWriter, r *http.Request, tok Token) {
-		s.action(w, r, tok, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
+	mux.Handle("POST /api/alarms/{id}/unshelve", act(access.Shelve, func(w http.ResponseWriter, r *http.Request, p access.Principal) {
+		s.action(w, r, p, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
 			return s.Unshelve(r.Context(), r.PathValue("id"), officer, req.Comment)
 		})
 	}))
-	mux.Handle("POST /api/alarms/{id}/out-of-service", act(func(w http.ResponseWriter, r *http.Request, tok Token) {
-		s.action(w, r, tok, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
+	mux.Handle("POST /api/alarms/{id}/out-of-service", act(access.Shelve, func(w http.ResponseWriter, r *http.Request, p access.Principal) {
+		s.action(w, r, p, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
 			return s.OutOfService(r.Context(), r.PathValue("id"), officer, req.reason())
 		})
 	}))
-	mux.Handle("POST /api/alarms/{id}/return-to-service", act(func(w http.ResponseWriter, r *http.Request, tok Token) {
-		s.action(w, r, tok, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
+	mux.Handle("POST /api/alarms/{id}/return-to-service", act(access.Shelve, func(w http.ResponseWriter, r *http.Request, p access.Principal) {
+		s.action(w, r, p, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
 			return s.ReturnToService(r.Context(), r.PathValue("id"), officer, req.Comment)
 		})
 	}))
-	mux.Handle("POST /api/alarms/{id}/comment", act(func(w http.ResponseWriter, r *http.Request, tok Token) {
-		s.action(w, r, tok, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
+	mux.Handle("POST /api/alarms/{id}/comment", act(access.Comment, func(w http.ResponseWriter, r *http.Request, p access.Principal) {
+		s.action(w, r, p, func(req actionRequest, officer string) (protocol.AlarmEvent, error) {
 			return s.Comment(r.Context(), r.PathValue("id"), officer, req.Comment)
 		})
 	}))
@@ -131,35 +118,9 @@ func (s *Service) Handler() http.Handler {
 	return mux
 }
 
-type tokenKey struct{}
-
-func tokenOf(r *http.Request) Token { t, _ := r.Context().Value(tokenKey{}).(Token); return t }
-
-// auth checks the bearer token and its role.
-func (s *Service) auth(need Role, h http.HandlerFunc) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		given, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || given == "" {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hazardwatch"`)
-			httpError(w, http.StatusUnauthorized, errors.New("missing bearer token"))
-			return
-		}
-		for _, t := range s.cfg.Tokens {
-			if subtle.ConstantTimeCompare([]byte(t.Token), []byte(given)) != 1 {
-				continue
-			}
-			if need == RoleOfficer && t.Role != RoleOfficer {
-				httpError(w, http.StatusForbidden, errors.New("this token may only view alarms"))
-				return
-			}
-			h(w, r.WithContext(context.WithValue(r.Context(), tokenKey{}, t)))
-			return
-		}
-		httpError(w, http.StatusUnauthorized, errors.New("unknown token"))
-	})
-}
-
-// actionRequest is the JSON body of an officer's action.
+// actionRequest is the JSON body of an officer's action. Officer, when
+// given, must be the logged-in account's name: actions are recorded under
+// the account, never under a name typed in.
 type actionRequest struct {
 	Officer string        `json:"officer"`
 	Comment string        `json:"comment"`
@@ -186,13 +147,13 @@ func (a *actionRequest) UnmarshalJSON(b []byte) error {
 
 // reason is the reason, falling back to the comment.
 func (a actionRequest) reason() string {
-	if a.Reason != "" {
+	if strings.TrimSpace(a.Reason) != "" {
 		return a.Reason
 	}
 	return a.Comment
 }
 
-func (s *Service) action(w http.ResponseWriter, r *http.Request, tok Token, do func(req actionRequest, officer string) (protocol.AlarmEvent, error)) {
+func (s *Service) action(w http.ResponseWriter, r *http.Request, p access.Principal, do func(req actionRequest, officer string) (protocol.AlarmEvent, error)) {
 	var req actionRequest
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	if err != nil {
@@ -205,21 +166,24 @@ func (s *Service) action(w http.ResponseWriter, r *http.Request, tok Token, do f
 			return
 		}
 	}
-	officer := req.Officer
-	if tok.Officer != "" {
-		if officer != "" && officer != tok.Officer {
-			httpError(w, http.StatusForbidden, fmt.Errorf("this token belongs to officer %s, not %s", tok.Officer, officer))
-			return
-		}
-		officer = tok.Officer
+	if req.Officer != "" && req.Officer != p.Name {
+		httpError(w, http.StatusForbidden, fmt.Errorf("logged in as %s: actions are recorded under the account, not %q", p.Name, req.Officer))
+		return
 	}
-	ev, err := do(req, officer)
+	if a, ok := s.Alarm(r.PathValue("id")); ok && !s.mayView(r, a.Site) {
+		httpError(w, http.StatusForbidden, fmt.Errorf("site %s is outside the area of %s", a.Site, p.Name))
+		return
+	}
+	req.Comment = strings.TrimSpace(req.Comment)
+	req.Reason = strings.TrimSpace(req.Reason)
+	ev, err := do(req, p.Name)
 	if err != nil {
 		status := http.StatusInternalServerError
 		switch {
 		case errors.Is(err, ErrUnknownAlarm):
 			status = http.StatusNotFound
-		case errors.Is(err, ErrNoOfficer), errors.Is(err, ErrNoReason), errors.Is(err, ErrNoComment), errors.Is(err, ErrBadExpiry):
+		case errors.Is(err, ErrNoOfficer), errors.Is(err, ErrNoReason), errors.Is(err, ErrNoComment), errors.Is(err, ErrBadExpiry),
+			errors.Is(err, ErrShelveTooLong):
 			status = http.StatusBadRequest
 		case errors.Is(err, ErrNotAckable), errors.Is(err, ErrNotShelved), errors.Is(err, ErrNotOutOfService), errors.Is(err, ErrOutOfService):
 			status = http.StatusConflict
@@ -247,7 +211,14 @@ func (s *Service) listAlarms(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	writeJSON(w, http.StatusOK, s.Alarms(f))
+	sees := s.viewFilter(r)
+	alarms := []Alarm{}
+	for _, a := range s.Alarms(f) {
+		if sees(a.Site) {
+			alarms = append(alarms, a)
+		}
+	}
+	writeJSON(w, http.StatusOK, alarms)
 }
 
 func (s *Service) history(w http.ResponseWriter, r *http.Request) {
@@ -265,7 +236,30 @@ func (s *Service) history(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	evs, err := s.History(r.Context(), hq)
-	s.reply(w, evs, err)
+	s.reply(w, inScope(s.viewFilter(r), evs), err)
+}
+
+// inScope keeps the events of the sites a request sees.
+func inScope(sees func(site string) bool, evs []protocol.AlarmEvent) []protocol.AlarmEvent {
+	out := evs[:0:0]
+	for _, e := range evs {
+		if sees(e.Site) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// wholeScope lets through principals whose scope is the whole
+// installation, 403 for the others.
+func wholeScope(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if p, ok := access.FromContext(r.Context()); ok && !p.Scope.Whole() {
+			httpError(w, http.StatusForbidden, fmt.Errorf("%s sees part of the installation; this is the whole installation's", p.Name))
+			return
+		}
+		h(w, r)
+	}
 }
 
 func (s *Service) deadLetters(w http.ResponseWriter, r *http.Request) {

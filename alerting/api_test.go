@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
@@ -23,26 +24,43 @@ const (
 	viewerToken  = "viewer-token-0123456789"
 	officerToken = "officer-token-0123456789"
 	wangToken    = "wang-token-0123456789ab"
+	coalToken    = "coal-token-0123456789ab"
 )
 
-// apiTokens are a viewer, a shared officer console and an officer's own
-// token (王工).
-var apiTokens = []Token{
-	{Token: viewerToken, Role: RoleViewer},
-	{Token: officerToken, Role: RoleOfficer},
-	{Token: wangToken, Role: RoleOfficer, Officer: "王工"},
+// serveAPI serves the service's alarm API behind the access middleware,
+// with tokens of a wall display (viewer), two officers (li.gong and
+// wang.gong) and an officer whose scope is the coal mine only.
+func serveAPI(t *testing.T, svc *Service) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(testAuth(t).Middleware(svc.Handler()))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// testAuth knows the tokens serveAPI describes.
+func testAuth(t *testing.T) *access.Authenticator {
+	t.Helper()
+	auth, err := access.New(access.Config{Tokens: []access.Token{
+		{Name: "wall", Role: access.Viewer, Hash: access.HashToken(viewerToken)},
+		{Name: "li.gong", Role: access.Officer, Hash: access.HashToken(officerToken)},
+		{Name: "wang.gong", Role: access.Officer, Hash: access.HashToken(wangToken)},
+		{Name: "coal.officer", Role: access.Officer, Scope: access.Scope{Sites: []string{"lh-coal"}}, Hash: access.HashToken(coalToken)},
+	}}, access.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return auth
 }
 
 func TestHTTPAPI(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	rcv := newReceiver(t)
-	svc, err := New(Config{Registerer: reg, Receivers: []Receiver{testReceiver(rcv.URL())}, Tokens: apiTokens})
+	svc, err := New(Config{Registerer: reg, Receivers: []Receiver{testReceiver(rcv.URL())}})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	srv := httptest.NewServer(svc.Handler())
-	defer srv.Close()
+	srv := serveAPI(t, svc)
 
 	now := time.Now().UTC()
 	k1, k2 := "jh-chem/nh3-tanks/nh3-gas-1/HH", "lh-coal/face-3101/ch4-t1/HH"
@@ -77,21 +95,23 @@ func TestHTTPAPI(t *testing.T) {
 	if code, _ := call("GET", "/api/alarms?grade=purple", viewerToken, ""); code != http.StatusBadRequest {
 		t.Fatalf("unknown grade: %d", code)
 	}
-	if code, _ := call("POST", alarmPath(k1, "/ack"), viewerToken, `{"officer":"王工"}`); code != http.StatusForbidden {
+	if code, _ := call("POST", alarmPath(k1, "/ack"), viewerToken, `{}`); code != http.StatusForbidden {
 		t.Fatalf("viewer acknowledging: %d", code)
 	}
-	if code, _ := call("POST", alarmPath(k1, "/ack"), officerToken, `{"comment":"x"}`); code != http.StatusBadRequest {
-		t.Fatalf("shared token without officer: %d", code)
+	if code, _ := call("POST", alarmPath(k1, "/ack"), coalToken, `{}`); code != http.StatusForbidden {
+		t.Fatalf("the coal mine's officer acknowledging at the chemical site: %d", code)
+	}
+	for _, name := range []string{"wang.gong", "  ", "王工"} {
+		if code, _ := call("POST", alarmPath(k1, "/ack"), officerToken, `{"officer":"`+name+`"}`); code != http.StatusForbidden {
+			t.Fatalf("li.gong acknowledging under the name %q: %d", name, code)
+		}
 	}
 	if code, _ := call("POST", alarmPath(k1, "/ack"), officerToken, `not json`); code != http.StatusBadRequest {
 		t.Fatalf("malformed body: %d", code)
 	}
-	if code, _ := call("POST", alarmPath(k1, "/ack"), wangToken, `{"officer":"李工"}`); code != http.StatusForbidden {
-		t.Fatalf("token of 王工 acting as 李工: %d", code)
-	}
 	code, body = call("POST", alarmPath(k1, "/ack"), wangToken, `{"comment":"已派人"}`)
 	var ev protocol.AlarmEvent
-	if err := json.Unmarshal(body, &ev); err != nil || code != 200 || ev.Actor != "王工" || ev.State != protocol.StateAcked {
+	if err := json.Unmarshal(body, &ev); err != nil || code != 200 || ev.Actor != "wang.gong" || ev.State != protocol.StateAcked {
 		t.Fatalf("ack: %d %s", code, body)
 	}
 	if code, _ := call("POST", alarmPath(k1, "/ack"), wangToken, `{}`); code != http.StatusConflict {
@@ -100,19 +120,32 @@ func TestHTTPAPI(t *testing.T) {
 	if code, _ := call("POST", alarmPath("no/such", "/ack"), wangToken, `{}`); code != http.StatusNotFound {
 		t.Fatalf("unknown alarm: %d", code)
 	}
-	if code, body := call("POST", alarmPath(k2, "/shelve"), officerToken, `{"officer":"李工","reason":"标定","minutes":30}`); code != 200 {
+	for _, bad := range []string{
+		`{"minutes":30}`, `{"reason":"   ","minutes":30}`, `{"reason":" ","comment":"\t","minutes":30}`, // no reason
+		`{"reason":"标定","minutes":481}`, `{"reason":"标定","minutes":1e300}`, `{"reason":"标定","until":"9999-12-31T23:59:59Z"}`, // past 8 h
+		`{"reason":"标定","until":"` + now.Add(8*time.Hour+time.Minute).Format(time.RFC3339) + `"}`,
+		`{"reason":"标定","until":"2000-01-01T00:00:00Z"}`, // past
+	} {
+		if code, body := call("POST", alarmPath(k2, "/shelve"), officerToken, bad); code != http.StatusBadRequest {
+			t.Fatalf("shelve %s: %d %s, want 400", bad, code, body)
+		}
+	}
+	if code, body := call("POST", alarmPath(k2, "/shelve"), officerToken, `{"officer":"li.gong","reason":"标定","minutes":30}`); code != 200 {
 		t.Fatalf("shelve: %d %s", code, body)
 	}
-	if code, _ := call("POST", alarmPath(k2, "/shelve"), officerToken, `{"officer":"李工","minutes":30}`); code != http.StatusBadRequest {
-		t.Fatalf("shelve without reason: %d", code)
+	if code, body := call("POST", alarmPath(k2, "/shelve"), officerToken, `{"reason":"标定","minutes":480}`); code != 200 {
+		t.Fatalf("shelve again for the longest allowed: %d %s", code, body)
 	}
-	if code, body := call("POST", alarmPath(k2, "/unshelve"), officerToken, `{"officer":"李工"}`); code != 200 {
+	if code, body := call("POST", alarmPath(k2, "/unshelve"), officerToken, `{}`); code != 200 {
 		t.Fatalf("unshelve: %d %s", code, body)
 	}
-	if code, body := call("POST", alarmPath(k2, "/out-of-service"), officerToken, `{"officer":"李工","reason":"更换探头"}`); code != 200 {
+	if code, _ := call("POST", alarmPath(k2, "/out-of-service"), officerToken, `{"reason":" \n "}`); code != http.StatusBadRequest {
+		t.Fatalf("out of service with a blank reason: %d", code)
+	}
+	if code, body := call("POST", alarmPath(k2, "/out-of-service"), coalToken, `{"reason":"更换探头"}`); code != 200 {
 		t.Fatalf("out of service: %d %s", code, body)
 	}
-	if code, body := call("POST", alarmPath(k2, "/return-to-service"), officerToken, `{"officer":"李工"}`); code != 200 {
+	if code, body := call("POST", alarmPath(k2, "/return-to-service"), officerToken, `{}`); code != 200 {
 		t.Fatalf("return to service: %d %s", code, body)
 	}
 	code, body = call("GET", alarmPath(k2, "/timeline"), viewerToken, "")
@@ -124,12 +157,12 @@ func TestHTTPAPI(t *testing.T) {
 	for _, e := range tl {
 		types = append(types, string(e.Type))
 	}
-	if got := strings.Join(types, ","); got != "raised,shelved,unshelved,out_of_service,returned_to_service" {
+	if got := strings.Join(types, ","); got != "raised,shelved,shelved,unshelved,out_of_service,returned_to_service" {
 		t.Fatalf("timeline %s", got)
 	}
-	code, body = call("GET", "/api/officers/"+url.PathEscape("李工")+"/actions", viewerToken, "")
+	code, body = call("GET", "/api/officers/li.gong/actions", viewerToken, "")
 	if err := json.Unmarshal(body, &tl); err != nil || code != 200 || len(tl) != 4 {
-		t.Fatalf("李工's actions: %d %s", code, body)
+		t.Fatalf("li.gong's actions: %d %s", code, body)
 	}
 	if code, _ := call("GET", "/api/history?from=yesterday", viewerToken, ""); code != http.StatusBadRequest {
 		t.Fatalf("bad time: %d", code)
@@ -172,13 +205,12 @@ func TestHTTPAPI(t *testing.T) {
 // state, and leaves the alarm as it was; the comment is in the timeline
 // and in the officer's actions.
 func TestHTTPAPIComment(t *testing.T) {
-	svc, err := New(Config{Tokens: apiTokens})
+	svc, err := New(Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer svc.Close()
-	srv := httptest.NewServer(svc.Handler())
-	defer srv.Close()
+	srv := serveAPI(t, svc)
 	now := time.Now().UTC()
 	k := "jh-chem/nh3-tanks/nh3-gas-1/HH"
 	if err := svc.HandleEvents(context.Background(), []rules.Event{event(rules.Raised, k, now, protocol.Orange, protocol.None, 86)}); err != nil {
@@ -193,40 +225,41 @@ func TestHTTPAPIComment(t *testing.T) {
 		name, token, body string
 		want              int
 	}{
-		{"no token", "", `{"officer":"李工","comment":"x"}`, http.StatusUnauthorized},
-		{"viewer", viewerToken, `{"officer":"李工","comment":"x"}`, http.StatusForbidden},
-		{"shared token without officer", officerToken, `{"comment":"x"}`, http.StatusBadRequest},
-		{"without comment", officerToken, `{"officer":"李工"}`, http.StatusBadRequest},
-		{"blank comment", officerToken, `{"officer":"李工","comment":"  "}`, http.StatusBadRequest},
+		{"no token", "", `{"comment":"x"}`, http.StatusUnauthorized},
+		{"viewer", viewerToken, `{"comment":"x"}`, http.StatusForbidden},
+		{"outside the scope", coalToken, `{"comment":"x"}`, http.StatusForbidden},
+		{"without comment", officerToken, `{}`, http.StatusBadRequest},
+		{"blank comment", officerToken, `{"comment":"  "}`, http.StatusBadRequest},
+		{"comment of white space", officerToken, `{"comment":"\u3000\t\n"}`, http.StatusBadRequest},
 		{"malformed body", officerToken, `not json`, http.StatusBadRequest},
-		{"token of 王工 as 李工", wangToken, `{"officer":"李工","comment":"x"}`, http.StatusForbidden},
+		{"wang.gong as li.gong", wangToken, `{"officer":"li.gong","comment":"x"}`, http.StatusForbidden},
 	} {
 		if code, body := call("POST", comment, tc.token, tc.body); code != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, code, body, tc.want)
 		}
 	}
-	if code, _ := call("POST", "/api/alarms/"+url.PathEscape("no/such/alarm/H")+"/comment", officerToken, `{"officer":"李工","comment":"x"}`); code != http.StatusNotFound {
+	if code, _ := call("POST", "/api/alarms/"+url.PathEscape("no/such/alarm/H")+"/comment", officerToken, `{"comment":"x"}`); code != http.StatusNotFound {
 		t.Errorf("unknown alarm: %d", code)
 	}
 
-	// A token bound to an officer records that officer's name.
+	// The comment is recorded under the caller's name.
 	code, body := call("POST", comment, wangToken, `{"comment":"已派人查看"}`)
 	var ev protocol.AlarmEvent
-	if err := json.Unmarshal(body, &ev); err != nil || code != 200 || ev.Type != protocol.AlarmCommented || ev.Actor != "王工" ||
+	if err := json.Unmarshal(body, &ev); err != nil || code != 200 || ev.Type != protocol.AlarmCommented || ev.Actor != "wang.gong" ||
 		ev.Comment != "已派人查看" || ev.State != protocol.StateUnacked || ev.PrevState != protocol.StateUnacked {
 		t.Fatalf("comment: %d %s", code, body)
 	}
-	// Shelved, then a comment from the shared console: still shelved.
-	if code, body := call("POST", "/api/alarms/"+url.PathEscape(k)+"/shelve", officerToken, `{"officer":"李工","reason":"标定","minutes":30}`); code != 200 {
+	// Shelved, then a comment: still shelved.
+	if code, body := call("POST", "/api/alarms/"+url.PathEscape(k)+"/shelve", officerToken, `{"reason":"标定","minutes":30}`); code != 200 {
 		t.Fatalf("shelve: %d %s", code, body)
 	}
-	code, body = call("POST", comment, officerToken, `{"officer":"李工","comment":"标定中，勿动"}`)
-	if err := json.Unmarshal(body, &ev); err != nil || code != 200 || ev.Actor != "李工" || ev.State != protocol.StateShelved {
+	code, body = call("POST", comment, officerToken, `{"comment":"标定中，勿动"}`)
+	if err := json.Unmarshal(body, &ev); err != nil || code != 200 || ev.Actor != "li.gong" || ev.State != protocol.StateShelved {
 		t.Fatalf("comment on the shelved alarm: %d %s", code, body)
 	}
 	code, body = call("GET", "/api/alarms/"+url.PathEscape(k), viewerToken, "")
 	var a Alarm
-	if err := json.Unmarshal(body, &a); err != nil || code != 200 || a.State != protocol.StateShelved || a.By != "李工" || a.Reason != "标定" {
+	if err := json.Unmarshal(body, &a); err != nil || code != 200 || a.State != protocol.StateShelved || a.By != "li.gong" || a.Reason != "标定" {
 		t.Fatalf("alarm after the comments: %d %s", code, body)
 	}
 
@@ -239,12 +272,12 @@ func TestHTTPAPIComment(t *testing.T) {
 	for _, e := range tl {
 		got = append(got, string(e.Type)+":"+e.Actor+":"+e.Comment)
 	}
-	if want := "raised::,commented:王工:已派人查看,shelved:李工:标定,commented:李工:标定中，勿动"; strings.Join(got, ",") != want {
+	if want := "raised::,commented:wang.gong:已派人查看,shelved:li.gong:标定,commented:li.gong:标定中，勿动"; strings.Join(got, ",") != want {
 		t.Fatalf("timeline %s, want %s", strings.Join(got, ","), want)
 	}
-	code, body = call("GET", "/api/officers/"+url.PathEscape("王工")+"/actions", viewerToken, "")
+	code, body = call("GET", "/api/officers/wang.gong/actions", viewerToken, "")
 	if err := json.Unmarshal(body, &tl); err != nil || code != 200 || len(tl) != 1 || tl[0].Type != protocol.AlarmCommented || tl[0].Comment != "已派人查看" {
-		t.Fatalf("王工's actions: %d %s", code, body)
+		t.Fatalf("wang.gong's actions: %d %s", code, body)
 	}
 }
 

@@ -294,7 +294,7 @@ func testDeadLettersAPI(t *testing.T, j journal) {
 	defer refusing.Close()
 	r := testReceiver(refusing.URL)
 	r.Name = "platform"
-	svc, err := New(j.with(Config{Receivers: []Receiver{r}, Tokens: []Token{{Token: viewerToken, Role: RoleViewer}}}))
+	svc, err := New(j.with(Config{Receivers: []Receiver{r}}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +303,7 @@ func testDeadLettersAPI(t *testing.T, j journal) {
 	if err := svc.HandleEvents(context.Background(), []rules.Event{event(rules.Raised, k, time.Now(), protocol.Orange, protocol.None, 86)}); err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(svc.Handler())
-	defer srv.Close()
+	srv := serveAPI(t, svc)
 	get := func(path, token string) (int, []DeadLetter) {
 		t.Helper()
 		code, body := apiCall(t, srv.URL, "GET", path, token, "")

@@ -79,14 +79,15 @@ func TestAmmoniaLeakIsOneIncidentEndToEnd(t *testing.T) {
 		platform.Events = "" // the default: incidents' lifecycle
 		live := &latestReadings{}
 		c := &clock{t: time.Now().UTC().Truncate(time.Millisecond)}
-		cfg := j.with(Config{Now: c.Now, TickInterval: -1, Receivers: []Receiver{platform}, Tokens: apiTokens,
+		cfg := j.with(Config{Now: c.Now, TickInterval: -1, Receivers: []Receiver{platform},
 			Sites: tankFarmSites(t), Latest: live})
 		svc, err := New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer func() { svc.Close() }()
-		srv := httptest.NewServer(svc.Handler())
+		auth := testAuth(t)
+		srv := httptest.NewServer(auth.Middleware(svc.Handler()))
 		defer srv.Close()
 
 		t0 := c.Now()
@@ -145,9 +146,9 @@ func TestAmmoniaLeakIsOneIncidentEndToEnd(t *testing.T) {
 				t.Errorf("alarm %s is %s after the incident's acknowledgement", a.ID, a.State)
 			}
 		}
-		acts, err := svc.OfficerActions(ctx, "王工", time.Time{}, time.Time{})
+		acts, err := svc.OfficerActions(ctx, "wang.gong", time.Time{}, time.Time{})
 		if err != nil || len(acts) != 8 {
-			t.Errorf("王工's alarm acknowledgements: %d %v, want 8", len(acts), err)
+			t.Errorf("wang.gong's alarm acknowledgements: %d %v, want 8", len(acts), err)
 		}
 		if code, body = apiCall(t, srv.URL, "POST", "/api/incidents/"+id+"/ack", wangToken, `{}`); code != 409 {
 			t.Errorf("second acknowledgement: %d %s, want 409", code, body)
@@ -165,7 +166,7 @@ func TestAmmoniaLeakIsOneIncidentEndToEnd(t *testing.T) {
 		if svc, err = New(cfg); err != nil {
 			t.Fatal(err)
 		}
-		srv.Config.Handler = svc.Handler()
+		srv.Config.Handler = auth.Middleware(svc.Handler())
 		if got := svc.Incidents(ctx); len(got) != 1 || got[0].ID != inc.ID || !got[0].Acknowledged || got[0].Grade != protocol.Red {
 			t.Fatalf("after restart: %+v", got)
 		}
@@ -192,7 +193,7 @@ func TestAmmoniaLeakIsOneIncidentEndToEnd(t *testing.T) {
 		code, body = apiCall(t, srv.URL, "GET", "/api/incidents/"+id, viewerToken, "")
 		var closed incident.Incident
 		if err := json.Unmarshal(body, &closed); err != nil || code != 200 || closed.State != incident.Closed || closed.Disposal == nil ||
-			closed.Disposal.By != "王工" || closed.Disposal.Cause != incident.CauseLeak || !closed.Disposal.EmergencyResponse || closed.ClosedBy != "王工" {
+			closed.Disposal.By != "wang.gong" || closed.Disposal.Cause != incident.CauseLeak || !closed.Disposal.EmergencyResponse || closed.ClosedBy != "wang.gong" {
 			t.Fatalf("closed incident: %d %s", code, body)
 		}
 		code, body = apiCall(t, srv.URL, "GET", "/api/incidents?state=closed", viewerToken, "")
@@ -234,7 +235,7 @@ func TestAmmoniaLeakIsOneIncidentEndToEnd(t *testing.T) {
 		if red.Grade != protocol.Red || red.PrevGrade != protocol.Orange || red.SourceName != "液氨储罐区" || len(red.Conditions) != 7 {
 			t.Errorf("grade_changed to red = %+v", red)
 		}
-		if ack := got[3]; ack.Actor != "王工" || ack.Comment != "已派人" || !ack.Acknowledged {
+		if ack := got[3]; ack.Actor != "wang.gong" || ack.Comment != "已派人" || !ack.Acknowledged {
 			t.Errorf("acknowledged = %+v", ack)
 		}
 	})

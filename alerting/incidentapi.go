@@ -22,49 +22,49 @@ type Actor struct {
 }
 
 // actorOf is the one place the incident endpoints learn who acts: the
-// logged-in principal (internal/access) when the request carries one,
-// else the API token — its bound officer, or for a shared console token
-// the name in the request. The principal's role must allow the action.
+// logged-in principal (internal/access), whose role must allow the action.
+// A name in the request, when given, must be the principal's: actions are
+// recorded under the account, never under a name typed in.
 func actorOf(r *http.Request, act access.Action, named string) (Actor, int, error) {
-	if p, ok := access.FromContext(r.Context()); ok {
-		if !p.May(act) {
-			return Actor{}, http.StatusForbidden, fmt.Errorf("%s (role %s) may not %s", p.Name, p.Role, act)
-		}
-		return Actor{Name: p.Name, Display: p.Display}, 0, nil
+	p, ok := access.FromContext(r.Context())
+	if !ok {
+		return Actor{}, http.StatusUnauthorized, access.ErrNoCredentials
 	}
-	tok := tokenOf(r)
-	if tok.Officer != "" {
-		if named != "" && named != tok.Officer {
-			return Actor{}, http.StatusForbidden, fmt.Errorf("this token belongs to officer %s, not %s", tok.Officer, named)
-		}
-		return Actor{Name: tok.Officer, Display: tok.Officer}, 0, nil
+	if !p.May(act) {
+		return Actor{}, http.StatusForbidden, fmt.Errorf("%s (role %s) may not %s", p.Name, p.Role, act)
 	}
-	if named == "" {
-		return Actor{}, http.StatusBadRequest, incident.ErrNoActor
+	if named != "" && named != p.Name {
+		return Actor{}, http.StatusForbidden, fmt.Errorf("logged in as %s: actions are recorded under the account, not %q", p.Name, named)
 	}
-	return Actor{Name: named, Display: named}, 0, nil
+	return Actor{Name: p.Name, Display: p.Display}, 0, nil
 }
 
 // mayView reports whether the request's principal (if any) sees a site.
-func (s *Service) mayView(r *http.Request, siteID string) bool {
+func (s *Service) mayView(r *http.Request, siteID string) bool { return s.viewFilter(r)(siteID) }
+
+// viewFilter tells which sites the request's principal (if any) sees: the
+// sites in force that its scope covers (a site not in the site files only
+// when the scope narrows by nothing but site ids).
+func (s *Service) viewFilter(r *http.Request) func(siteID string) bool {
 	p, ok := access.FromContext(r.Context())
 	if !ok || p.Scope.Whole() {
-		return true
+		return func(string) bool { return true }
 	}
+	sees := map[string]bool{}
 	if s.cfg.Sites != nil {
 		for _, st := range s.cfg.Sites() {
-			if st.ID == siteID {
-				return p.Scope.Covers(st.ID, st.Region, st.EnterpriseCode)
-			}
+			sees[st.ID] = p.Scope.Covers(st.ID, st.Region, st.EnterpriseCode)
 		}
 	}
-	return p.Scope.Covers(siteID, "", "")
+	return func(siteID string) bool {
+		in, known := sees[siteID]
+		return in || !known && p.Scope.Covers(siteID, "", "")
+	}
 }
 
 // incidentRequest is the body of the incident actions.
 type incidentRequest struct {
-	// Officer is the name typed on a shared console token; ignored for
-	// a logged-in principal.
+	// Officer, when given, must be the caller's account name.
 	Officer string `json:"officer"`
 	Comment string `json:"comment"`
 	// The disposal record.
@@ -74,7 +74,7 @@ type incidentRequest struct {
 	EmergencyResponse bool           `json:"emergency_response"`
 }
 
-func (s *Service) incidentHandlers(mux *http.ServeMux, view func(http.HandlerFunc) http.Handler, act func(func(http.ResponseWriter, *http.Request, Token)) http.Handler) {
+func (s *Service) incidentHandlers(mux *http.ServeMux, view func(http.HandlerFunc) http.Handler, act func(access.Action, func(http.ResponseWriter, *http.Request, access.Principal)) http.Handler) {
 	mux.Handle("GET /api/incidents", view(s.listIncidents))
 	mux.Handle("GET /api/incidents/{id}", view(func(w http.ResponseWriter, r *http.Request) {
 		inc, ok, err := s.Incident(r.Context(), r.PathValue("id"))
@@ -101,12 +101,12 @@ func (s *Service) incidentHandlers(mux *http.ServeMux, view func(http.HandlerFun
 		evs, err := s.IncidentTimeline(r.Context(), inc.ID)
 		s.reply(w, evs, err)
 	}))
-	mux.Handle("POST /api/incidents/{id}/ack", act(func(w http.ResponseWriter, r *http.Request, _ Token) {
+	mux.Handle("POST /api/incidents/{id}/ack", act(access.Acknowledge, func(w http.ResponseWriter, r *http.Request, _ access.Principal) {
 		s.incidentAction(w, r, access.Acknowledge, func(req incidentRequest, a Actor) (any, error) {
 			return s.AckIncident(r.Context(), r.PathValue("id"), a.Name, req.Comment)
 		})
 	}))
-	mux.Handle("POST /api/incidents/{id}/disposal", act(func(w http.ResponseWriter, r *http.Request, _ Token) {
+	mux.Handle("POST /api/incidents/{id}/disposal", act(access.Dispose, func(w http.ResponseWriter, r *http.Request, _ access.Principal) {
 		s.incidentAction(w, r, access.Dispose, func(req incidentRequest, a Actor) (any, error) {
 			return s.DisposeIncident(r.Context(), r.PathValue("id"), incident.Disposal{By: a.Name, Display: a.Display,
 				Cause: req.Cause, Found: req.Found, Measures: req.Measures, EmergencyResponse: req.EmergencyResponse})

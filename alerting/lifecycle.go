@@ -70,6 +70,7 @@ var (
 	ErrNoReason        = errors.New("reason is required")
 	ErrNoComment       = errors.New("comment is required")
 	ErrBadExpiry       = errors.New("shelve expiry must be in the future")
+	ErrShelveTooLong   = errors.New("shelving is limited to the configured maximum")
 )
 
 func (a *Alarm) state() protocol.AlarmState {
@@ -160,7 +161,7 @@ func (a *Alarm) Apply(ev rules.Event) (protocol.AlarmEvent, error) {
 // Ack acknowledges the alarm: unacked → acked, returned-to-normal unacked →
 // normal.
 func (a *Alarm) Ack(officer, comment string, now time.Time) (protocol.AlarmEvent, error) {
-	if officer == "" {
+	if blank(officer) {
 		return protocol.AlarmEvent{}, ErrNoOfficer
 	}
 	from := a.state()
@@ -180,9 +181,9 @@ func (a *Alarm) Ack(officer, comment string, now time.Time) (protocol.AlarmEvent
 // shelved alarm may be shelved again to change the expiry.
 func (a *Alarm) Shelve(officer, reason string, until, now time.Time) (protocol.AlarmEvent, error) {
 	switch {
-	case officer == "":
+	case blank(officer):
 		return protocol.AlarmEvent{}, ErrNoOfficer
-	case reason == "":
+	case blank(reason):
 		return protocol.AlarmEvent{}, ErrNoReason
 	case !until.After(now):
 		return protocol.AlarmEvent{}, fmt.Errorf("shelve %s until %s: %w", a.ID, until.Format(time.RFC3339), ErrBadExpiry)
@@ -198,7 +199,7 @@ func (a *Alarm) Shelve(officer, reason string, until, now time.Time) (protocol.A
 
 // Unshelve ends the shelving early.
 func (a *Alarm) Unshelve(officer, comment string, now time.Time) (protocol.AlarmEvent, error) {
-	if officer == "" {
+	if blank(officer) {
 		return protocol.AlarmEvent{}, ErrNoOfficer
 	}
 	if a.state() != protocol.StateShelved {
@@ -211,9 +212,9 @@ func (a *Alarm) Unshelve(officer, comment string, now time.Time) (protocol.Alarm
 // detector being replaced) until an officer returns it.
 func (a *Alarm) OutOfService(officer, reason string, now time.Time) (protocol.AlarmEvent, error) {
 	switch {
-	case officer == "":
+	case blank(officer):
 		return protocol.AlarmEvent{}, ErrNoOfficer
-	case reason == "":
+	case blank(reason):
 		return protocol.AlarmEvent{}, ErrNoReason
 	case a.state() == protocol.StateOutOfService:
 		return protocol.AlarmEvent{}, fmt.Errorf("take %s out of service: %w", a.ID, ErrOutOfService)
@@ -225,7 +226,7 @@ func (a *Alarm) OutOfService(officer, reason string, now time.Time) (protocol.Al
 
 // ReturnToService puts an out-of-service alarm back in service.
 func (a *Alarm) ReturnToService(officer, comment string, now time.Time) (protocol.AlarmEvent, error) {
-	if officer == "" {
+	if blank(officer) {
 		return protocol.AlarmEvent{}, ErrNoOfficer
 	}
 	if a.state() != protocol.StateOutOfService {
@@ -240,9 +241,9 @@ func (a *Alarm) ReturnToService(officer, comment string, now time.Time) (protoco
 // acknowledgement.
 func (a *Alarm) Comment(officer, comment string, now time.Time) (protocol.AlarmEvent, error) {
 	switch {
-	case officer == "":
+	case blank(officer):
 		return protocol.AlarmEvent{}, ErrNoOfficer
-	case strings.TrimSpace(comment) == "":
+	case blank(comment):
 		return protocol.AlarmEvent{}, ErrNoComment
 	case !a.Present():
 		return protocol.AlarmEvent{}, fmt.Errorf("comment on %s in state %s: %w", a.ID, a.state(), ErrUnknownAlarm)
@@ -375,3 +376,6 @@ func (a *Alarm) resend(now time.Time, escalated bool) protocol.AlarmEvent {
 	render(&ev)
 	return ev
 }
+
+// blank tells whether a name, reason or comment says nothing.
+func blank(s string) bool { return strings.TrimSpace(s) == "" }

@@ -297,3 +297,34 @@ func TestLifecycleCommentRefused(t *testing.T) {
 		t.Errorf("comment on a normal alarm: %v, want ErrUnknownAlarm", err)
 	}
 }
+
+// TestLifecycleBlankRefused: a name or reason of white space is no name or
+// reason, for every action; the alarm is left as it was.
+func TestLifecycleBlankRefused(t *testing.T) {
+	c := newClock()
+	var a Alarm
+	mustApply(t, &a, ruleEvent(rules.Raised, c.Now(), protocol.Yellow, protocol.None, 86), protocol.AlarmRaised, protocol.StateNormal, protocol.StateUnacked)
+	before := a
+	now, until := c.Now(), c.Now().Add(time.Hour)
+	for _, blank := range []string{"", " ", "\t\n", "\u3000", " \u00a0 "} {
+		for name, do := range map[string]func() error{
+			"ack":                func() error { _, err := a.Ack(blank, "", now); return err },
+			"shelve":             func() error { _, err := a.Shelve(blank, "检修", until, now); return err },
+			"unshelve":           func() error { _, err := a.Unshelve(blank, "", now); return err },
+			"out of service":     func() error { _, err := a.OutOfService(blank, "更换探头", now); return err },
+			"return to service":  func() error { _, err := a.ReturnToService(blank, "", now); return err },
+			"comment":            func() error { _, err := a.Comment(blank, "复查", now); return err },
+			"shelve, no reason":  func() error { _, err := a.Shelve("li.gong", blank, until, now); return err },
+			"oos, no reason":     func() error { _, err := a.OutOfService("li.gong", blank, now); return err },
+			"comment, no remark": func() error { _, err := a.Comment("li.gong", blank, now); return err },
+		} {
+			err := do()
+			if !errors.Is(err, ErrNoOfficer) && !errors.Is(err, ErrNoReason) && !errors.Is(err, ErrNoComment) {
+				t.Errorf("%s with %q: %v, want a refusal for the blank", name, blank, err)
+			}
+		}
+	}
+	if !reflect.DeepEqual(a, before) {
+		t.Errorf("a refused action changed the alarm: %+v", a)
+	}
+}

@@ -52,8 +52,9 @@ type Config struct {
 	Publisher Publisher
 	// Receivers get every event they want by HTTP POST.
 	Receivers []Receiver
-	// Tokens authorise the HTTP API.
-	Tokens []Token
+	// MaxShelve is the longest an alarm may be shelved (default 8 h, a
+	// shift): a shelved alarm must come back to someone on duty.
+	MaxShelve time.Duration
 	// CloudEventSource prefixes the CloudEvents source, followed by
 	// "/{site}" (default "/hazardwatch").
 	CloudEventSource string
@@ -234,8 +235,11 @@ func New(cfg Config) (*Service, error) {
 		}
 		names[cfg.Receivers[i].Name] = true
 	}
-	if err := checkTokens(cfg.Tokens); err != nil {
-		return nil, err
+	if cfg.MaxShelve < 0 {
+		return nil, fmt.Errorf("alerting config: max shelve %s is negative", cfg.MaxShelve)
+	}
+	if cfg.MaxShelve == 0 {
+		cfg.MaxShelve = DefaultMaxShelve
 	}
 	st, err := openStore(cfg.DataDir, cfg.JournalDSN, cfg.Node, cfg.OwnsSite)
 	if err != nil {
@@ -682,9 +686,15 @@ func (s *Service) Ack(ctx context.Context, id, officer, comment string) (protoco
 	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) { return a.Ack(officer, comment, now) })
 }
 
-// Shelve silences an alarm until the expiry.
+// DefaultMaxShelve is the longest shelving unless configured: a shift.
+const DefaultMaxShelve = 8 * time.Hour
+
+// Shelve silences an alarm until the expiry, at most MaxShelve ahead.
 func (s *Service) Shelve(ctx context.Context, id, officer, reason string, until time.Time) (protocol.AlarmEvent, error) {
 	return s.act(ctx, id, func(a *Alarm, now time.Time) (protocol.AlarmEvent, error) {
+		if until.Sub(now) > s.cfg.MaxShelve {
+			return protocol.AlarmEvent{}, fmt.Errorf("shelve %s until %s: %w (%s)", id, until.Format(time.RFC3339), ErrShelveTooLong, s.cfg.MaxShelve)
+		}
 		return a.Shelve(officer, reason, until, now)
 	})
 }

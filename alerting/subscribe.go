@@ -1,7 +1,6 @@
 package alerting
 
 import (
-	"crypto/subtle"
 	"sync"
 
 	"github.com/hazardwatch/hazardwatch/protocol"
@@ -62,18 +61,4 @@ func (ss *subscribers) publish(recs []record) {
 			break
 		}
 	}
-}
-
-// LookupToken returns the API token given, for handlers outside the alarm
-// API that authorise with the same tokens (the console's event stream).
-func (s *Service) LookupToken(given string) (Token, bool) {
-	if given == "" {
-		return Token{}, false
-	}
-	for _, t := range s.cfg.Tokens {
-		if subtle.ConstantTimeCompare([]byte(t.Token), []byte(given)) == 1 {
-			return t, true
-		}
-	}
-	return Token{}, false
 }

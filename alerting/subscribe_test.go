@@ -11,7 +11,7 @@ import (
 
 func newMemService(t *testing.T) *Service {
 	t.Helper()
-	svc, err := New(Config{TickInterval: -1, Tokens: []Token{{Token: "officer-token-0123456789", Role: RoleOfficer}}})
+	svc, err := New(Config{TickInterval: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -120,17 +120,5 @@ func TestSlowSubscriberIsCutOffNotWaitedFor(t *testing.T) {
 	}
 	if e := next(t, again); e.Type != protocol.AlarmAcknowledged || e.AlarmID != keys[0] {
 		t.Errorf("after subscribing again: %+v", e)
-	}
-}
-
-func TestLookupToken(t *testing.T) {
-	svc := newMemService(t)
-	if tok, ok := svc.LookupToken("officer-token-0123456789"); !ok || tok.Role != RoleOfficer {
-		t.Errorf("known token: %+v %v", tok, ok)
-	}
-	for _, bad := range []string{"", "officer-token-012345678", "officer-token-0123456789x"} {
-		if _, ok := svc.LookupToken(bad); ok {
-			t.Errorf("token %q accepted", bad)
-		}
 	}
 }

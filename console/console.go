@@ -28,6 +28,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -43,7 +44,6 @@ type Alarms interface {
 	Alarm(id string) (alerting.Alarm, bool)
 	SourceGrades() []protocol.SourceGrade
 	Subscribe(buffer int) (<-chan protocol.AlarmEvent, func())
-	LookupToken(token string) (alerting.Token, bool)
 	// The incidents: one per hazard source out of normal.
 	Incidents(ctx context.Context) []incident.Incident
 	Incident(ctx context.Context, id string) (incident.Incident, bool, error)
@@ -157,14 +157,16 @@ func (c *Console) Close() {
 
 // Handler serves the console:
 //
-//	GET  /                     the officers' board
+//	GET  /                     the officers' board (with its login form)
 //	GET  /regions              the regions overview: risk map and roll-up
 //	GET  /wall                 the same for a command centre's wall screen
 //	GET  /console/…            its scripts, styles and dictionary
 //	GET  /api/stream           the event stream (server-sent events)
 //	GET  /api/stream/snapshot  the stream's first event as plain JSON
-//	POST /api/stream/session   sets the stream's cookie from a bearer token
-//	DELETE /api/stream/session clears it
+//
+// The stream needs a principal in the request's context
+// (access.Middleware: the session cookie that POST /api/session sets, or
+// a bearer token); the page logs in through /api/session.
 func (c *Console) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /{$}", c.page("index.html"))
@@ -176,10 +178,9 @@ func (c *Console) Handler() http.Handler {
 	})
 	mux.HandleFunc("GET /api/stream", c.authorised(c.stream))
 	mux.HandleFunc("GET /api/stream/snapshot", c.authorised(func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, c.snapshot(r.Context(), false))
+		p, _ := access.FromContext(r.Context())
+		writeJSON(w, http.StatusOK, c.scopedSnapshot(r.Context(), p.Scope))
 	}))
-	mux.HandleFunc("POST /api/stream/session", c.login)
-	mux.HandleFunc("DELETE /api/stream/session", c.logout)
 	return mux
 }
 
@@ -287,6 +288,15 @@ func (c *Console) snapshot(ctx context.Context, resync bool) Snapshot {
 			src := sourceOf(s, &s.Sources[i], grades, fresh)
 			snap.Sources = append(snap.Sources, src)
 		}
+	}
+	return snap
+}
+
+// scopedSnapshot is the snapshot cut to a scope.
+func (c *Console) scopedSnapshot(ctx context.Context, scope access.Scope) Snapshot {
+	snap := c.snapshot(ctx, false)
+	if sees := sitesIn(scope, c.cfg.Sites()); sees != nil {
+		return cut(snap, func(site string) bool { return sees[site] })
 	}
 	return snap
 }

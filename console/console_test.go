@@ -22,6 +22,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
@@ -60,14 +61,36 @@ type fixture struct {
 	gws   *gatewayStates
 	sites []*site.Site
 	srv   *httptest.Server
+	auth  *access.Authenticator
+}
+
+// handler is the console behind the access middleware, as the centre
+// serves it.
+func (f *fixture) handler() http.Handler { return f.auth.Middleware(f.con.Handler()) }
+
+const officerPassword = "console-officer-password"
+
+var (
+	hashOnce sync.Once
+	hash     string
+)
+
+func officerPasswordHash(t *testing.T) string {
+	t.Helper()
+	hashOnce.Do(func() {
+		var err error
+		if hash, err = access.HashPassword(officerPassword); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return hash
 }
 
 // newFixture runs a console over a real alerting service (journal in
 // memory) and a real embedded store, for the given sites.
 func newFixture(t *testing.T, sites []*site.Site, tune func(*Config)) *fixture {
 	t.Helper()
-	svc, err := alerting.New(alerting.Config{TickInterval: -1, ResendInterval: -1, FloodThreshold: -1, Tokens: []alerting.Token{
-		{Token: officerToken, Role: alerting.RoleOfficer}, {Token: viewerToken, Role: alerting.RoleViewer}}})
+	svc, err := alerting.New(alerting.Config{TickInterval: -1, ResendInterval: -1, FloodThreshold: -1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +109,14 @@ func newFixture(t *testing.T, sites []*site.Site, tune func(*Config)) *fixture {
 	if f.con, err = New(cfg); err != nil {
 		t.Fatal(err)
 	}
-	f.srv = httptest.NewServer(f.con.Handler())
+	f.auth, err = access.New(access.Config{
+		Accounts: []access.Account{{Name: "li.gong", Role: access.Officer, PasswordHash: officerPasswordHash(t)}},
+		Tokens: []access.Token{{Name: "console-officer", Role: access.Officer, Hash: access.HashToken(officerToken)},
+			{Name: "wall", Role: access.Viewer, Hash: access.HashToken(viewerToken)}}}, access.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.srv = httptest.NewServer(f.handler())
 	t.Cleanup(f.srv.Close)
 	t.Cleanup(f.con.Close) // before srv.Close (cleanups run last first): ends the streams
 	return f
@@ -329,18 +359,18 @@ func TestStreamFollowsAlarmsSourcesAndGateways(t *testing.T) {
 	testenv.Eventually(t, "the closed console no longer counted", 20*time.Second, func() bool { return testutil.ToFloat64(f.con.streams) == 1 })
 }
 
-// TestStreamNeedsToken: without a known token the stream and the snapshot
-// answer 401; the session endpoint sets a cookie the stream accepts, which
-// is HttpOnly, SameSite=Strict and limited to the stream's path.
-func TestStreamNeedsToken(t *testing.T) {
+// TestStreamNeedsLogin: without a credential, with an unknown token or a
+// forged cookie, the stream and the snapshot answer 401; the session
+// cookie of a login (never the token) opens the stream, until logout.
+func TestStreamNeedsLogin(t *testing.T) {
 	f := newFixture(t, tankFarm(t), nil)
 	for _, path := range []string{"/api/stream", "/api/stream/snapshot"} {
-		for _, tok := range []string{"", "not-a-token-of-this-centre"} {
+		for _, tok := range []string{"", "not-a-token-of-this-centre", viewerToken} {
 			req, _ := http.NewRequest(http.MethodGet, f.srv.URL+path, nil)
-			if tok != "" {
+			if tok != viewerToken {
 				req.Header.Set("Authorization", "Bearer "+tok)
 			}
-			req.AddCookie(&http.Cookie{Name: streamCookie, Value: tok})
+			req.AddCookie(&http.Cookie{Name: access.CookieName, Value: tok}) // a token is no session id
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				t.Fatal(err)
@@ -351,44 +381,40 @@ func TestStreamNeedsToken(t *testing.T) {
 			}
 		}
 	}
-	login := func(tok string) *http.Response {
-		req, _ := http.NewRequest(http.MethodPost, f.srv.URL+"/api/stream/session", nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { resp.Body.Close() })
-		return resp
+	mux := http.NewServeMux()
+	mux.Handle("/api/session", f.auth.SessionHandler())
+	mux.Handle("/", f.con.Handler())
+	srv := httptest.NewServer(f.auth.Middleware(mux))
+	defer srv.Close()
+	resp, err := http.Post(srv.URL+"/api/session", "application/json", strings.NewReader(`{"username":"li.gong","password":"`+officerPassword+`"}`))
+	if err != nil {
+		t.Fatal(err)
 	}
-	if resp := login("not-a-token-of-this-centre"); resp.StatusCode != http.StatusUnauthorized || len(resp.Cookies()) != 0 {
-		t.Errorf("session with an unknown token: %s, cookies %v", resp.Status, resp.Cookies())
+	var info access.SessionInfo
+	if err := json.NewDecoder(resp.Body).Decode(&info); err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("login: %s %v", resp.Status, err)
 	}
-	resp := login(viewerToken)
-	var tok alerting.Token
-	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK || tok.Role != alerting.RoleViewer {
-		t.Fatalf("session with the viewer token: %s %+v %v", resp.Status, tok, err)
-	}
-	if tok.Token != "" {
-		t.Error("the session answer repeats the token")
-	}
+	resp.Body.Close()
 	var ck *http.Cookie
 	for _, c := range resp.Cookies() {
-		if c.Name == streamCookie {
+		if c.Name == access.CookieName {
 			ck = c
 		}
 	}
-	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/api/stream" || ck.MaxAge != 0 {
-		t.Fatalf("stream cookie = %+v; want HttpOnly, SameSite=Strict, Path=/api/stream, for the browser session", ck)
+	if ck == nil || !ck.HttpOnly || ck.SameSite != http.SameSiteStrictMode || ck.Path != "/" || ck.MaxAge <= 0 || ck.Value == officerPassword {
+		t.Fatalf("session cookie = %+v; want HttpOnly, SameSite=Strict, Path=/, with an expiry", ck)
 	}
-	req := f.streamRequest(t, "")
+	req, _ := http.NewRequest(http.MethodGet, srv.URL+"/api/stream", nil)
 	req.AddCookie(ck)
 	s := openStream(t, req)
 	if m := s.next(); m.event != "snapshot" {
 		t.Errorf("first event with the cookie: %q", m.event)
 	}
-	// Logging out clears the cookie.
-	req, _ = http.NewRequest(http.MethodDelete, f.srv.URL+"/api/stream/session", nil)
+	// Logging out revokes the session: the open stream ends, and the same
+	// cookie opens nothing.
+	req, _ = http.NewRequest(http.MethodDelete, srv.URL+"/api/session", nil)
+	req.AddCookie(ck)
+	req.Header.Set(access.CSRFHeader, info.CSRF)
 	out, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -396,6 +422,23 @@ func TestStreamNeedsToken(t *testing.T) {
 	out.Body.Close()
 	if cs := out.Cookies(); out.StatusCode != http.StatusNoContent || len(cs) != 1 || cs[0].MaxAge >= 0 {
 		t.Errorf("logout: %s %+v", out.Status, cs)
+	}
+	ended := make(chan error, 1)
+	go func() { _, err := io.Copy(io.Discard, s.r); ended <- err }()
+	select {
+	case <-ended:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the stream of the logged-out session is still open")
+	}
+	req, _ = http.NewRequest(http.MethodGet, srv.URL+"/api/stream/snapshot", nil)
+	req.AddCookie(ck)
+	again, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if again.StatusCode != http.StatusUnauthorized {
+		t.Errorf("snapshot with the cookie after logout: %s, want 401", again.Status)
 	}
 }
 
@@ -442,7 +485,7 @@ func TestSlowConsoleGetsFreshSnapshot(t *testing.T) {
 	req := httptest.NewRequest(http.MethodGet, "/api/stream", nil).WithContext(ctx)
 	req.Header.Set("Authorization", "Bearer "+viewerToken)
 	done := make(chan struct{})
-	go func() { defer close(done); f.con.Handler().ServeHTTP(slow, req) }()
+	go func() { defer close(done); f.handler().ServeHTTP(slow, req) }()
 	testenv.Eventually(t, "the slow console's snapshot", 20*time.Second, func() bool { return strings.Contains(slow.text(), "event: snapshot") })
 
 	fast := openStream(t, f.streamRequest(t, viewerToken))
@@ -489,7 +532,7 @@ func TestHeartbeatAndShutdown(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: f.con.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	srv := &http.Server{Handler: f.handler(), ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	req, _ := http.NewRequest(http.MethodGet, "http://"+ln.Addr().String()+"/api/stream", nil)
 	req.Header.Set("Authorization", "Bearer "+viewerToken)
@@ -527,7 +570,7 @@ func TestHeartbeatAndShutdown(t *testing.T) {
 	resp := httptest.NewRecorder()
 	req = httptest.NewRequest(http.MethodGet, "/api/stream", nil)
 	req.Header.Set("Authorization", "Bearer "+viewerToken)
-	f.con.Handler().ServeHTTP(resp, req)
+	f.handler().ServeHTTP(resp, req)
 	if resp.Code != http.StatusServiceUnavailable {
 		t.Errorf("stream after shutdown: %d, want 503", resp.Code)
 	}

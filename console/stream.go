@@ -6,80 +6,47 @@ import (
 	"encoding/json"
 	"math"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage"
 )
-
-// streamCookie carries the API token to GET /api/stream.
-//
-// A browser's EventSource cannot send an Authorization header, so the
-// stream also takes the token from a cookie that POST /api/stream/session
-// sets after checking the bearer token. A cookie rather than a query
-// parameter, because a URL with the token would end up in proxies' access
-// logs and the browser's history. The cookie is HttpOnly, SameSite=Strict,
-// limited to /api/stream and gone when the browser closes; the alarm API's
-// actions never read it (they take only the Authorization header), so
-// another site cannot act through it.
-const streamCookie = "hazardwatch_stream"
 
 // eventBuffer is how far the hub may fall behind the alerting service
 // before it re-reads the state for everyone.
 const eventBuffer = 4096
 
-// token returns the request's token: the bearer token, else the cookie.
-func token(r *http.Request) string {
-	if t, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
-		return t
-	}
-	if ck, err := r.Cookie(streamCookie); err == nil {
-		return ck.Value
-	}
-	return ""
-}
-
-// authorised lets through requests with a known token of either role.
+// authorised lets through requests whose principal may view. A browser's
+// EventSource cannot send an Authorization header: it sends the session
+// cookie, which access.Middleware has turned into the principal.
 func (c *Console) authorised(h http.HandlerFunc) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if _, ok := c.cfg.Alarms.LookupToken(token(r)); !ok {
-			w.Header().Set("WWW-Authenticate", `Bearer realm="hazardwatch"`)
-			writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "the event stream needs an API token: Authorization: Bearer <token>, or the cookie set by POST /api/stream/session"})
+		if p, ok := access.FromContext(r.Context()); !ok || !p.May(access.View) {
+			access.Unauthorized(w, r, access.ErrNoCredentials)
 			return
 		}
 		h(w, r)
 	}
 }
 
-// login checks the bearer token and sets the stream's cookie. It answers
-// the token's role and, for a token bound to one officer, the name.
-func (c *Console) login(w http.ResponseWriter, r *http.Request) {
-	given, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	tok, ok := c.cfg.Alarms.LookupToken(given)
-	if !ok {
-		w.Header().Set("WWW-Authenticate", `Bearer realm="hazardwatch"`)
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "unknown token"})
-		return
-	}
-	http.SetCookie(w, &http.Cookie{Name: streamCookie, Value: given, Path: "/api/stream", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil})
-	writeJSON(w, http.StatusOK, tok)
-}
-
-func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
-	http.SetCookie(w, &http.Cookie{Name: streamCookie, Value: "", Path: "/api/stream", HttpOnly: true,
-		SameSite: http.SameSiteStrictMode, Secure: r.TLS != nil, MaxAge: -1})
-	w.WriteHeader(http.StatusNoContent)
-}
-
 // client is one connected console.
 type client struct {
 	out    chan []byte   // encoded frames, in order
 	resync chan struct{} // set when out overflowed: send a snapshot
+	// scope is the logged-in principal's: the console gets only frames of
+	// the sites in it. sees is those sites, worked out from the site files
+	// at each snapshot (so a reload counts); nil sees every site. Both are
+	// read and set under the hub's mu.
+	scope access.Scope
+	sees  map[string]bool
 }
+
+// shows tells whether the console is sent a frame of a site.
+func (cl *client) shows(site string) bool { return cl.sees == nil || cl.sees[site] }
 
 // stream serves the server-sent events: a snapshot, then changes.
 func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
@@ -100,7 +67,8 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Accel-Buffering", "no") // nginx: pass events on at once
 	w.WriteHeader(http.StatusOK)
 
-	cl := &client{out: make(chan []byte, c.cfg.ClientBuffer), resync: make(chan struct{}, 1)}
+	p, _ := access.FromContext(r.Context())
+	cl := &client{out: make(chan []byte, c.cfg.ClientBuffer), resync: make(chan struct{}, 1), scope: p.Scope}
 	// Registered before the snapshot is taken, so no change falls between
 	// the two; a change seen twice is harmless, each carries the state.
 	c.hub.register(cl)
@@ -116,7 +84,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 		}
 		return rc.Flush() == nil
 	}
-	first := append([]byte("retry: 3000\n\n"), frame("snapshot", c.hub.snapshot(r.Context(), false))...)
+	first := append([]byte("retry: 3000\n\n"), frame("snapshot", c.hub.snapshot(r.Context(), false, cl))...)
 	if !write(first) {
 		return
 	}
@@ -136,7 +104,7 @@ func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
 				<-cl.out
 			}
 			c.resyncs.Inc()
-			b = frame("snapshot", c.hub.snapshot(r.Context(), true))
+			b = frame("snapshot", c.hub.snapshot(r.Context(), true, cl))
 		case f := <-cl.out:
 			// Write what is queued in one go.
 			b = f
@@ -230,10 +198,16 @@ func (h *hub) register(cl *client) {
 // data state every two polls with its view, not with this console's
 // snapshot, so a snapshot that saw fresher data than the view would never
 // be corrected (a source shown with data after its data stopped).
-func (h *hub) snapshot(ctx context.Context, resync bool) Snapshot {
+//
+// It is cut to the console's scope, and from then on the console is sent
+// the frames of the sites in that scope only.
+func (h *hub) snapshot(ctx context.Context, resync bool, cl *client) Snapshot {
 	snap := h.c.snapshot(ctx, resync)
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if cl.sees = sitesIn(cl.scope, h.c.cfg.Sites()); cl.sees != nil {
+		snap = cut(snap, cl.shows)
+	}
 	if h.view == nil {
 		return snap
 	}
@@ -265,16 +239,20 @@ func (h *hub) setView(ctx context.Context, v *sourceView) {
 	h.mu.Unlock()
 }
 
-// broadcast queues a frame for every console; one whose queue is full is
-// marked for a fresh snapshot instead of blocking the others.
-func (h *hub) broadcast(b []byte) {
+// broadcast queues a frame of a site for every console whose scope holds
+// the site; one whose queue is full is marked for a fresh snapshot instead
+// of blocking the others.
+func (h *hub) broadcast(site string, b []byte) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.broadcastLocked(b)
+	h.broadcastLocked(site, b)
 }
 
-func (h *hub) broadcastLocked(b []byte) {
+func (h *hub) broadcastLocked(site string, b []byte) {
 	for cl := range h.clients {
+		if !cl.shows(site) {
+			continue
+		}
 		select {
 		case cl.out <- b:
 			h.c.frames.Inc()
@@ -349,7 +327,7 @@ func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, incEve
 				ch.Incident = &inc
 			}
 			live.follow(ev)
-			h.broadcast(frame("incident", ch))
+			h.broadcast(ev.Site, frame("incident", ch))
 		case ev, ok := <-events:
 			if !ok {
 				resubscribe()
@@ -362,7 +340,7 @@ func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, incEve
 					return
 				}
 				if s, changed := h.view.grade(ev); changed {
-					h.broadcastLocked(frame("source", s))
+					h.broadcastLocked(s.Site, frame("source", s))
 				}
 				h.mu.Unlock()
 				continue
@@ -371,14 +349,14 @@ func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, incEve
 			if a, ok := c.cfg.Alarms.Alarm(ev.AlarmID); ok {
 				ch.Alarm = &a
 			}
-			h.broadcast(frame("alarm", ch))
+			h.broadcast(ev.Site, frame("alarm", ch))
 		case <-tick.C:
 			n++
 			for _, g := range gateways(c.cfg.Gateways()) {
 				k := [2]string{g.Site, g.Gateway}
 				if old, ok := gws[k]; !ok || old.State != g.State || !old.Since.Equal(g.Since) {
 					gws[k] = g
-					h.broadcast(frame("gateway", g))
+					h.broadcast(g.Site, frame("gateway", g))
 				}
 			}
 			if n%2 == 0 {
@@ -389,8 +367,8 @@ func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, incEve
 				var fresh map[string]bool
 				if known {
 					fresh = c.freshnessOf(samples, c.cfg.Sites())
-					if changed := live.changes(samples); len(changed) > 0 {
-						h.broadcast(frame("live", changed))
+					for site, changed := range bySite(live.changes(samples)) {
+						h.broadcast(site, frame("live", changed))
 					}
 				}
 				h.mu.Lock()
@@ -399,7 +377,7 @@ func (h *hub) run(ctx context.Context, events <-chan protocol.AlarmEvent, incEve
 					return
 				}
 				for _, s := range h.view.data(fresh) {
-					h.broadcastLocked(frame("source", s))
+					h.broadcastLocked(s.Site, frame("source", s))
 				}
 				h.mu.Unlock()
 			}
@@ -550,6 +528,63 @@ func (v *liveView) changes(samples []storage.Sample) []LiveValue {
 		}
 		v.sent[k] = lv
 		out = append(out, lv)
+	}
+	return out
+}
+
+// sitesIn is the set of the sites a scope holds; nil for the whole
+// installation.
+func sitesIn(scope access.Scope, sites []*site.Site) map[string]bool {
+	if scope.Whole() {
+		return nil
+	}
+	in := map[string]bool{}
+	for _, s := range sites {
+		if scope.Covers(s.ID, s.Region, s.EnterpriseCode) {
+			in[s.ID] = true
+		}
+	}
+	return in
+}
+
+// bySite splits live values by their site, for consoles of different
+// scopes.
+func bySite(values []LiveValue) map[string][]LiveValue {
+	out := map[string][]LiveValue{}
+	for _, v := range values {
+		out[v.Site] = append(out[v.Site], v)
+	}
+	return out
+}
+
+// cut keeps of a snapshot what lies in the sites a console shows.
+func cut(snap Snapshot, shows func(site string) bool) Snapshot {
+	out := snap
+	out.Sites, out.Sources, out.Alarms, out.Gateways, out.Incidents = nil, nil, nil, nil, nil
+	for _, s := range snap.Sites {
+		if shows(s.ID) {
+			out.Sites = append(out.Sites, s)
+		}
+	}
+	for _, s := range snap.Sources {
+		if shows(s.Site) {
+			out.Sources = append(out.Sources, s)
+		}
+	}
+	for _, a := range snap.Alarms {
+		if shows(a.Site) {
+			out.Alarms = append(out.Alarms, a)
+		}
+	}
+	for _, g := range snap.Gateways {
+		if shows(g.Site) {
+			out.Gateways = append(out.Gateways, g)
+		}
+	}
+	for _, i := range snap.Incidents {
+		if shows(i.Site) {
+			out.Incidents = append(out.Incidents, i)
+		}
 	}
 	return out
 }

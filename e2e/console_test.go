@@ -19,9 +19,9 @@ import (
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 
-	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/gateway"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
@@ -31,9 +31,31 @@ import (
 )
 
 const (
-	consoleOfficerToken = "e2e-console-officer-token"
-	consoleViewerToken  = "e2e-console-viewer-token"
+	consoleOfficer         = "zhang.ming"
+	consoleOfficerDisplay  = "张明"
+	consoleOfficerPassword = "e2e-console-officer-password"
+	consoleViewerToken     = "e2e-console-viewer-token"
 )
+
+var (
+	consoleHashOnce sync.Once
+	consoleHash     string
+)
+
+// consoleAccess is the officer 张明's account and a viewer token.
+func consoleAccess(t *testing.T) access.Config {
+	t.Helper()
+	consoleHashOnce.Do(func() {
+		var err error
+		if consoleHash, err = access.HashPassword(consoleOfficerPassword); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return access.Config{
+		Accounts: []access.Account{{Name: consoleOfficer, Display: consoleOfficerDisplay, Role: access.Officer, PasswordHash: consoleHash}},
+		Tokens:   []access.Token{{Name: "e2e-viewer", Role: access.Viewer, Hash: access.HashToken(consoleViewerToken)}},
+	}
+}
 
 // artifactsDir is where the browser tests save their screenshots:
 // $HAZARDWATCH_ARTIFACTS, else test-artifacts/console at the top of the
@@ -179,22 +201,42 @@ func (b *browser) scriptErrors() []string {
 	return append([]string(nil), b.errors...)
 }
 
-// login opens the console with the token in the link, as the all-in-one
-// demo prints it, and logs in with the officer's name.
-func (b *browser) login(base, token, officer string) {
+// login opens the console and logs in through its form with the user
+// name and password.
+func (b *browser) login(base, user, password string) {
 	b.t.Helper()
-	b.run("open the console", chromedp.Navigate(base+"/#token="+url.QueryEscape(token)))
-	b.waitFor("the login dialog", `document.getElementById('login-dialog').open && document.getElementById('login-token').value !== ''`, 30*time.Second)
+	b.run("open the console", chromedp.Navigate(base+"/"))
+	b.waitFor("the login dialog", `document.getElementById('login-dialog').open && document.activeElement === document.getElementById('login-user')`, 30*time.Second)
+	b.run("a wrong password",
+		chromedp.SendKeys(chromedp.CSS("#login-user"), user),
+		chromedp.SendKeys(chromedp.CSS("#login-password"), "not the password"),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+	)
+	b.waitFor("the login refused", `!document.getElementById('login-error').hidden && document.getElementById('login-dialog').open && document.getElementById('login-password').value === ''`, 30*time.Second)
+	b.screenshot("console-login.png")
+	b.run("log in",
+		chromedp.SendKeys(chromedp.CSS("#login-password"), password),
+		chromedp.Click(chromedp.CSS("#login-submit")),
+	)
+	b.waitLoggedIn()
+}
+
+// loginByLink opens the console with the credential in the fragment, as
+// the all-in-one demo prints its link: it logs in without a click, and the
+// credential leaves the address bar.
+func (b *browser) loginByLink(base, user, password string) {
+	b.t.Helper()
+	b.run("open the demo link", chromedp.Navigate(base+"/#"+url.Values{"user": {user}, "password": {password}}.Encode()))
+	b.waitLoggedIn()
 	var hash string
 	b.eval(`location.hash`, &hash)
 	if hash != "" {
-		b.t.Errorf("the token stays in the address bar: %q", hash)
+		b.t.Errorf("the credential stays in the address bar: %q", hash)
 	}
-	b.screenshot("console-login.png")
-	b.run("log in",
-		chromedp.SendKeys(chromedp.CSS("#login-officer"), officer),
-		chromedp.Click(chromedp.CSS("#login-submit")),
-	)
+}
+
+func (b *browser) waitLoggedIn() {
+	b.t.Helper()
 	b.waitFor("the console logged in and live", `!document.getElementById('login-dialog').open && document.getElementById('conn').dataset.state === 'live' && !document.body.classList.contains('loading')`, 30*time.Second)
 }
 
@@ -226,7 +268,7 @@ func startConsoleCentre(t *testing.T) *consoleCentre {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	c, err := center.Open(ctx, center.Config{Sites: sites, Broker: broker.URL(), ClientID: "e2e-console-ingest", DataDir: t.TempDir(),
-		Tokens: []alerting.Token{{Token: consoleOfficerToken, Role: alerting.RoleOfficer}, {Token: consoleViewerToken, Role: alerting.RoleViewer}}})
+		Access: consoleAccess(t)})
 	if err != nil {
 		cancel()
 		t.Fatal(err)
@@ -280,8 +322,14 @@ func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 			}`})
 		return err
 	}))
-	const officer = "张明"
-	b.login(cc.srv.URL, consoleOfficerToken, officer)
+	// Actions are recorded under the account; the dialogs show who.
+	const officer, shown = consoleOfficer, consoleOfficerDisplay + " (" + consoleOfficer + ")"
+	b.login(cc.srv.URL, consoleOfficer, consoleOfficerPassword)
+	var who string
+	b.eval(`document.getElementById('who').textContent`, &who)
+	if !strings.HasPrefix(who, consoleOfficerDisplay) {
+		t.Errorf("the header shows %q, want the officer's name %s", who, consoleOfficerDisplay)
+	}
 
 	tile := `document.querySelector('.tile[data-key="jh-chem/nh3-tanks"]')`
 	b.waitFor("the calm tank farm on the board with data", tile+` && `+tile+`.dataset.grade === 'none' && `+tile+`.dataset.data === 'yes'`, 60*time.Second)
@@ -342,7 +390,7 @@ func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 	// The officer acknowledges the red warning through the dialog.
 	const comment = "现场已确认，启动应急预案"
 	b.run("open the acknowledge dialog", chromedp.Click(chromedp.CSS(`#alarm-rows tr[data-id="`+vote+`"] button.ack`)))
-	b.waitFor("the acknowledge dialog with the officer's name", `document.getElementById('action-dialog').open && document.getElementById('action-officer').value === '`+officer+`'`, 10*time.Second)
+	b.waitFor("the acknowledge dialog with the officer's name", `document.getElementById('action-dialog').open && document.getElementById('action-officer').value === '`+shown+`'`, 10*time.Second)
 	b.run("acknowledge",
 		chromedp.SendKeys(chromedp.CSS("#action-comment"), comment),
 		chromedp.Click(chromedp.CSS("#action-submit")),
@@ -392,7 +440,7 @@ func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 	// the officer's name.
 	const remark = "消防队已到场，下风向200米内人员已疏散"
 	b.run("open the comment dialog", chromedp.Click(chromedp.CSS(`#alarm-rows tr[data-id="`+vote+`"] button.comment`)))
-	b.waitFor("the comment dialog with the officer's name", `document.getElementById('action-dialog').open && document.getElementById('action-title').textContent === '添加备注' && document.getElementById('action-officer').value === '`+officer+`' && document.getElementById('action-comment').required && document.getElementById('action-minutes-label').offsetParent === null`, 10*time.Second)
+	b.waitFor("the comment dialog with the officer's name", `document.getElementById('action-dialog').open && document.getElementById('action-title').textContent === '添加备注' && document.getElementById('action-officer').value === '`+shown+`' && document.getElementById('action-comment').required && document.getElementById('action-minutes-label').offsetParent === null`, 10*time.Second)
 	b.screenshot("console-comment.png", "#action-dialog")
 	b.run("comment",
 		chromedp.SendKeys(chromedp.CSS("#action-comment"), remark),
@@ -407,7 +455,7 @@ func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 	// And from the timeline itself: it shows the new comment at once.
 	const remark2 = "氨气浓度回落，继续监护"
 	b.run("comment from the timeline", chromedp.Click(chromedp.CSS(`#timeline-comment`)))
-	b.waitFor("the comment dialog over the timeline", `document.getElementById('action-dialog').open && document.getElementById('action-officer').value === '`+officer+`'`, 10*time.Second)
+	b.waitFor("the comment dialog over the timeline", `document.getElementById('action-dialog').open && document.getElementById('action-officer').value === '`+shown+`'`, 10*time.Second)
 	b.run("second comment",
 		chromedp.SendKeys(chromedp.CSS("#action-comment"), remark2),
 		chromedp.Click(chromedp.CSS("#action-submit")),
@@ -461,6 +509,18 @@ func TestConsoleFollowsIncidentAndRecordsAcknowledgement(t *testing.T) {
 	b.waitFor("English labels", tile+`.querySelector('.label').textContent === 'Red' && `+row(vote)+`.querySelector('.state').textContent === 'Acknowledged'`, 10*time.Second)
 	b.screenshot("console-board-en.png")
 
+	// Logging out ends the session: the login form again, and the
+	// centre refuses the browser's cookie.
+	b.run("log out", chromedp.Click(chromedp.CSS("#logout")))
+	b.waitFor("the login form after logout", `document.getElementById('login-dialog').open && document.getElementById('who').textContent === ''`, 10*time.Second)
+	status, err := chromedp.Run(b.ctx, chromedp.Evaluate[int](`fetch('/api/status').then(r => r.status)`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status != http.StatusUnauthorized {
+		t.Errorf("GET /api/status after logout: %d, want 401", status)
+	}
+
 	if errs := b.scriptErrors(); len(errs) > 0 {
 		t.Errorf("script errors in the console:\n%s", strings.Join(errs, "\n"))
 	}
@@ -482,7 +542,7 @@ func TestConsoleBoardAt1000Sources(t *testing.T) {
 	sites := testenv.ManySites(t, 10, 100)
 	ctx := context.Background()
 	c, err := center.Open(ctx, center.Config{Sites: sites, Broker: broker.URL(), ClientID: "e2e-console-1000", DataDir: t.TempDir(),
-		Tokens: []alerting.Token{{Token: consoleOfficerToken, Role: alerting.RoleOfficer}}})
+		Access: consoleAccess(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -511,7 +571,7 @@ func TestConsoleBoardAt1000Sources(t *testing.T) {
 	}
 
 	b := newBrowser(t)
-	b.login(srv.URL, consoleOfficerToken, "李华")
+	b.loginByLink(srv.URL, consoleOfficer, consoleOfficerPassword)
 	b.waitFor("1,000 tiles and 200 alarm rows", `document.querySelectorAll('#board .tile').length === 1000 && document.querySelectorAll('#alarm-rows tr').length === 200`, 60*time.Second)
 	var counts map[string]int
 	b.eval(`(() => { const n = {}; for (const el of document.querySelectorAll('#board .tile')) { const k = el.dataset.data === 'no' && (el.dataset.grade === 'none' || el.dataset.grade === 'blue') ? 'grey' : el.dataset.grade; n[k] = (n[k] || 0) + 1; } return n; })()`, &counts)
@@ -557,8 +617,9 @@ func TestConsoleBoardAt1000Sources(t *testing.T) {
 func TestConsoleIncidentAcknowledgeAndDisposal(t *testing.T) {
 	cc := startConsoleCentre(t)
 	b := newBrowser(t)
-	const officer = "陈静"
-	b.login(cc.srv.URL, consoleOfficerToken, officer)
+	// Actions are recorded under the login; the dialogs show the person.
+	const officer, shown = consoleOfficer, consoleOfficerDisplay + " (" + consoleOfficer + ")"
+	b.login(cc.srv.URL, consoleOfficer, consoleOfficerPassword)
 	tile := `document.querySelector('.tile[data-key="jh-chem/nh3-tanks"]')`
 	b.waitFor("the tank farm with data", tile+` && `+tile+`.dataset.data === 'yes'`, 60*time.Second)
 	var cut bool
@@ -590,7 +651,7 @@ func TestConsoleIncidentAcknowledgeAndDisposal(t *testing.T) {
 	// Acknowledged once.
 	const comment = "已通知现场，启动应急预案"
 	b.run("open the incident's acknowledge dialog", chromedp.Click(chromedp.CSS(`#incident-rows tr button.incident_ack`)))
-	b.waitFor("the dialog with the officer's name", `document.getElementById('action-dialog').open && document.getElementById('action-officer').value === '`+officer+`' && document.getElementById('action-title').textContent.startsWith('确认警情')`, 10*time.Second)
+	b.waitFor("the dialog with the officer's name", `document.getElementById('action-dialog').open && document.getElementById('action-officer').value === '`+shown+`' && document.getElementById('action-title').textContent.startsWith('确认警情')`, 10*time.Second)
 	b.run("acknowledge the incident",
 		chromedp.SendKeys(chromedp.CSS("#action-comment"), comment),
 		chromedp.Click(chromedp.CSS("#action-submit")),
@@ -635,7 +696,7 @@ func TestConsoleIncidentAcknowledgeAndDisposal(t *testing.T) {
 
 	// The disposal record.
 	b.run("open the disposal dialog", chromedp.Click(chromedp.CSS(`#incident-rows tr button.incident_disposal`)))
-	b.waitFor("the disposal dialog with the officer's name", `document.getElementById('disposal-dialog').open && document.getElementById('disposal-officer').value === '`+officer+`'`, 10*time.Second)
+	b.waitFor("the disposal dialog with the officer's name", `document.getElementById('disposal-dialog').open && document.getElementById('disposal-officer').value === '`+shown+`'`, 10*time.Second)
 	b.eval(`document.getElementById('disposal-cause').value = 'leak'; true`, nil)
 	b.run("fill in and file the disposal record",
 		chromedp.SendKeys(chromedp.CSS("#disposal-found"), "1#罐出口法兰垫片泄漏"),
@@ -644,7 +705,7 @@ func TestConsoleIncidentAcknowledgeAndDisposal(t *testing.T) {
 	)
 	b.screenshot("console-disposal.png", "#disposal-dialog")
 	b.run("file it", chromedp.Click(chromedp.CSS("#disposal-submit")))
-	b.waitFor("the disposal shown on the incident", `!document.getElementById('disposal-dialog').open && `+inc+`.querySelector('.note').textContent.includes('`+officer+`') && `+inc+`.querySelector('button.incident_disposal').hidden`, 20*time.Second)
+	b.waitFor("the disposal shown on the incident", `!document.getElementById('disposal-dialog').open && `+inc+`.querySelector('.note').textContent.includes('`+consoleOfficerDisplay+`') && `+inc+`.querySelector('button.incident_disposal').hidden`, 20*time.Second)
 	b.run("open the incident's timeline", chromedp.Click(chromedp.CSS(`#incident-rows tr button.incident_timeline`)))
 	b.waitFor("the acknowledgement and the disposal in the timeline", `[...document.querySelectorAll('#timeline-rows tr[data-type="acknowledged"] td')].some(td => td.textContent === '`+officer+`') && [...document.querySelectorAll('#timeline-rows tr[data-type="disposal_recorded"] td')].some(td => td.textContent.includes('法兰垫片'))`, 10*time.Second)
 	b.screenshot("console-incident-timeline.png", "#timeline-dialog")

@@ -211,7 +211,16 @@ func TestAmmoniaLeakBecomesGradedWarning(t *testing.T) {
 	}
 
 	// The status API shows the source red.
-	resp, err := http.Get(info.HTTP + "/api/status")
+	// The status API needs a login: the demo officer's, as printed.
+	if resp, err := http.Get(info.HTTP + "/api/status"); err != nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("GET /api/status without a login: %v %v, want 401", resp, err)
+	} else {
+		resp.Body.Close()
+	}
+	if !strings.Contains(info.Console, "password="+info.DemoPassword) || len(info.DemoPassword) < 16 {
+		t.Errorf("demo console link %q does not log in with the demo password", info.Console)
+	}
+	resp, err := loggedIn(t, info.HTTP, info.DemoUser, info.DemoPassword).Get(info.HTTP + "/api/status")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,7 +54,7 @@ func TestNoReadingLostAcrossInfluxOutageAndIngestKill(t *testing.T) {
 	dataDir, logFile := t.TempDir(), filepath.Join(t.TempDir(), "ingest.log")
 	httpAddr := "127.0.0.1:" + strconv.Itoa(testenv.FreePort(t))
 	args := []string{"-sites", sitesDir, "-data", dataDir, "-broker", broker.URL(), "-client-id", "ingest-influx-outage",
-		"-http", httpAddr, "-influx-url", db.URL(), "-influx-bucket", db.Bucket()}
+		"-http", httpAddr, "-influx-url", db.URL(), "-influx-bucket", db.Bucket(), "-alerting", e2eAlertingFile(t)}
 	defer func() {
 		if t.Failed() {
 			out, _ := os.ReadFile(logFile)

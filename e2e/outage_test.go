@@ -202,7 +202,7 @@ func metricValue(t *testing.T, exposition, name string, labels ...string) float6
 
 func scrape(t *testing.T, url string) string {
 	t.Helper()
-	resp, err := http.Get(url + "/metrics")
+	resp, err := getAuthorised(url + "/metrics")
 	if err != nil {
 		t.Fatalf("scrape the centre: %v", err)
 	}
@@ -259,7 +259,7 @@ func TestNoReadingLostAcrossBrokerOutageAndGatewayKill(t *testing.T) {
 
 	// The centre, in this process, with a persistent MQTT session.
 	ctx, cancel := context.WithCancel(context.Background())
-	c, err := center.Open(ctx, center.Config{Sites: []*site.Site{s}, Broker: broker.URL(), ClientID: "e2e-outage-ingest", DataDir: t.TempDir()})
+	c, err := center.Open(ctx, center.Config{Sites: []*site.Site{s}, Broker: broker.URL(), ClientID: "e2e-outage-ingest", DataDir: t.TempDir(), Access: e2eAccess()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"text/tabwriter"
 	"time"
 
@@ -59,6 +60,13 @@ type Config struct {
 	// ReprobeInterval is how often the addresses a device refused are
 	// forgotten and probed again; default 10m.
 	ReprobeInterval time.Duration
+	// AckTimeout is how long sent messages may wait for the centre's
+	// end-to-end acknowledgement before they are sent again; default 30s.
+	AckTimeout time.Duration
+	// PubackOnly drops messages from the spool at the broker's PUBACK,
+	// without waiting for the centre's acknowledgement: only for a centre
+	// that does not publish acknowledgements yet. Default false.
+	PubackOnly bool
 }
 
 // Gateway polls one gateway's Modbus devices and publishes their readings.
@@ -70,6 +78,10 @@ type Gateway struct {
 	met     *metrics
 	log     *zap.Logger
 	out     chan []protocol.Reading
+
+	acks     ackState
+	spool    atomic.Pointer[queue.Queue] // while Run runs
+	statusMu sync.Mutex                  // guards deviceState.status*
 }
 
 // deviceState is one device as its line's goroutine polls it.
@@ -88,6 +100,8 @@ type deviceState struct {
 	next              time.Time // when the next poll is due
 	fails             int       // consecutive polls without any answer
 	deferred          time.Time // since when a probe waits for room on the line
+
+	statusFails, statusRefused int // copies for Status, under statusMu
 }
 
 // New checks the configuration, plans every device's reads and opens the
@@ -218,7 +232,7 @@ func WriteTable(w io.Writer, rows []Row) error {
 	for _, r := range rows {
 		v := "-"
 		if r.Value != nil {
-			v = fmt.Sprintf("%.4g", *r.Value)
+			v = FormatValue(*r.Value)
 		}
 		raw := r.Raw
 		if raw == "" {
@@ -410,10 +424,30 @@ func (g *Gateway) Run(ctx context.Context) error {
 	if g.cfg.Registry != nil {
 		reg = prometheus.WrapRegistererWith(prometheus.Labels{"site": g.cfg.Site.ID, "gateway": g.gw.ID}, g.cfg.Registry)
 	}
-	fw, err := forward.New(forward.Config{Spool: sp, Publisher: pub, ReplayRate: g.cfg.ReplayRate,
-		PublishTimeout: g.cfg.PublishTimeout, Logger: g.log.Named("forward"), Registerer: reg})
+	g.spool.Store(sp)
+	defer g.spool.Store(nil)
+	acks, endToEnd := pub.(AckSource)
+	endToEnd = endToEnd && !g.cfg.PubackOnly
+	var fw *forward.Forwarder
+	ackTopic := protocol.AckTopic(g.cfg.Site.ID, g.gw.ID)
+	subscribe := func() {
+		err := acks.SubscribeAcks(ackTopic, func(a protocol.Ack, retained bool) { g.onAck(a, retained, sp.LastID(), fw.Confirm) })
+		if err != nil {
+			g.log.Warn("cannot subscribe to the centre's acknowledgements yet; retried when messages wait too long", zap.Error(err))
+		}
+	}
+	fw, err = forward.New(forward.Config{Spool: sp, Publisher: pub, ReplayRate: g.cfg.ReplayRate,
+		PublishTimeout: g.cfg.PublishTimeout, Logger: g.log.Named("forward"), Registerer: reg,
+		EndToEnd: endToEnd, AckTimeout: g.cfg.AckTimeout, OnResend: func() {
+			if endToEnd {
+				go subscribe()
+			}
+		}})
 	if err != nil {
 		return fmt.Errorf("gateway %s: %w", g.gw.ID, err)
+	}
+	if endToEnd {
+		go subscribe()
 	}
 	fwCtx, stopForwarding := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopForwarding()

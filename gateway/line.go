@@ -158,6 +158,12 @@ func (g *Gateway) runLine(ctx context.Context, l *line) {
 			return
 		}
 		g.emit(u, rows, start)
+		g.statusMu.Lock()
+		u.statusFails, u.statusRefused = u.fails, len(u.holes.refused)
+		if failed {
+			u.statusFails++
+		}
+		g.statusMu.Unlock()
 		if failed {
 			u.fails++
 			delay := backoff(u.interval, g.cfg.MaxBackoff, u.fails)

@@ -12,6 +12,8 @@ type metrics struct {
 	dropped prometheus.Counter
 	seq     prometheus.Gauge
 	holes   *prometheus.GaugeVec // device
+
+	confirmed, clockOffset prometheus.Gauge
 }
 
 func newMetrics(reg prometheus.Registerer, siteID, gatewayID string) (*metrics, error) {
@@ -36,6 +38,12 @@ func newMetrics(reg prometheus.Registerer, siteID, gatewayID string) (*metrics, 
 		holes: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "hazardwatch_gateway_refused_points", Help: "Points whose own registers the device refuses (exception 2 or 3 to a read of that point alone): comm_fail until fixed.", ConstLabels: labels,
 		}, []string{"device"}),
+		confirmed: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hazardwatch_gateway_confirmed_seq", Help: "Highest seq the centre confirmed durably stored (end-to-end acknowledgement).", ConstLabels: labels,
+		}),
+		clockOffset: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "hazardwatch_gateway_clock_offset_seconds", Help: "This gateway's clock minus the centre's, from the last live acknowledgement (positive: the gateway is ahead).", ConstLabels: labels,
+		}),
 		seq: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "hazardwatch_gateway_seq", Help: "Sequence number of the last telemetry message built.", ConstLabels: labels,
 		}),
@@ -43,7 +51,7 @@ func newMetrics(reg prometheus.Registerer, siteID, gatewayID string) (*metrics, 
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.polls, m.errors, m.latency, m.spooled, m.dropped, m.seq, m.holes} {
+	for _, c := range []prometheus.Collector{m.polls, m.errors, m.latency, m.spooled, m.dropped, m.seq, m.holes, m.confirmed, m.clockOffset} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

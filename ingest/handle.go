@@ -147,6 +147,7 @@ func (s *Service) prepareParsed(j *job, t protocol.Topic) {
 	}
 	s.mu.Unlock()
 	if dup {
+		s.acks.durable(msg.Site, msg.Gateway, msg.Seq) // stored before: confirm again
 		s.metrics.duplicates.Inc()
 		rj.reason, rj.err = ReasonDuplicate, fmt.Errorf("seq %d of gateway %s was already handled; message dropped", msg.Seq, msg.Gateway)
 		s.reject(rj)
@@ -267,7 +268,6 @@ func (s *Service) finish(j *job) error {
 			return fmt.Errorf("events of site %s gateway %s seq %d: %w", msg.Site, msg.Gateway, msg.Seq, err)
 		}
 	}
-	s.acks.durable(msg.Site, msg.Gateway, msg.Seq)
 	return nil
 }
 

@@ -256,7 +256,7 @@ func (s *Service) Run(ctx context.Context) error {
 	go func() { defer close(acksDone); s.acks.run(ackCtx) }()
 	<-ctx.Done()
 	stopAcks()
-	<-acksDone // the last acks go out before the disconnect
+	<-acksDone
 
 	s.log.Info("ingest stopping", zap.String("broker", redact.URL(s.cfg.Broker)))
 	// Finish what the lanes hold while still connected, so those messages
@@ -266,6 +266,7 @@ func (s *Service) Run(ctx context.Context) error {
 	// events it did not take stay unacknowledged.
 	drain := time.AfterFunc(2*s.cfg.SinkWait, stopSink)
 	s.stopLanes(storeTimeout*DefaultStoreAttempts + 2*s.cfg.SinkWait)
+	s.acks.flush(true) // the lanes' last messages confirmed before the disconnect
 	s.client.Disconnect(disconnectQuiesceMsec)
 	s.stopRules()
 	s.closeQueue()

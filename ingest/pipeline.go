@@ -162,6 +162,7 @@ func (s *Service) stopLanes(wait time.Duration) {
 // WAL, in InfluxDB or in the local spill). It is called once per stored
 // message, in each gateway's order, before the rules see the readings.
 func (s *Service) messageDurable(site, gateway string, seq uint64) {
+	s.acks.durable(site, gateway, seq)
 	if s.cfg.OnDurable != nil {
 		s.cfg.OnDurable(site, gateway, seq)
 	}

@@ -1,11 +1,18 @@
 package simulators
 
 import (
+	"bytes"
+	"fmt"
+	"io/fs"
 	"math"
+	"os"
 	"sort"
 	"strings"
 	"time"
 
+	"go.yaml.in/yaml/v3"
+
+	"github.com/hazardwatch/hazardwatch/configs/scenarios"
 	"github.com/hazardwatch/hazardwatch/site"
 )
 
@@ -27,7 +34,8 @@ type Step struct {
 	Over  time.Duration
 }
 
-// Builtin returns a built-in scenario by name.
+// Builtin returns a built-in scenario by name: the YAML files of
+// configs/scenarios.
 func Builtin(name string) (Scenario, bool) {
 	sc, ok := builtins[name]
 	return sc, ok
@@ -43,46 +51,132 @@ func BuiltinNames() []string {
 	return out
 }
 
-const s = time.Second
+var builtins = loadBuiltins()
 
-var builtins = map[string]Scenario{
-	// NH3 limits are H 40 / HH 80 ppm. Ramps are timed so that nh3-gas-1
-	// passes H at about 17 s and HH at about 35 s; nh3-gas-2 passes H at
-	// about 26 s and HH at about 46 s, satisfying the 2-of-3 vote at both
-	// levels; everything is back at baseline about four minutes in.
-	"nh3-leak": {
-		Name:        "nh3-leak",
-		Description: "ammonia leak at 1# tank: nh3-gas-1 then nh3-gas-2 past H and HH, back to calm after ~3 min",
-		Site:        "jh-chem",
-		Steps: []Step{
-			{At: 5 * s, Point: "nh3-gas-1", To: 50, Over: 15 * s},  // 2 → 50: 40 at ~16.9 s
-			{At: 20 * s, Point: "nh3-gas-1", To: 90, Over: 20 * s}, // 50 → 90: 80 at 35 s
-			{At: 10 * s, Point: "nh3-gas-2", To: 50, Over: 20 * s}, // 40 at ~25.8 s
-			{At: 30 * s, Point: "nh3-gas-2", To: 88, Over: 20 * s}, // 80 at ~45.8 s
-			{At: 20 * s, Point: "nh3-gas-3", To: 18, Over: 30 * s}, // downwind, stays below H
-			{At: 180 * s, Point: "nh3-gas-1", To: 2, Over: 60 * s}, // leak isolated
-			{At: 180 * s, Point: "nh3-gas-2", To: 2, Over: 60 * s}, //
-			{At: 180 * s, Point: "nh3-gas-3", To: 2, Over: 60 * s}, //
-		},
-	},
-	// CH4 at the 3101 face: alarm (1.0 %) at about 21 s, power-off (1.5 %)
-	// at about 41 s; the return airway follows to just below its 1.0 %.
-	"coal-ch4": {
-		Name:        "coal-ch4",
-		Description: "methane build-up at the 3101 face: ch4-3101-t1 past 1.0 % then 1.5 %, back to calm after ~3 min",
-		Site:        "xs-coal",
-		Steps: []Step{
-			{At: 5 * s, Point: "ch4-3101-t1", To: 1.2, Over: 20 * s},  // 0.3 → 1.2: 1.0 at ~20.6 s
-			{At: 30 * s, Point: "ch4-3101-t1", To: 1.7, Over: 15 * s}, // 1.2 → 1.7: 1.5 at 39 s
-			{At: 15 * s, Point: "ch4-3101-t2", To: 0.8, Over: 30 * s},
-			{At: 180 * s, Point: "ch4-3101-t1", To: 0.3, Over: 60 * s},
-			{At: 180 * s, Point: "ch4-3101-t2", To: 0.3, Over: 60 * s},
-		},
-	},
+func loadBuiltins() map[string]Scenario {
+	out := map[string]Scenario{}
+	files, err := fs.Glob(scenarios.FS, "*.yaml")
+	if err != nil {
+		panic(err)
+	}
+	for _, f := range files {
+		b, err := fs.ReadFile(scenarios.FS, f)
+		if err != nil {
+			panic(err)
+		}
+		sc, err := ParseScenario("configs/scenarios/"+f, b)
+		if err != nil {
+			panic(fmt.Sprintf("built-in scenario: %v", err)) // caught by the package's tests
+		}
+		out[sc.Name] = sc
+	}
+	return out
 }
 
-// Baseline is the calm value of a point: what a healthy plant reads.
+// scenarioFile is a scenario as written in YAML.
+type scenarioFile struct {
+	Name        string `yaml:"name"`
+	Description string `yaml:"description"`
+	Site        string `yaml:"site"`
+	Steps       []struct {
+		At    site.Duration `yaml:"at"`
+		Point string        `yaml:"point"`
+		To    *float64      `yaml:"to"`
+		Over  site.Duration `yaml:"over"`
+	} `yaml:"steps"`
+}
+
+// LoadScenario reads a scenario file (see configs/scenarios for the
+// format).
+func LoadScenario(path string) (Scenario, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Scenario{}, fmt.Errorf("scenario: %w", err)
+	}
+	return ParseScenario(path, b)
+}
+
+// ParseScenario reads a scenario from YAML; file names it in errors.
+// Unknown keys, a missing name or step target, and negative times are
+// errors naming the line.
+func ParseScenario(file string, data []byte) (Scenario, error) {
+	var f scenarioFile
+	dec := yaml.NewDecoder(bytes.NewReader(data))
+	dec.KnownFields(true)
+	if err := dec.Decode(&f); err != nil {
+		return Scenario{}, fmt.Errorf("scenario %s: %w", file, err)
+	}
+	if f.Name == "" {
+		return Scenario{}, fmt.Errorf("scenario %s: no name", file)
+	}
+	if len(f.Steps) == 0 {
+		return Scenario{}, fmt.Errorf("scenario %s: no steps", file)
+	}
+	sc := Scenario{Name: f.Name, Description: f.Description, Site: f.Site}
+	for i, st := range f.Steps {
+		switch {
+		case st.Point == "":
+			return Scenario{}, fmt.Errorf("scenario %s: step %d has no point", file, i+1)
+		case st.To == nil || math.IsNaN(*st.To) || math.IsInf(*st.To, 0):
+			return Scenario{}, fmt.Errorf("scenario %s: step %d (%s) needs a finite target `to`", file, i+1, st.Point)
+		case st.At < 0 || st.Over < 0:
+			return Scenario{}, fmt.Errorf("scenario %s: step %d (%s) has a negative time", file, i+1, st.Point)
+		}
+		sc.Steps = append(sc.Steps, Step{At: st.At.D(), Point: st.Point, To: *st.To, Over: st.Over.D()})
+	}
+	return sc, nil
+}
+
+// Check reports the steps whose points the site does not have, and a
+// scenario written for another site.
+func (sc Scenario) Check(s *site.Site) error {
+	if sc.Site != "" && sc.Site != s.ID {
+		return fmt.Errorf("scenario %s is written for site %s, not %s", sc.Name, sc.Site, s.ID)
+	}
+	for i, st := range sc.Steps {
+		if s.Point(st.Point) == nil {
+			return fmt.Errorf("scenario %s step %d: site %s has no point %q", sc.Name, i+1, s.ID, st.Point)
+		}
+	}
+	return nil
+}
+
+// calmBand is where a point's value may sit without raising anything:
+// its measuring range, narrowed by its alarm limits (H or HH above, L or
+// LL below).
+func calmBand(p *site.Point) (lo, hi float64) {
+	lo, hi = p.Range.Min, p.Range.Max
+	l := p.Limits
+	for _, up := range []*float64{l.H, l.HH} {
+		if up != nil {
+			hi = math.Min(hi, *up)
+		}
+	}
+	for _, down := range []*float64{l.L, l.LL} {
+		if down != nil {
+			lo = math.Max(lo, *down)
+		}
+	}
+	if hi < lo { // limits that leave no calm band: the range decides
+		lo, hi = p.Range.Min, p.Range.Max
+	}
+	return lo, hi
+}
+
+// isGas: a gas detector reads near the bottom of its band in clean air.
+func isGas(k site.Kind) bool {
+	return k == site.ToxicGas || k == site.CombustibleGas || k == site.Methane
+}
+
+// Baseline is the calm value of a point: what a healthy plant reads. It
+// starts from what such an instrument typically shows (2 ppm NH3, 20.8 %
+// O2, a half-full tank), and moves it inside the point's own calm band —
+// its range narrowed by its limits, with a margin — when the site's limits
+// are tighter (a chlorine plant's H of 0.3 ppm): a calm plant never alarms.
 func Baseline(p *site.Point) float64 {
+	if p.Modbus.Table.IsBit() || p.Modbus.Bit != nil {
+		return 0
+	}
 	var v float64
 	gas := strings.ToUpper(p.Gas)
 	switch p.Kind {
@@ -110,36 +204,51 @@ func Baseline(p *site.Point) float64 {
 	default:
 		v = p.Range.Min + p.Range.Span()/2
 	}
-	if p.Modbus.Table.IsBit() || p.Modbus.Bit != nil {
-		return 0
+	lo, hi := calmBand(p)
+	margin := (hi - lo) * 0.05
+	lowest := lo + margin
+	if isGas(p.Kind) {
+		lowest = lo // clean air reads at the bottom of the band
 	}
-	// A baseline must sit inside the measuring range and clear of limits.
-	v = math.Min(math.Max(v, p.Range.Min), p.Range.Max)
+	if v < lowest || v > hi-margin {
+		if isGas(p.Kind) {
+			v = lo + (hi-lo)*0.1
+		} else {
+			v = lo + (hi-lo)/2
+		}
+	}
 	return v
 }
 
-// noiseAmplitude is the half-width of the calm jitter of a point.
+// noiseAmplitude is the half-width of the calm jitter of a point: what
+// such an instrument typically wanders by, but never so much that the
+// jitter reaches a limit or leaves the range from the baseline.
 func noiseAmplitude(p *site.Point) float64 {
 	if p.Modbus.Table.IsBit() || p.Modbus.Bit != nil {
 		return 0
 	}
+	var a float64
 	switch p.Kind {
-	case site.ToxicGas:
-		return 1
-	case site.CombustibleGas:
-		return 1
+	case site.ToxicGas, site.CombustibleGas:
+		a = 1
 	case site.Methane:
-		return 0.05
+		a = 0.05
 	case site.Oxygen:
-		return 0.1
-	case site.Level:
-		return 0.2
+		a = 0.1
+	case site.Level, site.Temperature:
+		a = 0.2
 	case site.Pressure:
-		return 0.01
-	case site.Temperature:
-		return 0.2
+		a = 0.01
+	default:
+		a = p.Range.Span() * 0.002
 	}
-	return p.Range.Span() * 0.002
+	lo, hi := calmBand(p)
+	v := Baseline(p)
+	room := math.Min(hi-v, v-lo)
+	if isGas(p.Kind) {
+		room = hi - v // the low side is clamped at the range's bottom
+	}
+	return math.Max(0, math.Min(a, math.Min(room/3, (hi-lo)*0.05)))
 }
 
 // ValueAt is where a point stands t after the scenario starts, from a

@@ -91,7 +91,7 @@ func TestCoalCH4Timing(t *testing.T) {
 
 // Calm: the example sites raise nothing while no scenario plays.
 func TestBaselinesAreCalm(t *testing.T) {
-	for _, name := range []string{"tank-farm.yaml", "coal-mine.yaml"} {
+	for _, name := range []string{"tank-farm.yaml", "coal-mine.yaml", "chlor-alkali.yaml"} {
 		s := exampleSite(t, name)
 		for _, src := range s.Sources {
 			for _, p := range src.Points {

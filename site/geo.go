@@ -8,8 +8,8 @@ import (
 
 // Location is a point on the earth in WGS-84 degrees.
 type Location struct {
-	Lat float64 `yaml:"lat"` // latitude, north positive
-	Lon float64 `yaml:"lon"` // longitude, east positive
+	Lat float64 `yaml:"lat" json:"lat"` // latitude, north positive
+	Lon float64 `yaml:"lon" json:"lon"` // longitude, east positive
 }
 
 // SourceLocation is where a source lies: its own location, else its site's;

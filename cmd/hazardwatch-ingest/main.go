@@ -26,6 +26,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/httpserve"
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
+	"github.com/hazardwatch/hazardwatch/internal/version"
 	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage/embedded"
 	"github.com/hazardwatch/hazardwatch/storage/influx"
@@ -36,7 +37,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stderr, nil); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0) // -h: the usage is printed
+			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "hazardwatch-ingest:", err)
 		os.Exit(1)
@@ -53,7 +54,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	clientID := fs.String("client-id", ingest.DefaultClientID, "MQTT client id; keep it stable so the broker keeps the session")
 	dataDir := fs.String("data", "data", "directory of the store (tsdb/) and the alarm journal (alerting/)")
 	journalDSN := fs.String("journal-dsn", "", "keep the alarm journal in PostgreSQL at this URL, e.g. postgres://hazardwatch@db:5432/hazardwatch, shared by every ingest node, instead of in -data; leave the password out and use PGPASSWORD or ~/.pgpass")
-	alertingFile := fs.String("alerting", "", "alerting configuration: webhook receivers and API tokens (see configs/alerting.yaml)")
+	alertingFile := fs.String("alerting", "", "alerting configuration: webhook receivers, accounts and API tokens (see configs/alerting.yaml)")
 	httpAddr := fs.String("http", ":8080", "address of the status page, alarm API, /metrics, /healthz and /readyz")
 	retention := fs.Duration("retention", embedded.DefaultRetention, "how long readings are kept (AQ 3035: at least 30 days)")
 	oooWindow := fs.Duration("ooo-window", embedded.DefaultOutOfOrderWindow, "how far behind the newest reading a replayed reading is still stored")
@@ -66,8 +67,13 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	shardFlag := fs.String("shard", "", "k/n: this is node k of n ingest nodes sharing the sites (by a hash of the site id); give each node its own -client-id, a shared store and a shared -journal-dsn")
 	debug := fs.Bool("debug", false, "log at debug level")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		version.Print(os.Stdout, fs.Name())
+		return nil
 	}
 
 	mc, err := conn.Config(*clientID)
@@ -115,7 +121,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	c, err := center.Open(ctx, center.Config{
 		Sites: sites, Broker: mc.Broker, ClientID: *clientID, MQTT: mc, DataDir: *dataDir, JournalDSN: *journalDSN, Shard: shard,
 		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
-		Receivers: alertCfg.Receivers, Tokens: alertCfg.Tokens, Logger: log,
+		Receivers: alertCfg.Receivers, Access: alertCfg.Access, MaxShelve: alertCfg.MaxShelve, Logger: log,
 		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood, Incidents: alertCfg.Incidents,
 	})
 	if err != nil {

@@ -18,6 +18,7 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/storage"
@@ -40,12 +41,19 @@ func TestServesAndStores(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Everything but the health checks needs a token.
+	const token = "ingest-test-viewer-token-0123456789"
+	alertingFile := filepath.Join(t.TempDir(), "alerting.yaml")
+	if err := os.WriteFile(alertingFile, []byte("tokens:\n  - name: test\n    role: viewer\n    hash: \""+access.HashToken(token)+"\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ready := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- run(ctx, []string{"-sites", sitesDir, "-data", dataDir, "-http", "127.0.0.1:0", "-client-id", "ingest-" + id}, io.Discard, ready)
+		done <- run(ctx, []string{"-sites", sitesDir, "-data", dataDir, "-http", "127.0.0.1:0", "-client-id", "ingest-" + id, "-alerting", alertingFile}, io.Discard, ready)
 	}()
 	var addr string
 	select {
@@ -56,7 +64,9 @@ func TestServesAndStores(t *testing.T) {
 		t.Fatal("not serving within 30s")
 	}
 	get := func(path string) (int, string) {
-		resp, err := http.Get("http://" + addr + path)
+		req, _ := http.NewRequest(http.MethodGet, "http://"+addr+path, nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			return 0, err.Error()
 		}

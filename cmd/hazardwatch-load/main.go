@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
+	"github.com/hazardwatch/hazardwatch/internal/version"
 )
 
 func main() {
@@ -32,7 +33,7 @@ func main() {
 	defer stop()
 	if _, err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0) // -h: the usage is printed
+			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "hazardwatch-load:", err)
 		os.Exit(1)
@@ -79,8 +80,13 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.writeSite, "write-site", "", "write the generated site file into this directory and exit (to load it into a centre run on its own)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	fs.BoolVar(&o.debug, "debug", false, "log the centre's warnings and errors on stderr")
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	if *showVersion {
+		version.Print(os.Stdout, fs.Name())
+		return o, flag.ErrHelp // nothing else to do: exit 0
 	}
 	var err error
 	if o.mqtt, err = o.conn.Config(""); err != nil {

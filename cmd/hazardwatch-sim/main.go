@@ -1,5 +1,7 @@
 // Command hazardwatch-sim serves every Modbus TCP device of a site file from
-// simulated plant, calm by default, optionally playing a built-in scenario,
+// simulated plant, calm by default (from each point's range and limits),
+// optionally playing a scenario (a YAML file, or a built-in one of
+// configs/scenarios), with -addr serving a device elsewhere,
 // until interrupted. With -serial it also answers the RTU devices of a bus
 // on a local serial port, or on a new pseudo-terminal whose path it prints.
 package main
@@ -10,11 +12,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/signal"
 	"strings"
 	"syscall"
 
+	"github.com/hazardwatch/hazardwatch/internal/version"
 	"github.com/hazardwatch/hazardwatch/simulators"
 	"github.com/hazardwatch/hazardwatch/site"
 )
@@ -24,7 +28,7 @@ func main() {
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
-			os.Exit(0) // -h: the usage is printed
+			os.Exit(0)
 		}
 		fmt.Fprintln(os.Stderr, "hazardwatch-sim:", err)
 		os.Exit(1)
@@ -35,7 +39,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("hazardwatch-sim", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	siteFile := fs.String("site", "", "site file whose TCP devices to serve (required)")
-	scenario := fs.String("scenario", "", "built-in scenario to play: "+strings.Join(simulators.BuiltinNames(), ", "))
+	scenario := fs.String("scenario", "", "scenario to play: a scenario file (YAML, see configs/scenarios), or a built-in one: "+strings.Join(simulators.BuiltinNames(), ", ")+"; none: calm")
+	var addrs []simulators.Option
+	fs.Func("addr", "serve device `DEVICE=HOST:PORT` there instead of at the site file's address (e.g. gds-1=0.0.0.0:1502); repeatable", func(v string) error {
+		dev, a, ok := strings.Cut(v, "=")
+		if !ok || dev == "" || a == "" {
+			return fmt.Errorf("-addr %q: want DEVICE=HOST:PORT", v)
+		}
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("-addr %q: %v", v, err)
+		}
+		addrs = append(addrs, simulators.WithAddress(dev, a))
+		return nil
+	})
 	noNoise := fs.Bool("no-noise", false, "hold values still (no jitter)")
 	// Site bus name → local device ("pty" for a new pseudo-terminal).
 	var serials [][2]string
@@ -47,8 +63,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		serials = append(serials, [2]string{port, dev})
 		return nil
 	})
+	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
+	}
+	if *showVersion {
+		version.Print(stdout, fs.Name())
+		return nil
 	}
 	if *siteFile == "" {
 		return errors.New("-site is required")
@@ -57,7 +78,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var opts []simulators.Option
+	opts := addrs
 	if *noNoise {
 		opts = append(opts, simulators.WithoutNoise())
 	}
@@ -94,13 +115,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		fmt.Fprintf(stdout, "serving RTU bus %s on %s\n", port, dev)
 	}
-	if *scenario != "" {
+	if *scenario != "" && *scenario != "none" {
 		sc, ok := simulators.Builtin(*scenario)
 		if !ok {
-			return fmt.Errorf("no scenario %q (built in: %s)", *scenario, strings.Join(simulators.BuiltinNames(), ", "))
+			if !strings.HasSuffix(*scenario, ".yaml") && !strings.HasSuffix(*scenario, ".yml") {
+				return fmt.Errorf("no scenario %q: give a scenario file (.yaml) or a built-in one (%s)", *scenario, strings.Join(simulators.BuiltinNames(), ", "))
+			}
+			if sc, err = simulators.LoadScenario(*scenario); err != nil {
+				return err
+			}
 		}
-		if sc.Site != "" && sc.Site != s.ID {
-			return fmt.Errorf("scenario %s is written for site %s, not %s", sc.Name, sc.Site, s.ID)
+		if err := sc.Check(s); err != nil {
+			return err
 		}
 		if err := sim.Play(ctx, sc); err != nil {
 			return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,6 +25,10 @@ import (
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("hazardwatch", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nflags of hazardwatch [run]:\n", usage)
+		fs.PrintDefaults()
+	}
 	var cfg allinone.Config
 	fs.StringVar(&cfg.SitesDir, "sites", allinone.DefaultSitesDir, "directory of site files (*.yaml)")
 	fs.StringVar(&cfg.DataDir, "data", allinone.DefaultDataDir, "directory for the store, the alarm journal, gateway state and the log")
@@ -35,6 +40,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	noColor := fs.Bool("no-color", false, "plain terminal output")
 	lang := fs.String("lang", "zh", "language of the terminal's warnings: zh or en")
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	var err error
@@ -88,7 +96,11 @@ func printBanner(w io.Writer, info allinone.Info, logPath string) {
 	for _, s := range info.Sites {
 		fmt.Fprintf(w, "  site %-8s %s: %d hazard source(s), simulated Modbus devices polled by %d gateway(s)\n", s.ID, s.Name, len(s.Sources), len(s.Gateways))
 	}
-	fmt.Fprintf(w, "  console:          %s (officers' console, demo officer token)\n", info.Console)
+	fmt.Fprintf(w, "  console:          %s (officers' console, logs in as the demo officer)\n", info.Console)
+	fmt.Fprintf(w, "  demo login:       user %s, password %s (new at every start; status page, APIs and /metrics need it too)\n", info.DemoUser, info.DemoPassword)
+	for _, l := range info.Levels {
+		fmt.Fprintf(w, "  %-17s %s (%s)\n", l.User+":", l.URL, l.Who)
+	}
 	fmt.Fprintf(w, "  status page:      %s/status\n", info.HTTP)
 	fmt.Fprintf(w, "  alarms (JSON):    %s/api/status\n", info.HTTP)
 	fmt.Fprintf(w, "  metrics:          %s/metrics\n", info.HTTP)

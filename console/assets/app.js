@@ -2,7 +2,10 @@
 // nothing from elsewhere: the command centre's network is closed.
 //
 // Data comes from one server-sent events stream, /api/stream (a snapshot,
-// then changes); actions go to the alarm API with the bearer token. The
+// then changes); actions go to the alarm API. The officer logs in with a
+// name and password (POST /api/session): the centre keeps the session in an
+// HttpOnly cookie the page never sees, and gives the page a CSRF token to
+// send with every action (X-HazardWatch-CSRF). The
 // board and the alarm list are built once per snapshot and then patched
 // element by element, so 1,000 sources and 200 alarms stay light.
 'use strict';
@@ -40,12 +43,10 @@
   }
 
   // --- state ----------------------------------------------------------
-  const session = {
-    token: sessionStorage.getItem('hazardwatch.token') || '',
-    officer: sessionStorage.getItem('hazardwatch.officer') || '',
-    role: sessionStorage.getItem('hazardwatch.role') || '',
-    bound: sessionStorage.getItem('hazardwatch.bound') || '',
-  };
+  // Who is logged in, as GET /api/session tells; nothing is stored in the
+  // browser but the centre's HttpOnly cookie.
+  const session = { name: '', display: '', role: '', csrf: '' };
+  const CSRF = 'X-HazardWatch-CSRF';
   const sites = new Map(); // id → {site, el, count, tiles, dirty}
   const sources = new Map(); // site/source → {src, el}
   const alarms = new Map(); // id → {a, el}
@@ -136,17 +137,24 @@
     };
   }
 
-  async function startSession(token) {
-    const r = await fetch('/api/stream/session', { method: 'POST', headers: { Authorization: 'Bearer ' + token } });
+  // whoAmI asks the centre who the cookie belongs to: null when nobody.
+  async function whoAmI() {
+    const r = await fetch('/api/session', { headers: { Accept: 'application/json' } });
     if (r.status === 401) return null;
     if (!r.ok) throw new Error(r.status + ' ' + r.statusText);
     return r.json();
   }
 
+  function adopt(info) {
+    Object.assign(session, { name: info.name, display: info.display || info.name, role: info.role, csrf: info.csrf || '' });
+    showWho();
+  }
+
   async function resume() {
     try {
-      const tok = await startSession(session.token);
-      if (!tok) { showLogin(t('badToken')); return; }
+      const info = await whoAmI();
+      if (!info) { showLogin(session.name ? t('sessionEnded') : ''); return; }
+      adopt(info);
       connect();
     } catch (e) {
       setTimeout(resume, 3000);
@@ -156,63 +164,65 @@
   // --- login ----------------------------------------------------------
   function showLogin(error) {
     if (es) { es.close(); es = null; }
+    Object.assign(session, { name: '', display: '', role: '', csrf: '' });
+    showWho();
     const err = $('login-error');
     err.hidden = !error;
     err.textContent = error || '';
-    $('login-officer').value = session.officer;
+    $('login-password').value = '';
     const d = $('login-dialog');
     if (!d.open) d.showModal();
-    $(session.token || $('login-token').value ? 'login-officer' : 'login-token').focus();
+    $($('login-user').value ? 'login-password' : 'login-user').focus();
   }
 
-  async function onLogin(ev) {
-    ev.preventDefault();
-    unlockAudio();
-    const token = $('login-token').value.trim();
-    const officer = $('login-officer').value.trim();
+  async function logIn(user, password) {
     const err = $('login-error');
     err.hidden = true;
-    let tok;
+    let r;
     try {
-      tok = await startSession(token);
+      r = await fetch('/api/session', {
+        method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ username: user, password }),
+      });
     } catch (e) {
       err.textContent = t('serverError', { error: e.message });
       err.hidden = false;
       return;
     }
-    if (!tok) {
-      err.textContent = t('badToken');
+    if (!r.ok) {
+      err.textContent = r.status === 401 ? t('badLogin') : t('serverError', { error: r.status + ' ' + r.statusText });
       err.hidden = false;
+      $('login-password').value = '';
+      $('login-password').focus();
       return;
     }
-    const name = tok.officer || officer;
-    if (tok.role === 'officer' && !name) {
-      err.textContent = t('nameRequired');
-      err.hidden = false;
-      $('login-officer').focus();
-      return;
-    }
-    Object.assign(session, { token, officer: name, role: tok.role, bound: tok.officer || '' });
-    for (const k of ['token', 'officer', 'role', 'bound']) sessionStorage.setItem('hazardwatch.' + k, session[k]);
+    adopt(await r.json());
+    $('login-password').value = '';
+    // Another page of the console sent the officer here to log in
+    // (/#next=/regions): back there.
+    const next = new URLSearchParams(location.hash.slice(1)).get('next') || '';
+    if (/^\/[a-z]+$/.test(next)) { location.replace(next); return; }
     $('login-dialog').close();
-    showWho();
     connect();
   }
 
+  function onLogin(ev) {
+    ev.preventDefault();
+    unlockAudio();
+    logIn($('login-user').value.trim(), $('login-password').value);
+  }
+
+  // The roles that operate alarms; viewers and supervisors see no buttons.
+  const canAct = (role) => role === 'officer' || role === 'admin';
+  const ROLE_KEYS = { viewer: 'roleViewer', officer: 'roleOfficer', supervisor: 'roleSupervisor', admin: 'roleAdmin' };
+
   function showWho() {
-    document.body.classList.toggle('viewer', session.role !== 'officer');
-    $('who').textContent = session.role
-      ? (session.officer || '') + ' · ' + t(session.role === 'officer' ? 'roleOfficer' : 'roleViewer')
-      : '';
+    document.body.classList.toggle('viewer', !canAct(session.role));
+    $('who').textContent = session.role ? session.display + ' · ' + t(ROLE_KEYS[session.role] || session.role) : '';
   }
 
   async function logout() {
     if (es) { es.close(); es = null; }
-    await fetch('/api/stream/session', { method: 'DELETE' }).catch(() => {});
-    for (const k of ['token', 'role', 'bound']) sessionStorage.removeItem('hazardwatch.' + k);
-    Object.assign(session, { token: '', role: '', bound: '' });
-    $('login-token').value = '';
-    showWho();
+    await fetch('/api/session', { method: 'DELETE', headers: { [CSRF]: session.csrf } }).catch(() => {});
     showLogin();
   }
 
@@ -691,8 +701,10 @@
     ? '/api/incidents/' + encodeURIComponent(id) + '/ack'
     : '/api/alarms/' + encodeURIComponent(id) + '/' + PATHS[kind];
 
+  // authHeaders: the cookie goes by itself; the CSRF token proves the
+  // request comes from this page.
   function authHeaders(extra) {
-    return Object.assign({ Authorization: 'Bearer ' + session.token }, extra || {});
+    return Object.assign({ [CSRF]: session.csrf }, extra || {});
   }
 
   function incidentSummary(i) {
@@ -709,9 +721,8 @@
     pending = { kind, id };
     $('action-title').textContent = t('actionTitle_' + kind);
     $('action-alarm').textContent = isIncident ? incidentSummary(e.inc) : t('grade_' + e.a.grade) + ' · ' + e.a.message;
-    const officer = $('action-officer');
-    officer.value = session.bound || session.officer;
-    officer.readOnly = !!session.bound;
+    // Actions are recorded under the account: the name is shown, not asked.
+    $('action-officer').value = session.display === session.name ? session.name : session.display + ' (' + session.name + ')';
     $('action-minutes-label').hidden = kind !== 'shelve';
     $('action-comment-label').textContent = t(kind === 'shelve' ? 'reason' : kind === 'comment' ? 'remark' : 'comment');
     const comment = $('action-comment');
@@ -719,24 +730,23 @@
     comment.required = kind === 'shelve' || kind === 'comment';
     $('action-error').hidden = true;
     $('action-dialog').showModal();
-    (officer.value ? comment : officer).focus();
+    comment.focus();
   }
 
   async function onAction(ev) {
     ev.preventDefault();
     if (!pending) return;
     const { kind, id } = pending;
-    const officer = $('action-officer').value.trim();
     const text = $('action-comment').value.trim();
     const err = $('action-error');
-    if (!officer) {
-      err.textContent = t('nameRequired');
+    if (!text && (kind === 'shelve' || kind === 'comment')) {
+      err.textContent = t(kind === 'shelve' ? 'reasonRequired' : 'remarkRequired');
       err.hidden = false;
       return;
     }
     const body = kind === 'shelve'
-      ? { officer, reason: text, minutes: Number($('action-minutes').value) }
-      : { officer, comment: text };
+      ? { reason: text, minutes: Number($('action-minutes').value) }
+      : { comment: text };
     let r;
     try {
       r = await fetch(pathOf(kind, id), {
@@ -747,17 +757,18 @@
       err.hidden = false;
       return;
     }
+    if (r.status === 401) {
+      pending = null;
+      $('action-dialog').close();
+      showLogin(t('sessionEnded'));
+      return;
+    }
     if (!r.ok) {
       let msg = r.status + ' ' + r.statusText;
       try { msg = (await r.json()).error || msg; } catch (e) { /* not JSON */ }
       err.textContent = msg;
       err.hidden = false;
       return;
-    }
-    if (!session.bound) {
-      session.officer = officer;
-      sessionStorage.setItem('hazardwatch.officer', officer);
-      showWho();
     }
     pending = null;
     $('action-dialog').close();
@@ -775,9 +786,7 @@
     if (!e) return;
     disposing = id;
     $('disposal-incident').textContent = incidentSummary(e.inc);
-    const officer = $('disposal-officer');
-    officer.value = session.bound || session.officer;
-    officer.readOnly = !!session.bound;
+    $('disposal-officer').value = session.display === session.name ? session.name : session.display + ' (' + session.name + ')';
     for (const k of ['found', 'measures']) $('disposal-' + k).value = '';
     $('disposal-cause').value = '';
     $('disposal-emergency').checked = false;
@@ -789,11 +798,11 @@
     ev.preventDefault();
     const err = $('disposal-error');
     const body = {
-      officer: $('disposal-officer').value.trim(), cause: $('disposal-cause').value,
+      cause: $('disposal-cause').value,
       found: $('disposal-found').value.trim(), measures: $('disposal-measures').value.trim(),
       emergency_response: $('disposal-emergency').checked,
     };
-    const missing = !body.officer ? 'nameRequired' : !body.cause ? 'causeRequired' : !body.found ? 'foundRequired' : !body.measures ? 'measuresRequired' : '';
+    const missing = !body.cause ? 'causeRequired' : !body.found ? 'foundRequired' : !body.measures ? 'measuresRequired' : '';
     if (missing) { err.textContent = t(missing); err.hidden = false; return; }
     let r;
     try {
@@ -803,6 +812,12 @@
     } catch (e) {
       err.textContent = t('serverError', { error: e.message });
       err.hidden = false;
+      return;
+    }
+    if (r.status === 401) {
+      disposing = '';
+      $('disposal-dialog').close();
+      showLogin(t('sessionEnded'));
       return;
     }
     if (!r.ok) {
@@ -1160,15 +1175,24 @@
     // The login dialog is the way in: Escape must not leave a blank console.
     $('login-dialog').addEventListener('cancel', (ev) => ev.preventDefault());
 
-    // A link of the form /#token=… (the all-in-one demo prints one) fills
-    // in the token; the fragment never reaches a server, and is removed.
-    const m = /[#&]token=([^&]+)/.exec(location.hash);
-    if (m) {
-      $('login-token').value = decodeURIComponent(m[1]);
-      history.replaceState(null, '', location.pathname);
+    // A link of the form /#user=…&password=… (the all-in-one demo prints
+    // one for its demo officer) logs in at once; the fragment never
+    // reaches a server, and is removed from the address bar and history.
+    const link = new URLSearchParams(location.hash.slice(1));
+    const next = link.get('next') || '';
+    if (/^\/[a-z]+$/.test(next) && !link.has('password')) {
+      // Logged in already: back at once; else the form, then back (only
+      // to a page of this console: one slash and a name).
+      whoAmI().then((info) => { if (info) location.replace(next); else showLogin(); }, () => showLogin());
+    } else if (link.has('user') && link.has('password')) {
+      // Keep only where to go next (the demo's links to /regions and /wall).
+      history.replaceState(null, '', location.pathname + (/^\/[a-z]+$/.test(next) ? '#next=' + next : ''));
+      $('login-user').value = link.get('user');
+      $('login-dialog').showModal();
+      logIn(link.get('user'), link.get('password'));
+    } else {
+      resume();
     }
-    if (session.token && !m) resume();
-    else showLogin();
   }
 
   start();

@@ -14,6 +14,15 @@
 // published with their original bytes, so a replayed telemetry message
 // keeps its seq.
 //
+// End to end (Config.EndToEnd): a message the broker acknowledged stays in
+// the spool until the centre confirms it (Confirm, from the centre's
+// retained ack: every record up to that id is durable at the centre), so a
+// broker that crashes with messages it acknowledged but had not yet written
+// to disk loses nothing. When the centre confirms nothing new for
+// AckTimeout while sent messages wait, everything unconfirmed is sent again
+// from the oldest, as backlog at ReplayRate, and AckTimeout doubles (up to
+// ten times) until the centre confirms again; OnResend is told each time.
+//
 // Delivery is at least once: a crash between PUBACK and the spool's ack, or
 // a publish that timed out after the broker took it, sends a message again,
 // and the centre drops it by seq. A failed publish keeps the record and
@@ -21,7 +30,7 @@
 // record that cannot be read or decoded is logged, counted and acknowledged,
 // since retrying cannot repair it.
 //
-// Config options and defaults: ReplayRate 50 messages/s; BackoffMin 500ms;
+// Config options and defaults: EndToEnd false; AckTimeout 30s; ReplayRate 50 messages/s; BackoffMin 500ms;
 // BackoffMax 30s; PublishTimeout 30s (bounds one Publish, so a dead peer
 // cannot stall the queue); Logger a no-op logger; Registerer nil (no
 // metrics registered).
@@ -29,7 +38,7 @@
 // Metrics, prefixed hazardwatch_gateway_: spool_records, spool_bytes,
 // spool_oldest_age_seconds, spool_dropped_total, forward_published_total,
 // forward_replayed_total, forward_publish_errors_total,
-// forward_discarded_total.
+// forward_discarded_total, forward_resent_total, forward_confirmed_id.
 package forward
 
 import (
@@ -37,6 +46,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,6 +66,7 @@ const (
 	DefaultBackoffMin     = 500 * time.Millisecond
 	DefaultBackoffMax     = 30 * time.Second
 	DefaultPublishTimeout = 30 * time.Second
+	DefaultAckTimeout     = 30 * time.Second
 )
 
 // Config sets up a Forwarder; Spool and Publisher are required.
@@ -67,8 +78,17 @@ type Config struct {
 	BackoffMin     time.Duration
 	BackoffMax     time.Duration
 	PublishTimeout time.Duration
-	Logger         *zap.Logger
-	Registerer     prometheus.Registerer
+	// EndToEnd keeps every record until Confirm covers it, not only
+	// until the broker's PUBACK.
+	EndToEnd bool
+	// AckTimeout is how long sent records may wait for the centre's
+	// confirmation before they are sent again; default 30s.
+	AckTimeout time.Duration
+	// OnResend, when set, is called (on the forwarder's goroutine) each
+	// time unconfirmed records are sent again.
+	OnResend   func()
+	Logger     *zap.Logger
+	Registerer prometheus.Registerer
 }
 
 // Forwarder moves spooled messages to the broker.
@@ -78,10 +98,15 @@ type Forwarder struct {
 	pub Publisher
 	log *zap.Logger
 	m   metrics
+	// confirmed is the highest id the centre confirmed (Confirm);
+	// applied, the highest acknowledged in the spool for it.
+	confirmed atomic.Uint64
+	applied   uint64
+	wake      chan struct{} // a confirmation arrived
 }
 
 type metrics struct {
-	published, replayed, errors, discarded prometheus.Counter
+	published, replayed, errors, discarded, resent prometheus.Counter
 }
 
 // New checks cfg, fills defaults and registers the metrics.
@@ -101,6 +126,9 @@ func New(cfg Config) (*Forwarder, error) {
 	if cfg.PublishTimeout == 0 {
 		cfg.PublishTimeout = DefaultPublishTimeout
 	}
+	if cfg.AckTimeout <= 0 {
+		cfg.AckTimeout = DefaultAckTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = zap.NewNop()
 	}
@@ -108,7 +136,7 @@ func New(cfg Config) (*Forwarder, error) {
 		return nil, fmt.Errorf("forward: invalid config: ReplayRate %v, BackoffMin %v, BackoffMax %v, PublishTimeout %v",
 			cfg.ReplayRate, cfg.BackoffMin, cfg.BackoffMax, cfg.PublishTimeout)
 	}
-	f := &Forwarder{cfg: cfg, sp: cfg.Spool, pub: cfg.Publisher, log: cfg.Logger}
+	f := &Forwarder{cfg: cfg, sp: cfg.Spool, pub: cfg.Publisher, log: cfg.Logger, wake: make(chan struct{}, 1)}
 	counter := func(name, help string) prometheus.Counter {
 		return prometheus.NewCounter(prometheus.CounterOpts{Namespace: "hazardwatch", Subsystem: "gateway", Name: name, Help: help})
 	}
@@ -117,13 +145,15 @@ func New(cfg Config) (*Forwarder, error) {
 		replayed:  counter("forward_replayed_total", "Backlog messages published after an outage or restart."),
 		errors:    counter("forward_publish_errors_total", "Failed publish attempts (the message was kept and retried)."),
 		discarded: counter("forward_discarded_total", "Spool records discarded because they could not be read or decoded."),
+		resent:    counter("forward_resent_total", "Times the messages the centre had not confirmed were sent again."),
 	}
 	if cfg.Registerer != nil {
 		gauge := func(name, help string, fn func() float64) prometheus.Collector {
 			return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Namespace: "hazardwatch", Subsystem: "gateway", Name: name, Help: help}, fn)
 		}
 		sp := cfg.Spool
-		cs := []prometheus.Collector{f.m.published, f.m.replayed, f.m.errors, f.m.discarded,
+		cs := []prometheus.Collector{f.m.published, f.m.replayed, f.m.errors, f.m.discarded, f.m.resent,
+			gauge("forward_confirmed_id", "Highest spool id (telemetry seq) the centre confirmed as durable.", func() float64 { return float64(f.confirmed.Load()) }),
 			gauge("spool_records", "Messages in the spool not yet acknowledged by the broker.", func() float64 { n, _ := sp.Depth(); return float64(n) }),
 			gauge("spool_bytes", "Bytes of the spooled messages not yet acknowledged.", func() float64 { _, b := sp.Depth(); return float64(b) }),
 			gauge("spool_oldest_age_seconds", "Age of the oldest message not yet acknowledged; 0 when the spool is empty.", func() float64 { return sp.OldestAge().Seconds() }),
@@ -147,6 +177,12 @@ type cursors struct {
 	backlog  uint64 // last backlog id sent
 }
 
+// sent reports whether a record was published already: replayed as
+// backlog, or sent live.
+func (c *cursors) sent(id uint64) bool {
+	return id <= c.backlog || id > c.boundary && id <= c.live
+}
+
 // Run forwards until ctx is done, then returns nil. It returns an error
 // only when the spool was closed under it.
 func (f *Forwarder) Run(ctx context.Context) error {
@@ -161,7 +197,35 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	var down bool
 	var downSince time.Time
 	var failures int
+	// End to end: since when sent records wait for the centre without
+	// news, and how long they may.
+	var waitingSince time.Time
+	ackTimeout := f.cfg.AckTimeout
 	for ctx.Err() == nil {
+		if f.cfg.EndToEnd {
+			if f.applyConfirmed() {
+				waitingSince, ackTimeout = time.Time{}, f.cfg.AckTimeout
+			}
+			if oldest, err := f.sp.Peek(); err == nil && c.sent(oldest.ID) {
+				if waitingSince.IsZero() {
+					waitingSince = time.Now()
+				} else if time.Since(waitingSince) >= ackTimeout {
+					f.m.resent.Inc()
+					f.log.Warn("forward: the centre has not confirmed sent messages; sending them again",
+						zap.Uint64("from_record", oldest.ID), zap.Uint64("confirmed", f.confirmed.Load()), zap.Duration("waited", time.Since(waitingSince)))
+					c.boundary = f.sp.LastID()
+					c.live = max(c.live, c.boundary)
+					c.backlog = oldest.ID - 1
+					waitingSince = time.Now()
+					ackTimeout = min(2*ackTimeout, 10*f.cfg.AckTimeout)
+					if f.cfg.OnResend != nil {
+						f.cfg.OnResend()
+					}
+				}
+			} else {
+				waitingSince = time.Time{}
+			}
+		}
 		rec, live, err := f.next(&c)
 		switch {
 		case errors.Is(err, queue.ErrEmpty):
@@ -213,10 +277,12 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			continue
 		}
 		backoff = 0
-		if err := f.sp.Ack(rec.ID); err != nil {
-			// The broker has it; after a restart it is sent again and the
-			// centre drops the duplicate by seq.
-			f.log.Error("forward: acknowledging a published message in the spool failed", zap.Uint64("record", rec.ID), zap.Error(err))
+		if !f.cfg.EndToEnd {
+			if err := f.sp.Ack(rec.ID); err != nil {
+				// The broker has it; after a restart it is sent again and
+				// the centre drops the duplicate by seq.
+				f.log.Error("forward: acknowledging a published message in the spool failed", zap.Uint64("record", rec.ID), zap.Error(err))
+			}
 		}
 		f.m.published.Inc()
 		if live {
@@ -256,10 +322,72 @@ func (f *Forwarder) next(c *cursors) (queue.Record, bool, error) {
 	if err != nil {
 		return rec, false, err
 	}
-	if rec.ID > c.boundary { // appended since the first look: live
+	if rec.ID > c.live { // appended since the first look: live
 		return rec, true, nil
 	}
+	if rec.ID > c.boundary {
+		// Sent live, waiting for the centre's confirmation: the backlog
+		// is done.
+		return queue.Record{}, false, queue.ErrEmpty
+	}
 	return rec, false, nil
+}
+
+// Confirm tells the forwarder that the centre holds every record up to id
+// durably (end to end); safe from any goroutine. Lower ids than before are
+// ignored.
+func (f *Forwarder) Confirm(id uint64) {
+	for {
+		cur := f.confirmed.Load()
+		if id <= cur {
+			return
+		}
+		if f.confirmed.CompareAndSwap(cur, id) {
+			select {
+			case f.wake <- struct{}{}:
+			default:
+			}
+			return
+		}
+	}
+}
+
+// Confirmed is the highest id the centre confirmed.
+func (f *Forwarder) Confirmed() uint64 { return f.confirmed.Load() }
+
+// applyConfirmed acknowledges in the spool the records the centre
+// confirmed since the last call; it reports whether there were any.
+func (f *Forwarder) applyConfirmed() bool {
+	conf := f.confirmed.Load()
+	if conf <= f.applied {
+		return false
+	}
+	var ids []uint64
+	after := f.applied
+	for {
+		rec, err := f.sp.NextUnacked(after)
+		if err != nil || rec.ID > conf {
+			break
+		}
+		ids = append(ids, rec.ID)
+		after = rec.ID
+		if len(ids) == 4096 {
+			f.ackIDs(ids)
+			ids = ids[:0]
+		}
+	}
+	f.ackIDs(ids)
+	f.applied = conf
+	return true
+}
+
+func (f *Forwarder) ackIDs(ids []uint64) {
+	if len(ids) == 0 {
+		return
+	}
+	if err := f.sp.Ack(ids...); err != nil {
+		f.log.Error("forward: acknowledging confirmed messages in the spool failed; they are sent again after a restart", zap.Int("records", len(ids)), zap.Error(err))
+	}
 }
 
 // discard acknowledges a record that can never be published.
@@ -291,5 +419,6 @@ func (f *Forwarder) wait(ctx context.Context, d time.Duration, onAppend bool) {
 	case <-ctx.Done():
 	case <-t.C:
 	case <-appended:
+	case <-f.wake:
 	}
 }

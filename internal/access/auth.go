@@ -67,6 +67,10 @@ type session struct {
 	csrf    string
 	created time.Time
 	expires time.Time
+	// ended is cancelled by logout (and when swept): requests made with
+	// the session, an open event stream above all, end with it.
+	ended context.Context
+	end   context.CancelFunc
 }
 
 // New checks cfg and returns an Authenticator holding no session.
@@ -152,6 +156,7 @@ func (a *Authenticator) Login(ctx context.Context, name, password string) (id, c
 	a.logins.WithLabelValues("ok").Inc()
 	now := a.now()
 	s := &session{p: acc.principal(), csrf: randomString(24), created: now, expires: now.Add(a.cfg.Session.TTL)}
+	s.ended, s.end = context.WithCancel(context.Background())
 	id = randomString(32)
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -165,7 +170,7 @@ func (a *Authenticator) Login(ctx context.Context, name, password string) (id, c
 func (a *Authenticator) sweep(now time.Time) {
 	for k, s := range a.sessions {
 		if !now.Before(s.expires) {
-			delete(a.sessions, k)
+			a.drop(k)
 		}
 	}
 	for len(a.sessions) >= a.cfg.Session.MaxSessions {
@@ -176,15 +181,24 @@ func (a *Authenticator) sweep(now time.Time) {
 				oldest, at = k, s.created
 			}
 		}
-		delete(a.sessions, oldest)
+		a.drop(oldest)
 	}
 }
 
-// Logout ends a session; an unknown id is no error.
+// drop ends a session. Called with mu held.
+func (a *Authenticator) drop(k [32]byte) {
+	if s, ok := a.sessions[k]; ok {
+		s.end()
+		delete(a.sessions, k)
+	}
+}
+
+// Logout ends a session and every request still running with it; an
+// unknown id is no error.
 func (a *Authenticator) Logout(id string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	delete(a.sessions, sha256.Sum256([]byte(id)))
+	a.drop(sha256.Sum256([]byte(id)))
 }
 
 // Session returns the principal of a live session.
@@ -208,7 +222,7 @@ func (a *Authenticator) session(id string) (session, bool) {
 		return session{}, false
 	}
 	if !a.now().Before(s.expires) {
-		delete(a.sessions, k)
+		a.drop(k)
 		return session{}, false
 	}
 	return *s, true
@@ -264,7 +278,12 @@ func (a *Authenticator) Middleware(next http.Handler) http.Handler {
 					writeError(w, http.StatusForbidden, ErrBadCSRF)
 					return
 				}
-				next.ServeHTTP(w, r.WithContext(NewContext(r.Context(), s.p)))
+				// The request lasts no longer than the session: an open
+				// stream ends at logout or expiry.
+				ctx, cancel := context.WithTimeout(NewContext(r.Context(), s.p), s.expires.Sub(a.now()))
+				defer cancel()
+				defer context.AfterFunc(s.ended, cancel)()
+				next.ServeHTTP(w, r.WithContext(ctx))
 				return
 			}
 		}

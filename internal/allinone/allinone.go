@@ -13,6 +13,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/gateway"
 	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/embedbroker"
 	"github.com/hazardwatch/hazardwatch/internal/httpserve"
@@ -67,6 +69,8 @@ type Config struct {
 	// built-in demo receiver; Receivers are more, fully configured.
 	Webhooks  []string
 	Receivers []alerting.Receiver
+	// Access adds accounts and API tokens beside the demo officer.
+	Access access.Config
 	// Out receives the one-line-per-warning terminal view; nil: none.
 	Out   io.Writer
 	Color bool
@@ -80,9 +84,19 @@ type Config struct {
 
 // Info says where to look once the system runs.
 type Info struct {
-	Broker         string // MQTT broker URL
-	HTTP           string // base URL of the console, status page and APIs
-	Console        string // the officers' console, logged in with DemoOfficerToken
+	Broker string // MQTT broker URL
+	HTTP   string // base URL of the console, status page and APIs
+	// Console is the officers' console link that logs in as the demo
+	// officer: the credential rides in the fragment (#user=…&password=…),
+	// which the browser never sends, and the page removes it at once.
+	Console string
+	// DemoUser and DemoPassword are the demo officer's account; the
+	// password is new at every start.
+	DemoUser, DemoPassword string
+	// Levels are the links of the city's, the county's and the
+	// enterprise's accounts and the wall screen's, around the scenario's
+	// site (docs/regions.md); same password.
+	Levels         []Link
 	CommandWebhook string // the demo command-platform receiver's URL
 	Sites          []*site.Site
 	Scenario       string
@@ -93,11 +107,10 @@ type Info struct {
 // demoSecret signs deliveries to the built-in demo receiver.
 const demoSecret = "hazardwatch-demo"
 
-// DemoOfficerToken is the demo's officer token for the console and the
-// alarm API. It is a shared console's token, bound to no officer: each
-// action records the name the officer types. The demo listens on
+// DemoUser is the demo officer's account, created at every start with a
+// fresh random password that the banner prints. The demo listens on
 // 127.0.0.1 only by default.
-const DemoOfficerToken = "hazardwatch-demo-officer"
+const DemoUser = "demo"
 
 func (c *Config) defaults() {
 	if c.SitesDir == "" {
@@ -172,9 +185,24 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}()
 
+	demoPassword := access.NewPassword()
+	demoHash, err := access.HashPassword(demoPassword)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	accounts := cfg.Access
+	var played *site.Site
+	for _, s := range sites {
+		if scenario != nil && s.ID == scenario.Site {
+			played = s
+		}
+	}
+	levels, levelLinks := levelAccounts(played, demoHash)
+	accounts.Accounts = append(append([]access.Account{{Name: DemoUser, Display: "演示值班员", Role: access.Officer, PasswordHash: demoHash}}, levels...), accounts.Accounts...)
 	c, err := center.Open(ctx, center.Config{
 		Sites: sites, Broker: broker, MQTT: cfg.MQTT, DataDir: filepath.Join(cfg.DataDir, "center"), Receivers: receivers,
-		Tokens: []alerting.Token{{Token: DemoOfficerToken, Role: alerting.RoleOfficer}}, Logger: log,
+		Access: accounts, Logger: log,
 		WrapSink: func(next ingest.EventSink) ingest.EventSink {
 			if cfg.Out == nil {
 				return next
@@ -233,7 +261,13 @@ func Run(ctx context.Context, cfg Config) error {
 		}
 	}
 	if cfg.Ready != nil {
-		cfg.Ready(Info{Broker: redact.URL(broker), HTTP: base, Console: base + "/#token=" + DemoOfficerToken, CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
+		login := url.Values{"user": {DemoUser}, "password": {demoPassword}}.Encode()
+		var links []Link
+		for _, l := range levelLinks {
+			links = append(links, l.url(base, demoPassword))
+		}
+		cfg.Ready(Info{Broker: redact.URL(broker), HTTP: base, Console: base + "/#" + login, DemoUser: DemoUser, DemoPassword: demoPassword, Levels: links,
+			CommandWebhook: base + "/demo/command-platform", Sites: sites, Scenario: cfg.Scenario, Store: c.Store()})
 	}
 
 	<-ctx.Done()

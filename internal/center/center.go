@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/console"
 	"github.com/hazardwatch/hazardwatch/ingest"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
@@ -66,8 +68,12 @@ type Config struct {
 	Influx *influx.Options
 	// Receivers are the webhooks alarm events are delivered to.
 	Receivers []alerting.Receiver
-	// Tokens authorise the alarm API.
-	Tokens []alerting.Token
+	// Access holds the accounts, machine tokens and session settings: who
+	// may use the HTTP endpoints (none configured: nobody but /healthz
+	// and /readyz).
+	Access access.Config
+	// MaxShelve is the longest an alarm may be shelved (default 8 h).
+	MaxShelve time.Duration
 	// Escalation and Flood tune the alerting service (zero: its defaults).
 	Escalation Escalation
 	Flood      Flood
@@ -96,6 +102,7 @@ type Center struct {
 	publisher *alerting.MQTTPublisher
 	ingest    *ingest.Service
 	console   *console.Console
+	auth      *access.Authenticator
 	rec       *recorder // nil when metrics are not recorded
 }
 
@@ -116,6 +123,12 @@ func Open(ctx context.Context, cfg Config) (_ *Center, err error) {
 		}
 	}()
 
+	if c.auth, err = access.New(cfg.Access, access.Options{Registerer: c.reg, Logger: cfg.Logger.Named("access")}); err != nil {
+		return nil, fmt.Errorf("accounts and tokens: %w", err)
+	}
+	if len(cfg.Access.Accounts)+len(cfg.Access.Tokens) == 0 {
+		cfg.Logger.Warn("no accounts or API tokens configured: every HTTP endpoint but /healthz and /readyz answers 401 (see configs/alerting.yaml)")
+	}
 	if c.engine, err = rules.New(cfg.Sites); err != nil {
 		return nil, fmt.Errorf("rules engine: %w", err)
 	}
@@ -148,7 +161,7 @@ func Open(ctx context.Context, cfg Config) (_ *Center, err error) {
 	}
 	alertCfg := alerting.Config{
 		DataDir: filepath.Join(cfg.DataDir, "alerting"), Publisher: c.publisher, Receivers: cfg.Receivers,
-		Tokens: cfg.Tokens, Logger: cfg.Logger.Named("alerting"), Registerer: c.reg,
+		MaxShelve: cfg.MaxShelve, Logger: cfg.Logger.Named("alerting"), Registerer: c.reg,
 		JournalDSN: cfg.JournalDSN, Node: clientID(cfg), OwnsSite: cfg.Shard.Owns,
 	}
 	cfg.Escalation.apply(&alertCfg)
@@ -342,11 +355,17 @@ func (c *Center) Registerer() prometheus.Registerer { return c.reg }
 // /api/deadletters, the alarm API (/api/alarms …, see docs/alerting.md),
 // the readings API (/api/points/…) and, over the embedded store, the
 // Prometheus query API (/api/v1/…; see docs/query-api.md), the officers'
-// console at / with its event stream /api/stream (docs/console.md), and the
-// plain self-refreshing status page at /status.
+// console at / with its event stream /api/stream (docs/console.md), the
+// login at /api/session, and the plain self-refreshing status page at
+// /status.
+//
+// Everything needs a session or an API token (access.Guard, closed by
+// default) except the health checks, which say only ok or not, the login,
+// and the console's page and static files, which hold no data.
 func (c *Center) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{}))
+	view := func(h http.Handler) http.Handler { return access.Require(access.View, h) }
+	mux.Handle("GET /metrics", view(promhttp.HandlerFor(c.reg, promhttp.HandlerOpts{})))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !c.ingest.Connected() {
@@ -356,22 +375,46 @@ func (c *Center) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
-	mux.HandleFunc("GET /api/status", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.Status()) })
-	mux.HandleFunc("GET /api/gateways", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.ingest.GatewayStates()) })
-	mux.HandleFunc("GET /api/deadletters", func(w http.ResponseWriter, _ *http.Request) { writeJSON(w, c.ingest.DeadLetters()) })
-	mux.Handle("/api/points/", queryapi.ReadingsOf(c.store, c.sites))
+	mux.Handle("/api/session", c.auth.SessionHandler())
+	// Every answer is cut to the caller's scope (docs/regions.md).
+	mux.Handle("GET /api/status", view(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { writeJSON(w, c.Status().cut(c.sees(r))) })))
+	mux.Handle("GET /api/gateways", view(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, Status{Gateways: c.ingest.GatewayStates()}.cut(c.sees(r)).Gateways)
+	})))
+	mux.Handle("GET /api/deadletters", view(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, Status{Rejected: c.ingest.DeadLetters()}.cut(c.sees(r)).Rejected)
+	})))
+	mux.Handle("/api/points/", view(queryapi.ReadingsOf(c.store, c.sites, c.sitesOf)))
 	if c.embedded != nil {
 		// Grafana's Prometheus data source points at the centre itself.
-		mux.Handle("/api/v1/", queryapi.Prometheus(c.embedded.Queryable()))
+		mux.Handle("/api/v1/", view(queryapi.Prometheus(c.embedded.Queryable(), c.sitesOf)))
 	}
+	regions := c.overviewHandler()
+	mux.Handle("GET /api/sources", regions)
+	mux.Handle("GET /api/regions", regions)
 	mux.Handle("/api/", c.alerts.Handler())
 	con := c.console.Handler()
 	mux.Handle("GET /{$}", con)
+	mux.Handle("GET /regions", con)
+	mux.Handle("GET /wall", con)
 	mux.Handle("GET /console/", con)
 	mux.Handle("/api/stream", con)
 	mux.Handle("/api/stream/", con)
-	mux.HandleFunc("GET /status", c.statusPage)
-	return mux
+	mux.Handle("GET /status", view(http.HandlerFunc(c.statusPage)))
+	return c.auth.Middleware(c.auth.Guard(mux, Public))
+}
+
+// Public tells the requests that need no credential: the health checks,
+// the login, and the console's pages and static files (the login form; the
+// pages hold no data, they read it from the guarded APIs).
+func Public(r *http.Request) bool {
+	switch p := r.URL.Path; {
+	case p == "/healthz" || p == "/readyz" || p == "/api/session":
+		return true
+	case r.Method == http.MethodGet || r.Method == http.MethodHead:
+		return p == "/" || p == "/regions" || p == "/wall" || strings.HasPrefix(p, "/console/")
+	}
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

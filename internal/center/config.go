@@ -10,18 +10,24 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
 // AlertingFile is the alerting configuration of a centre: where warnings
-// are delivered and who may use the alarm API. An example with every option
-// is configs/alerting.yaml.
+// are delivered, who may use the centre (accounts, API tokens, sessions)
+// and the limits of officers' actions. An example with every option is
+// configs/alerting.yaml.
 type AlertingFile struct {
 	Receivers  []alerting.Receiver `yaml:"receivers"`
-	Tokens     []alerting.Token    `yaml:"tokens"`
 	Escalation Escalation          `yaml:"escalation"`
 	Flood      Flood               `yaml:"flood"`
 	Incidents  Incidents           `yaml:"incidents"`
+	// Accounts, Tokens and Session (package access).
+	Access access.Config `yaml:",inline"`
+	// MaxShelve is the longest an officer may shelve an alarm (default
+	// 8h).
+	MaxShelve time.Duration `yaml:"max_shelve"`
 }
 
 // Incidents: one per hazard source while it is out of normal. Zero
@@ -128,7 +134,11 @@ func LoadAlertingFile(path string) (AlertingFile, error) {
 	if err := dec.Decode(&f); err != nil {
 		return f, fmt.Errorf("alerting config %s: %w", path, err)
 	}
-	if err := errors.Join(f.Escalation.validate(), f.Flood.validate(), f.Incidents.validate()); err != nil {
+	var shelve error
+	if f.MaxShelve < 0 {
+		shelve = fmt.Errorf("max_shelve %s is negative", f.MaxShelve)
+	}
+	if err := errors.Join(f.Escalation.validate(), f.Flood.validate(), f.Incidents.validate(), shelve, f.Access.Validate()); err != nil {
 		return f, fmt.Errorf("alerting config %s: %w", path, err)
 	}
 	return f, nil

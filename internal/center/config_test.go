@@ -1,6 +1,7 @@
 package center
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"time"
 
 	"github.com/hazardwatch/hazardwatch/alerting"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
@@ -19,8 +21,9 @@ func TestExampleAlertingFileLoads(t *testing.T) {
 	if len(f.Receivers) != 2 || !f.Receivers[1].Escalation || f.Receivers[0].MinGrade != protocol.Blue || f.Receivers[0].MaxBackoff.Minutes() != 1 {
 		t.Errorf("receivers = %+v", f.Receivers)
 	}
-	if len(f.Tokens) != 2 || f.Tokens[1].Role != alerting.RoleOfficer || f.Tokens[1].Officer == "" {
-		t.Errorf("tokens = %+v", f.Tokens)
+	if len(f.Access.Accounts) != 3 || f.Access.Accounts[0].Role != access.Officer || f.Access.Accounts[1].Scope.Region != "350481" ||
+		len(f.Access.Tokens) != 2 || f.Access.Session.TTL != 12*time.Hour || f.MaxShelve != 8*time.Hour {
+		t.Errorf("accounts = %+v, tokens = %+v, session %+v, max shelve %s", f.Access.Accounts, f.Access.Tokens, f.Access.Session, f.MaxShelve)
 	}
 }
 
@@ -65,11 +68,44 @@ func TestComposeAlertingFileLoads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	officer := false
-	for _, tok := range f.Tokens {
-		officer = officer || tok.Role == alerting.RoleOfficer
+	auth, err := access.New(f.Access, access.Options{})
+	if err != nil {
+		t.Fatal(err)
 	}
-	if !officer || len(f.Receivers) != 0 {
-		t.Errorf("compose alerting config: tokens %+v, receivers %+v; want an officer token and no receiver", f.Tokens, f.Receivers)
+	// The demo credentials the file's comments and docker-compose.yml give.
+	_, _, p, _, err := auth.Login(context.Background(), "officer", "hazardwatch-demo-officer")
+	if err != nil || p.Role != access.Officer {
+		t.Errorf("compose demo officer login: %+v, %v", p, err)
+	}
+	if _, _, p, _, err = auth.Login(context.Background(), "viewer", "hazardwatch-demo-viewer"); err != nil || p.Role != access.Viewer {
+		t.Errorf("compose demo viewer login: %+v, %v", p, err)
+	}
+	if p, ok := auth.Token("hazardwatch-demo-grafana-token"); !ok || p.Role != access.Viewer {
+		t.Errorf("compose Grafana token: %+v, %v", p, ok)
+	}
+	if len(f.Receivers) != 0 {
+		t.Errorf("compose alerting config: receivers %+v; want none", f.Receivers)
+	}
+}
+
+func TestAlertingFileRefusesPlainTokens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "alerting.yaml")
+	text := "tokens:\n  - token: officer-token-change-me\n    role: officer\n    officer: 值班员\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadAlertingFile(path)
+	if err == nil || !strings.Contains(err.Error(), "officer") {
+		t.Fatalf("an old-style plain token: %v", err)
+	}
+	text = "max_shelve: -1h\ntokens:\n  - name: old\n    token: officer-token-change-me\n    role: officer\n    hash: sha256:00\n"
+	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	_, err = LoadAlertingFile(path)
+	for _, want := range []string{path, "plain-text tokens are not accepted", "hazardwatch passwd", "max_shelve -1h0m0s"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not name %q", err, want)
+		}
 	}
 }

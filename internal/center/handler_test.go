@@ -25,8 +25,7 @@ func TestHandlerServesQueryAPIs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := openCenter(t, broker.URL(), t.TempDir(), loadSite(t, string(raw)))
-	defer c.Close()
+	c := openCenterWith(t, broker.URL(), t.TempDir(), loadSite(t, string(raw)), testAccess(t))
 	now := time.Now().Truncate(time.Millisecond)
 	err = c.Store().Append(context.Background(), []storage.Sample{{Site: "jh-chem", Gateway: "gw-1", Source: "nh3-tanks",
 		Point: "nh3-gas-1", Time: now, Value: 42.5, HasValue: true, Quality: protocol.Good}})
@@ -38,7 +37,9 @@ func TestHandlerServesQueryAPIs(t *testing.T) {
 
 	get := func(path string) string {
 		t.Helper()
-		resp, err := http.Get(srv.URL + path)
+		req, _ := http.NewRequest("GET", srv.URL+path, nil)
+		req.Header.Set("Authorization", "Bearer "+testViewerToken)
+		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}

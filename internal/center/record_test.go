@@ -88,7 +88,9 @@ func TestGradeChangeSinkKicksOnlyOnSourceGradeChanges(t *testing.T) {
 // API, as Grafana does, and returns each series' value by its source label.
 func promValue(t *testing.T, srv *httptest.Server, query string) map[string]float64 {
 	t.Helper()
-	resp, err := http.Get(srv.URL + "/api/v1/query?query=" + url.QueryEscape(query))
+	req, _ := http.NewRequest("GET", srv.URL+"/api/v1/query?query="+url.QueryEscape(query), nil)
+	req.Header.Set("Authorization", "Bearer "+testViewerToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +127,7 @@ func TestCentreRecordsSourceGradesIntoStore(t *testing.T) {
 		t.Fatal(err)
 	}
 	c, err := Open(context.Background(), Config{Sites: loadSite(t, string(raw)), Broker: broker.URL(), DataDir: t.TempDir(),
-		ClientID: "record-test", RecordInterval: time.Hour})
+		ClientID: "record-test", RecordInterval: time.Hour, Access: testAccess(t)})
 	if err != nil {
 		t.Fatal(err)
 	}

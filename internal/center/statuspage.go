@@ -42,9 +42,9 @@ td,th{border-bottom:1px solid #ddd;padding:.35em .6em;text-align:left;font-size:
 <p style="color:#777">JSON: <a href="/api/status">/api/status</a> · <a href="/metrics">/metrics</a> · <a href="/api/deadletters">/api/deadletters</a></p>
 </body></html>`))
 
-func (c *Center) statusPage(w http.ResponseWriter, _ *http.Request) {
+func (c *Center) statusPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	if err := statusTmpl.Execute(w, c.Status()); err != nil {
+	if err := statusTmpl.Execute(w, c.Status().cut(c.sees(r))); err != nil {
 		c.log.Warn("render status page", zap.Error(err))
 	}
 }

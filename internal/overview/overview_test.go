@@ -3,6 +3,7 @@ package overview
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -166,6 +167,12 @@ func TestHandlerServesCallersScope(t *testing.T) {
 	rec, rows := get("/api/sources", &county)
 	if rec.Code != http.StatusOK || len(rows) != 1 || rows[0].Site != "mine-c" || rows[0].Grade != protocol.Blue || rows[0].RegionName != "永安市" {
 		t.Errorf("county officer's sources: %d %+v", rec.Code, rows)
+	}
+	// The map reads location.lat and location.lon.
+	city := access.Principal{Name: "sm-duty", Role: access.Viewer}
+	in.Sites[0].Location = &site.Location{Lat: 26.21, Lon: 117.59}
+	if rec, _ := get("/api/sources", &city); !strings.Contains(rec.Body.String(), `"location":{"lat":26.21,"lon":117.59}`) {
+		t.Errorf("a source's location in JSON: %s", rec.Body.String())
 	}
 	rec, _ = get("/api/regions", &county)
 	var tree Node

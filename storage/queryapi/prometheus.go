@@ -62,7 +62,10 @@ const (
 //	GET      /api/v1/label/{name}/values match[], start, end, limit
 //	GET      /api/v1/status/buildinfo
 //	GET      /api/v1/metadata, /api/v1/query_exemplars (answered, little to say)
-func Prometheus(q promstorage.Queryable) http.Handler {
+//
+// scope, when given, keeps each request to the series of its sites (their
+// site label), in queries, series and label answers alike.
+func Prometheus(q promstorage.Queryable, scope ...SitesOf) http.Handler {
 	p := &promAPI{
 		q: q,
 		engine: promql.NewEngine(promql.EngineOpts{
@@ -75,6 +78,9 @@ func Prometheus(q promstorage.Queryable) http.Handler {
 		parser: parser.NewParser(parser.Options{}),
 		slots:  make(chan struct{}, PromMaxConcurrent),
 		now:    time.Now,
+	}
+	if len(scope) > 0 {
+		p.scope = scope[0]
 	}
 	mux := http.NewServeMux()
 	for _, m := range []string{http.MethodGet, http.MethodPost} {
@@ -95,10 +101,20 @@ func Prometheus(q promstorage.Queryable) http.Handler {
 
 type promAPI struct {
 	q      promstorage.Queryable
+	scope  SitesOf
 	engine *promql.Engine
 	parser parser.Parser
 	slots  chan struct{}
 	now    func() time.Time
+}
+
+// queryable is the store as the request may see it: the sites of its
+// scope only.
+func (p *promAPI) queryable(r *http.Request) promstorage.Queryable {
+	if m := siteMatcher(p.scope, r); m != nil {
+		return scopedQueryable{q: p.q, m: m}
+	}
+	return p.q
 }
 
 // promResponse is Prometheus' response envelope.
@@ -138,7 +154,7 @@ func (p *promAPI) query(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cancel()
-	qry, err := p.engine.NewInstantQuery(ctx, p.q, nil, qs, ts)
+	qry, err := p.engine.NewInstantQuery(ctx, p.queryable(r), nil, qs, ts)
 	p.run(ctx, w, qry, err)
 }
 
@@ -189,7 +205,7 @@ func (p *promAPI) queryRange(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cancel()
-	qry, err := p.engine.NewRangeQuery(ctx, p.q, nil, qs, start, end, step)
+	qry, err := p.engine.NewRangeQuery(ctx, p.queryable(r), nil, qs, start, end, step)
 	p.run(ctx, w, qry, err)
 }
 
@@ -284,7 +300,7 @@ func (p *promAPI) openMeta(w http.ResponseWriter, r *http.Request, needMatch boo
 		return metaRequest{}, false
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), PromQueryTimeout)
-	q, err := p.q.Querier(start, end)
+	q, err := p.queryable(r).Querier(start, end)
 	if err != nil {
 		cancel()
 		promError(w, http.StatusInternalServerError, errInternal, fmt.Errorf("open querier: %w", err))

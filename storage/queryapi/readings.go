@@ -56,9 +56,14 @@ func Readings(q storage.Querier, sites []*site.Site) http.Handler {
 }
 
 // ReadingsOf is Readings with the site files read at every request, so a
-// centre that reloads its site files serves the new ones.
-func ReadingsOf(q storage.Querier, sites func() []*site.Site) http.Handler {
+// centre that reloads its site files serves the new ones. scope, when
+// given, keeps each request to its sites: others are left out of the
+// latest readings and answer 403.
+func ReadingsOf(q storage.Querier, sites func() []*site.Site, scope ...SitesOf) http.Handler {
 	h := &readings{q: q, sites: sites, now: time.Now}
+	if len(scope) > 0 {
+		h.scope = scope[0]
+	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/points/latest", h.latest)
 	mux.HandleFunc("GET /api/points/counts", h.counts)
@@ -72,6 +77,7 @@ func ReadingsOf(q storage.Querier, sites func() []*site.Site) http.Handler {
 type readings struct {
 	q     storage.Querier
 	sites func() []*site.Site
+	scope SitesOf
 	now   func() time.Time
 }
 
@@ -142,14 +148,17 @@ func (h *readings) latest(w http.ResponseWriter, r *http.Request) {
 	siteID := r.URL.Query().Get("site")
 	var sites []*site.Site
 	if siteID != "" {
-		s := h.site(siteID)
-		if s == nil {
-			writeError(w, http.StatusNotFound, fmt.Errorf("unknown site %q (parameter site)", siteID))
+		s, ok := h.siteFor(w, r, siteID)
+		if !ok {
 			return
 		}
 		sites = []*site.Site{s}
 	} else {
-		sites = h.sites()
+		for _, s := range h.sites() {
+			if allowed(h.scope, r, s.ID) {
+				sites = append(sites, s)
+			}
+		}
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), queryTimeout)
 	defer cancel()
@@ -196,8 +205,7 @@ func (h *readings) counts(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	siteID := r.URL.Query().Get("site")
-	if h.site(siteID) == nil {
-		writeError(w, http.StatusNotFound, fmt.Errorf("unknown site %q (parameter site)", siteID))
+	if _, ok := h.siteFor(w, r, siteID); !ok {
 		return
 	}
 	var bounds [2]time.Time
@@ -230,9 +238,8 @@ func (h *readings) counts(w http.ResponseWriter, r *http.Request) {
 
 func (h *readings) history(w http.ResponseWriter, r *http.Request) {
 	siteID, pointID := r.PathValue("site"), r.PathValue("point")
-	s := h.site(siteID)
-	if s == nil {
-		writeError(w, http.StatusNotFound, fmt.Errorf("unknown site %q", siteID))
+	s, ok := h.siteFor(w, r, siteID)
+	if !ok {
 		return
 	}
 	ref := s.Point(pointID)
@@ -342,6 +349,21 @@ func defaultStep(span time.Duration) time.Duration {
 func minStep(span time.Duration) time.Duration {
 	s := (span + MaxHistoryPoints - 1) / MaxHistoryPoints
 	return max(time.Second, (s + time.Second - 1).Truncate(time.Second))
+}
+
+// siteFor finds a site the request may read, answering 404 for an unknown
+// one and 403 for one outside its scope.
+func (h *readings) siteFor(w http.ResponseWriter, r *http.Request, id string) (*site.Site, bool) {
+	s := h.site(id)
+	switch {
+	case s == nil:
+		writeError(w, http.StatusNotFound, fmt.Errorf("unknown site %q (parameter site)", id))
+		return nil, false
+	case !allowed(h.scope, r, id):
+		writeError(w, http.StatusForbidden, fmt.Errorf("site %q is outside your scope", id))
+		return nil, false
+	}
+	return s, true
 }
 
 func (h *readings) site(id string) *site.Site {
