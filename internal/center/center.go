@@ -346,6 +346,15 @@ func (c *Center) Status() Status {
 	return st
 }
 
+// StreamPaths are the Handler's long-lived answers (the console's
+// server-sent events): an HTTP server gives them no write deadline
+// (httpserve.Limits.Streams).
+var StreamPaths = []string{"/api/stream"}
+
+// Registerer is where the centre's metrics are registered (served on
+// /metrics), for the HTTP server's own.
+func (c *Center) Registerer() prometheus.Registerer { return c.reg }
+
 // Handler serves /metrics, /healthz, /readyz, /api/status, /api/gateways,
 // /api/deadletters, the alarm API (/api/alarms …, see docs/alerting.md),
 // the readings API (/api/points/…) and, over the embedded store, the
