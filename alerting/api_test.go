@@ -25,11 +25,15 @@ const (
 	officerToken = "officer-token-0123456789"
 	wangToken    = "wang-token-0123456789ab"
 	coalToken    = "coal-token-0123456789ab"
+	// Supervisors of 三元区 (the tank farm's county) and of 永安市.
+	countyToken      = "county-token-0123456789"
+	otherCountyToken = "other-county-token-01234"
 )
 
 // serveAPI serves the service's alarm API behind the access middleware,
 // with tokens of a wall display (viewer), two officers (li.gong and
-// wang.gong) and an officer whose scope is the coal mine only.
+// wang.gong), an officer whose scope is the coal mine only, and the
+// supervisors of two counties.
 func serveAPI(t *testing.T, svc *Service) *httptest.Server {
 	t.Helper()
 	srv := httptest.NewServer(testAuth(t).Middleware(svc.Handler()))
@@ -45,6 +49,8 @@ func testAuth(t *testing.T) *access.Authenticator {
 		{Name: "li.gong", Role: access.Officer, Hash: access.HashToken(officerToken)},
 		{Name: "wang.gong", Role: access.Officer, Hash: access.HashToken(wangToken)},
 		{Name: "coal.officer", Role: access.Officer, Scope: access.Scope{Sites: []string{"lh-coal"}}, Hash: access.HashToken(coalToken)},
+		{Name: "sy-county", Role: access.Supervisor, Scope: access.Scope{Region: "350404"}, Hash: access.HashToken(countyToken)},
+		{Name: "ya-county", Role: access.Supervisor, Scope: access.Scope{Region: "350481"}, Hash: access.HashToken(otherCountyToken)},
 	}}, access.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -106,6 +106,12 @@ func (s *Service) incidentHandlers(mux *http.ServeMux, view func(http.HandlerFun
 			return s.AckIncident(r.Context(), r.PathValue("id"), a.Name, req.Comment)
 		})
 	}))
+	// A county or city supervisor urges the enterprise (督办).
+	mux.Handle("POST /api/incidents/{id}/urge", act(access.Urge, func(w http.ResponseWriter, r *http.Request, _ access.Principal) {
+		s.incidentAction(w, r, access.Urge, func(req incidentRequest, a Actor) (any, error) {
+			return s.UrgeIncident(r.Context(), r.PathValue("id"), a.Name, req.Comment)
+		})
+	}))
 	mux.Handle("POST /api/incidents/{id}/disposal", act(access.Dispose, func(w http.ResponseWriter, r *http.Request, _ access.Principal) {
 		s.incidentAction(w, r, access.Dispose, func(req incidentRequest, a Actor) (any, error) {
 			return s.DisposeIncident(r.Context(), r.PathValue("id"), incident.Disposal{By: a.Name, Display: a.Display,
@@ -178,7 +184,8 @@ func (s *Service) incidentAction(w http.ResponseWriter, r *http.Request, act acc
 		return
 	}
 	if inc, ok, _ := s.Incident(r.Context(), r.PathValue("id")); ok && !s.mayView(r, inc.Site) {
-		httpError(w, http.StatusNotFound, fmt.Errorf("incident %q: %w", r.PathValue("id"), incident.ErrUnknown))
+		// As for an alarm: the action is refused, and said to be.
+		httpError(w, http.StatusForbidden, fmt.Errorf("site %s is outside the area of %s", inc.Site, a.Name))
 		return
 	}
 	out, err := do(req, a)

@@ -386,6 +386,25 @@ func (s *Service) AckIncident(ctx context.Context, id, officer, comment string) 
 	return incs[0].event, nil
 }
 
+// UrgeIncident records a supervisor's urging (督办) of an open incident;
+// the source's responsible persons are told what is asked.
+func (s *Service) UrgeIncident(ctx context.Context, id, supervisor, comment string) (incident.Event, error) {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	tx := s.book.Begin()
+	if _, err := tx.Urge(id, supervisor, comment, now); err != nil {
+		s.mu.Unlock()
+		return incident.Event{}, err
+	}
+	incs, err := s.commitTx(ctx, tx, nil, nil, nil, nil)
+	s.mu.Unlock()
+	if err != nil {
+		return incident.Event{}, err
+	}
+	s.emit(nil, incs)
+	return incs[0].event, nil
+}
+
 // DisposeIncident files an incident's disposal record; it returns the
 // disposal_recorded event and, when the incident closes with it, closed.
 func (s *Service) DisposeIncident(ctx context.Context, id string, d incident.Disposal) ([]incident.Event, error) {
@@ -463,7 +482,7 @@ func incidentErrStatus(err error) (int, bool) {
 	case errors.Is(err, incident.ErrUnknown):
 		return 404, true
 	case errors.Is(err, incident.ErrNoActor), errors.Is(err, incident.ErrBadCause), errors.Is(err, incident.ErrNoFound),
-		errors.Is(err, incident.ErrNoMeasures), errors.Is(err, incident.ErrTextTooLong):
+		errors.Is(err, incident.ErrNoMeasures), errors.Is(err, incident.ErrTextTooLong), errors.Is(err, incident.ErrNoComment):
 		return 400, true
 	case errors.Is(err, incident.ErrAcked), errors.Is(err, incident.ErrNotAcked), errors.Is(err, incident.ErrDisposed), errors.Is(err, incident.ErrClosed):
 		return 409, true

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/alerting/notify"
 	"github.com/hazardwatch/hazardwatch/alerting/notify/dingtalk"
 	"github.com/hazardwatch/hazardwatch/alerting/notify/email"
@@ -295,6 +296,19 @@ func (n *notifier) feed(ctx context.Context, changes []IncidentChange) error {
 	return errors.Join(errs...)
 }
 
+// urged tells the source's three responsible persons, through every
+// channel that reaches them, that a supervisor urged the incident (督办),
+// whatever the policy's chain says of its grade.
+func (n *notifier) urged(ctx context.Context, e incident.Event, now time.Time) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	d := notify.Due{Key: fmt.Sprintf("urged/%d", e.Seq), Kind: notify.Urged, Incident: e.IncidentID, Site: e.Site, Source: e.Source,
+		Grade: e.Grade, Roles: []notify.Role{notify.Operational, notify.Technical, notify.Principal},
+		Opened: e.OpenedAt, At: now, Actor: e.Actor, Comment: e.Comment}
+	st, open := n.chain.State(e.IncidentID)
+	return n.queue(ctx, []notify.Due{d}, e.IncidentID, st, open)
+}
+
 // tick queues the escalations due at now.
 func (n *notifier) tick(ctx context.Context, now time.Time) error {
 	n.mu.Lock()
@@ -406,7 +420,7 @@ func (n *notifier) messages(d notify.Due) []queuedMessage {
 	p := n.place(d.Site, d.Source)
 	to := n.recipients(p, d.Roles)
 	base := notify.Message{Kind: d.Kind, Incident: d.Incident, Site: d.Site, Source: d.Source, Grade: d.Grade, Step: d.Step,
-		SiteName: p.siteName, SourceName: p.sourceName, Region: p.region, Opened: d.Opened, At: d.At, Actor: d.Actor,
+		SiteName: p.siteName, SourceName: p.sourceName, Region: p.region, Opened: d.Opened, At: d.At, Actor: d.Actor, Comment: d.Comment,
 		Conditions: n.conditions[d.Incident]}
 	if n.cfg.ConsoleURL != "" {
 		base.Link = strings.TrimRight(n.cfg.ConsoleURL, "/") + "/#incident=" + url.QueryEscape(d.Incident)

@@ -84,6 +84,11 @@ func (s *Service) notifyCommitted(incs []incidentRecord) {
 			typ = notify.DisposalRecorded
 		case incident.TypeClosed:
 			typ = notify.IncidentClosed
+		case incident.TypeUrged:
+			if err := s.notifier.urged(context.Background(), e, now); err != nil {
+				s.log.Error("notify an urging", zap.String("incident", e.IncidentID), zap.Error(err))
+			}
+			continue
 		default:
 			// Condition changes only refresh what messages show.
 			s.notifier.mu.Lock()

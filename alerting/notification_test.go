@@ -397,3 +397,68 @@ func TestNotificationsCatchUpAfterACrash(t *testing.T) {
 		return len(mb.To("wang.jianguo@jh-chem.example")) == 2 && len(mb.To("chen.xiaodong@jh-chem.example")) == 3
 	})
 }
+
+// TestUrgingIsJournaledAndTellsTheResponsiblePersons: the supervisor of
+// the tank farm's county urges its open incident (督办): the urging is an
+// event of the incident's timeline under the supervisor's name, and the
+// source's three responsible persons get a mail saying what is asked;
+// another county's supervisor and an operator are refused (403), a blank
+// request is refused (400).
+func TestUrgingIsJournaledAndTellsTheResponsiblePersons(t *testing.T) {
+	ctx := context.Background()
+	mb := testenv.SMTP(t)
+	svc, err := New(Config{TickInterval: -1, Sites: exampleSites(t), Notification: Notification{
+		Channels: []Channel{{Name: "mail", Email: &email.Config{Smarthost: mb.Addr, From: "alarm@hazardwatch.example", TLS: "none"}}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	srv := serveAPI(t, svc)
+	now := time.Now().UTC()
+	if err := svc.HandleEvents(ctx, []rules.Event{event(rules.Raised, "jh-chem/nh3-tanks/nh3-gas-1/H", now, protocol.Yellow, protocol.None, 45),
+		sourceGradeEvent(protocol.Yellow, protocol.None, now)}); err != nil {
+		t.Fatal(err)
+	}
+	id := svc.Incidents(ctx)[0].ID
+	urge := "/api/incidents/" + url.PathEscape(id) + "/urge"
+	for _, c := range []struct {
+		who, token, body string
+		want             int
+	}{
+		{"another county's supervisor", otherCountyToken, `{"comment":"请核实"}`, http.StatusForbidden},
+		{"an operator (no supervisor's role)", officerToken, `{"comment":"请核实"}`, http.StatusForbidden},
+		{"a blank urging", countyToken, `{"comment":"  "}`, http.StatusBadRequest},
+		{"the county's supervisor", countyToken, `{"comment":"30 分钟内报告泄漏原因和处置进展"}`, http.StatusOK},
+	} {
+		if code, body := apiCall(t, srv.URL, "POST", urge, c.token, c.body); code != c.want {
+			t.Errorf("%s urges: %d %s, want %d", c.who, code, body, c.want)
+		}
+	}
+	code, body := apiCall(t, srv.URL, "GET", "/api/incidents/"+url.PathEscape(id)+"/timeline", viewerToken, "")
+	var evs []struct{ Type, Actor, Comment string }
+	if err := json.Unmarshal(body, &evs); code != http.StatusOK || err != nil {
+		t.Fatalf("timeline: %d %v %s", code, err, body)
+	}
+	urged := 0
+	for _, e := range evs {
+		if e.Type == "urged" {
+			urged++
+			if e.Actor != "sy-county" || !strings.Contains(e.Comment, "处置进展") {
+				t.Errorf("the urging journaled as %+v", e)
+			}
+		}
+	}
+	if urged != 1 {
+		t.Errorf("%d urged events in the timeline, want 1: %s", urged, body)
+	}
+	for _, addr := range []string{"wang.jianguo@jh-chem.example", "li.haitao@jh-chem.example", "chen.xiaodong@jh-chem.example"} {
+		testenv.Eventually(t, "the urging mailed to "+addr, 20*time.Second, func() bool {
+			for _, m := range mb.To(addr) {
+				if strings.HasPrefix(subject(t, m), "【督办】") {
+					return true
+				}
+			}
+			return false
+		})
+	}
+}

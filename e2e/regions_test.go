@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/cookiejar"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,6 +124,30 @@ func TestThreeLevelsInTheBrowser(t *testing.T) {
 		t.Errorf("the county officer's map shows %d sources, want the tank farm's 2", dots)
 	}
 	cty.screenshot("regions-county.png")
+	// … and urges the enterprise from the console (督办).
+	cty.run("open the console", chromedp.Navigate(info.HTTP+"/"))
+	cty.waitLoggedIn()
+	urge := `document.querySelector('#incident-rows tr button.incident_urge')`
+	cty.waitFor("the urge button on the tank farm's incident", urge+` && `+urge+`.offsetParent !== null && !document.querySelector('#incident-rows tr button.incident_ack').offsetParent`, 60*time.Second)
+	cty.run("urge", chromedp.Click(chromedp.CSS(`#incident-rows tr button.incident_urge`)))
+	cty.waitFor("the urge dialog", `document.getElementById('action-dialog').open && document.getElementById('action-comment').required`, 10*time.Second)
+	cty.run("say what is asked", chromedp.SendKeys(chromedp.CSS("#action-comment"), "请30分钟内报告处置进展"), chromedp.Click(chromedp.CSS("#action-submit")))
+	cty.waitFor("the urging sent", `!document.getElementById('action-dialog').open`, 20*time.Second)
+	supervisor := loggedInClient(t, info.HTTP, "county", info.DemoPassword)
+	testenv.Eventually(t, "the urging in the incident's timeline", 20*time.Second, func() bool {
+		var open []incident.Incident
+		if !getJSON(t, supervisor, info.HTTP+"/api/incidents", &open) || len(open) != 1 {
+			return false
+		}
+		var evs []incident.Event
+		getJSON(t, supervisor, info.HTTP+"/api/incidents/"+url.PathEscape(open[0].ID)+"/timeline", &evs)
+		for _, e := range evs {
+			if e.Type == incident.TypeUrged && e.Actor == "county" && strings.Contains(e.Comment, "处置进展") {
+				return true
+			}
+		}
+		return false
+	})
 
 	// The enterprise's operator: acknowledges the incident and files its
 	// disposal.
@@ -147,15 +172,7 @@ func TestThreeLevelsInTheBrowser(t *testing.T) {
 	var got []incident.Incident
 	testenv.Eventually(t, "the disposal in the journal", 20*time.Second, func() bool {
 		got = nil
-		resp, err := api.Get(info.HTTP + "/api/incidents")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		if err := json.NewDecoder(resp.Body).Decode(&got); err != nil {
-			t.Fatal(err)
-		}
-		return len(got) == 1 && got[0].Disposal != nil
+		return getJSON(t, api, info.HTTP+"/api/incidents", &got) && len(got) == 1 && got[0].Disposal != nil
 	})
 	if got[0].AckedBy != "operator" || got[0].Disposal.By != "operator" || got[0].Site != "jh-chem" {
 		t.Errorf("the incident as journaled: acked by %q, disposal by %q, site %s", got[0].AckedBy, got[0].Disposal.By, got[0].Site)
@@ -192,4 +209,21 @@ func (b *browser) waitPage(path string) {
 		got, err := chromedp.Run(b.ctx, chromedp.Evaluate[string](`location.pathname + ' ' + document.readyState`))
 		return err == nil && got == path+" complete"
 	})
+}
+
+// getJSON decodes a GET answer; false when it is not 200.
+func getJSON(t *testing.T, cl *http.Client, u string, into any) bool {
+	t.Helper()
+	resp, err := cl.Get(u)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false
+	}
+	if err := json.NewDecoder(resp.Body).Decode(into); err != nil {
+		t.Fatalf("GET %s: %v", u, err)
+	}
+	return true
 }

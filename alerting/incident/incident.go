@@ -57,6 +57,9 @@ const (
 	TypeConditionChanged EventType = "condition_changed" // a condition's grade changed
 	TypeConditionCleared EventType = "condition_cleared" // a condition returned to normal
 	TypeNormal           EventType = "normal"            // every condition has cleared; the grade is none
+	// TypeUrged: a county or city supervisor urged the enterprise to handle
+	// it (督办); the enterprise's responsible persons are told.
+	TypeUrged EventType = "urged"
 )
 
 // Lifecycle reports whether t is one of the five events the command
@@ -235,6 +238,7 @@ var (
 	ErrNotAcked     = errors.New("acknowledge the incident before filing its disposal")
 	ErrDisposed     = errors.New("incident already has a disposal record")
 	ErrNoActor      = errors.New("officer is required")
+	ErrNoComment    = errors.New("say what is asked: a comment is required")
 	ErrBadCause     = errors.New("cause must be one of leak, equipment_fault, sensor_fault, false_alarm, maintenance, other")
 	ErrNoFound      = errors.New("what was found is required")
 	ErrNoMeasures   = errors.New("the measures taken are required")
@@ -730,6 +734,30 @@ func (t *Txn) Ack(id, actor, comment string, now time.Time) (Event, error) {
 		inc.FirstAckAt = now
 	}
 	ev := inc.event(TypeAcknowledged, now, inc.Grade, inc.State)
+	ev.Actor, ev.Comment = actor, comment
+	t.emit([]Event{ev})
+	return ev, nil
+}
+
+// Urge records a supervisor's urging (督办) of an open incident, with what
+// the supervisor asks; it changes no state and no acknowledgement.
+func (t *Txn) Urge(id, actor, comment string, now time.Time) (Event, error) {
+	switch {
+	case strings.TrimSpace(actor) == "":
+		return Event{}, ErrNoActor
+	case strings.TrimSpace(comment) == "":
+		return Event{}, ErrNoComment
+	case utf8.RuneCountInString(comment) > MaxText:
+		return Event{}, fmt.Errorf("comment: %w", ErrTextTooLong)
+	}
+	inc, err := t.byID(id)
+	if err != nil {
+		return Event{}, err
+	}
+	if inc.State == Closed {
+		return Event{}, fmt.Errorf("urge %s: %w", id, ErrClosed)
+	}
+	ev := inc.event(TypeUrged, now, inc.Grade, inc.State)
 	ev.Actor, ev.Comment = actor, comment
 	t.emit([]Event{ev})
 	return ev, nil

@@ -51,6 +51,7 @@ type Due struct {
 	Opened   time.Time
 	At       time.Time
 	Actor    string
+	Comment  string // what a supervisor asked, for Urged
 }
 
 // IncidentState is what the chain keeps of an open incident; Restore takes

@@ -48,6 +48,9 @@ const (
 	// the incident in hand, or that it is over.
 	Acknowledged Kind = "acknowledged"
 	Closed       Kind = "closed"
+	// Urged: a county or city supervisor urged the enterprise to handle
+	// the incident (督办); its responsible persons are told what is asked.
+	Urged Kind = "urged"
 	// Event carries a journal event to a machine receiver as it is
 	// (Message.Event: the CloudEvents message).
 	Event Kind = "event"
@@ -73,8 +76,10 @@ type Message struct {
 	// Opened is when the incident opened; At when this message fell due.
 	Opened time.Time `json:"opened,omitzero"`
 	At     time.Time `json:"at"`
-	// Actor is the officer who acknowledged or closed, for those kinds.
-	Actor string `json:"actor,omitempty"`
+	// Actor is the officer who acknowledged, closed or urged, for those
+	// kinds; Comment what the supervisor asked, for Urged.
+	Actor   string `json:"actor,omitempty"`
+	Comment string `json:"comment,omitempty"`
 	// To are the recipients: one for person channels (e-mail, SMS), all
 	// of the step for a group robot, which @-mentions them.
 	To         []Recipient `json:"to,omitempty"`

@@ -45,7 +45,7 @@ func Render(m *Message, lang string) Text {
 	where := i18n.Args{"site": or(m.SiteName, m.Site), "source": or(m.SourceName, m.Source), "grade": GradeName(lang, m.Grade)}
 	var out Text
 	switch m.Kind {
-	case Escalation, Acknowledged, Closed:
+	case Escalation, Acknowledged, Closed, Urged:
 		out.Title = t("notify.title."+string(m.Kind), where)
 	default:
 		out.Title = t("notify.title.warning", where)
@@ -62,6 +62,8 @@ func Render(m *Message, lang string) Text {
 		out.Lines = append(out.Lines, t("notify.acked", i18n.Args{"actor": m.Actor, "time": at}))
 	case Closed:
 		out.Lines = append(out.Lines, t("notify.closed", i18n.Args{"actor": or(m.Actor, "-"), "time": at}))
+	case Urged:
+		out.Lines = append(out.Lines, t("notify.urged", i18n.Args{"actor": m.Actor, "time": at, "comment": m.Comment}))
 	}
 	for _, c := range m.Conditions {
 		v := strconv.FormatFloat(c.Value, 'f', -1, 64)

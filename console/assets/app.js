@@ -217,6 +217,7 @@
 
   function showWho() {
     document.body.classList.toggle('viewer', !canAct(session.role));
+    document.body.classList.toggle('supervisor', session.role === 'supervisor' || session.role === 'admin');
     $('who').textContent = session.role ? session.display + ' · ' + t(ROLE_KEYS[session.role] || session.role) : '';
   }
 
@@ -470,6 +471,8 @@
   const INCIDENT_ACTIONS = [
     ['incident_ack', 'act_ack', (i) => !i.acknowledged && i.state !== 'closed'],
     ['incident_disposal', 'act_disposal', (i) => i.acknowledged && !i.disposal && i.state !== 'closed'],
+    // County and city supervisors urge the enterprise (督办).
+    ['incident_urge', 'act_urge', (i) => i.state !== 'closed'],
   ];
 
   function makeIncidentRow(id) {
@@ -482,7 +485,7 @@
     for (const [kind] of INCIDENT_ACTIONS) {
       const b = document.createElement('button');
       b.type = 'button';
-      b.className = 'act ' + kind;
+      b.className = (kind === 'incident_urge' ? 'urge ' : 'act ') + kind;
       b.dataset.action = kind;
       acts.append(b);
     }
@@ -697,8 +700,8 @@
   // --- actions --------------------------------------------------------
   let pending = null; // {kind, id}
   const PATHS = { ack: 'ack', shelve: 'shelve', unshelve: 'unshelve', rts: 'return-to-service', comment: 'comment' };
-  const pathOf = (kind, id) => kind === 'incident_ack'
-    ? '/api/incidents/' + encodeURIComponent(id) + '/ack'
+  const pathOf = (kind, id) => kind.startsWith('incident_')
+    ? '/api/incidents/' + encodeURIComponent(id) + '/' + kind.slice('incident_'.length)
     : '/api/alarms/' + encodeURIComponent(id) + '/' + PATHS[kind];
 
   // authHeaders: the cookie goes by itself; the CSRF token proves the
@@ -715,7 +718,7 @@
   }
 
   function openAction(kind, id) {
-    const isIncident = kind === 'incident_ack';
+    const isIncident = kind.startsWith('incident_');
     const e = isIncident ? incidents.get(id) : alarms.get(id);
     if (!e) return;
     pending = { kind, id };
@@ -727,7 +730,7 @@
     $('action-comment-label').textContent = t(kind === 'shelve' ? 'reason' : kind === 'comment' ? 'remark' : 'comment');
     const comment = $('action-comment');
     comment.value = '';
-    comment.required = kind === 'shelve' || kind === 'comment';
+    comment.required = kind === 'shelve' || kind === 'comment' || kind === 'incident_urge';
     $('action-error').hidden = true;
     $('action-dialog').showModal();
     comment.focus();
@@ -739,7 +742,7 @@
     const { kind, id } = pending;
     const text = $('action-comment').value.trim();
     const err = $('action-error');
-    if (!text && (kind === 'shelve' || kind === 'comment')) {
+    if (!text && (kind === 'shelve' || kind === 'comment' || kind === 'incident_urge')) {
       err.textContent = t(kind === 'shelve' ? 'reasonRequired' : 'remarkRequired');
       err.hidden = false;
       return;
@@ -775,7 +778,7 @@
     // The row changes when the stream brings the event; an open timeline
     // of the alarm is read again to show the new entry.
     if ($('timeline-dialog').open && $('timeline-id').textContent === id) {
-      if (kind === 'incident_ack') openIncidentTimeline(id); else openTimeline(id);
+      if (kind.startsWith('incident_')) openIncidentTimeline(id); else openTimeline(id);
     }
   }
 
@@ -1104,6 +1107,7 @@
     if (!e) return;
     switch (b.dataset.action) {
       case 'incident_ack': openAction('incident_ack', id); break;
+      case 'incident_urge': openAction('incident_urge', id); break;
       case 'incident_disposal': openDisposal(id); break;
       case 'incident_timeline': openIncidentTimeline(id); break;
       case 'incident_trend': {

@@ -131,7 +131,10 @@ func (d *Influxd) Start() {
 	d.cmd, d.exited = cmd, make(chan struct{})
 	go func(exited chan struct{}) { _ = cmd.Wait(); logFile.Close(); close(exited) }(d.exited)
 
-	deadline := time.Now().Add(30 * time.Second)
+	// influxd opens its stores before it answers; on a busy CI machine
+	// that has taken more than 30 s.
+	const startWithin = 2 * time.Minute
+	deadline := time.Now().Add(startWithin)
 	client := &http.Client{Timeout: time.Second}
 	for {
 		resp, err := client.Get(d.URL() + "/ping")
@@ -148,7 +151,7 @@ func (d *Influxd) Start() {
 		default:
 		}
 		if time.Now().After(deadline) {
-			d.t.Fatalf("influxd did not answer /ping on port %d within 30s", d.Port)
+			d.t.Fatalf("influxd did not answer /ping on port %d within %s; see %s", d.Port, startWithin, filepath.Join(d.Dir, "influxd.log"))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
