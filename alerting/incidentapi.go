@@ -39,6 +39,22 @@ func actorOf(r *http.Request, act access.Action, named string) (Actor, int, erro
 	return Actor{Name: p.Name, Display: p.Display}, 0, nil
 }
 
+// inScope reports whether a site of the site files in force lies in an
+// area (a receiver's, a channel's); the zero scope holds every site.
+func (s *Service) inScope(scope access.Scope, siteID string) bool {
+	if scope.Whole() {
+		return true
+	}
+	if s.cfg.Sites != nil {
+		for _, st := range s.cfg.Sites() {
+			if st.ID == siteID {
+				return scope.Covers(st.ID, st.Region, st.EnterpriseCode)
+			}
+		}
+	}
+	return scope.Covers(siteID, "", "")
+}
+
 // mayView reports whether the request's principal (if any) sees a site.
 func (s *Service) mayView(r *http.Request, siteID string) bool { return s.viewFilter(r)(siteID) }
 

@@ -152,7 +152,7 @@ func (s *Service) incidentRecords(ctx context.Context, tx *incident.Txn) ([]inci
 		r := incidentRecord{event: e}
 		var body []byte
 		for _, rc := range s.cfg.Receivers {
-			if !rc.wantsIncident(e) {
+			if !rc.wantsIncident(e) || !s.inScope(rc.Scope, e.Site) {
 				continue
 			}
 			if body == nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/alerting/notify/email"
 	"github.com/hazardwatch/hazardwatch/alerting/notify/webhook"
 	"github.com/hazardwatch/hazardwatch/alerting/notify/wecom"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/site"
 )
@@ -61,6 +62,9 @@ type Channel struct {
 	// Sites limits the channel to these sites (a company's own group
 	// robot); empty: all.
 	Sites []string `yaml:"sites"`
+	// Scope limits the channel to the sites of an area (a county's duty
+	// robot: region 350404); empty: all.
+	Scope access.Scope `yaml:"scope"`
 	// MinBackoff and MaxBackoff bound the wait between attempts while the
 	// channel fails in a way that may pass (defaults 1 s and 1 min).
 	MinBackoff time.Duration `yaml:"min_backoff"`
@@ -366,8 +370,8 @@ type queuedMessage struct {
 
 // place is what the site files say of a source.
 type place struct {
-	siteName, sourceName, region string
-	responsible                  *site.Responsible
+	siteName, sourceName, region, enterprise string
+	responsible                              *site.Responsible
 }
 
 func (n *notifier) place(siteID, sourceID string) place {
@@ -375,7 +379,7 @@ func (n *notifier) place(siteID, sourceID string) place {
 		if s.ID != siteID {
 			continue
 		}
-		p := place{siteName: s.Name, region: s.Region}
+		p := place{siteName: s.Name, region: s.Region, enterprise: s.EnterpriseCode}
 		if src := s.Source(sourceID); src != nil {
 			p.sourceName, p.responsible = src.Name, src.Responsible
 		}
@@ -427,7 +431,8 @@ func (n *notifier) messages(d notify.Due) []queuedMessage {
 	}
 	var out []queuedMessage
 	for _, c := range n.channels {
-		if len(d.Via) > 0 && !slices.Contains(d.Via, c.Name) || len(c.Sites) > 0 && !slices.Contains(c.Sites, d.Site) {
+		if len(d.Via) > 0 && !slices.Contains(d.Via, c.Name) || len(c.Sites) > 0 && !slices.Contains(c.Sites, d.Site) ||
+			!c.Scope.Whole() && !c.Scope.Covers(d.Site, p.region, p.enterprise) {
 			continue
 		}
 		rec := NotificationRecord{Incident: d.Incident, Site: d.Site, Source: d.Source, Channel: c.Name, Kind: d.Kind,

@@ -21,6 +21,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/alerting/notify/email"
 	"github.com/hazardwatch/hazardwatch/alerting/notify/webhook"
 	"github.com/hazardwatch/hazardwatch/alerting/notify/wecom"
+	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
@@ -460,5 +461,65 @@ func TestUrgingIsJournaledAndTellsTheResponsiblePersons(t *testing.T) {
 			}
 			return false
 		})
+	}
+}
+
+// TestReceiversKeepToTheirScope: a county's command platform gets the
+// incidents of its county only: the tank farm's (三元区) reaches 三元区's
+// receiver, and 永安市's receiver gets the coal mine's as its first event.
+func TestReceiversKeepToTheirScope(t *testing.T) {
+	sites, err := site.LoadDir("../configs/sites")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sanyuan, yongan := newReceiver(t), newReceiver(t)
+	rs := []Receiver{testReceiver(sanyuan.URL()), testReceiver(yongan.URL())}
+	rs[0].Name, rs[0].Scope = "sanyuan", access.Scope{Region: "350404"}
+	rs[1].Name, rs[1].Scope = "yongan", access.Scope{Region: "350481"}
+	svc, err := New(Config{TickInterval: -1, Sites: func() []*site.Site { return sites }, Receivers: rs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	now := time.Now().UTC()
+	ctx := context.Background()
+	if err := svc.HandleEvents(ctx, []rules.Event{event(rules.Raised, "jh-chem/nh3-tanks/nh3-gas-1/HH", now, protocol.Orange, protocol.None, 90.9),
+		sourceGradeEvent(protocol.Orange, protocol.None, now)}); err != nil {
+		t.Fatal(err)
+	}
+	mine := event(rules.Raised, "xs-coal/face-3101/ch4-3101-t1/H", now, protocol.Yellow, protocol.None, 1.2)
+	mine.Site, mine.Source, mine.Point = "xs-coal", "face-3101", "ch4-3101-t1"
+	if err := svc.HandleEvents(ctx, []rules.Event{mine, {Type: rules.SourceGradeChanged, Key: "xs-coal/face-3101", Site: "xs-coal",
+		Source: "face-3101", Grade: protocol.Yellow, Time: now}}); err != nil {
+		t.Fatal(err)
+	}
+	firstSite := func(r *receiver) string {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		if len(r.bodies) == 0 {
+			return ""
+		}
+		var ce struct {
+			Data struct {
+				Site string `json:"site"`
+			} `json:"data"`
+		}
+		if err := json.Unmarshal(r.bodies[0], &ce); err != nil {
+			t.Fatal(err)
+		}
+		return ce.Data.Site
+	}
+	testenv.Eventually(t, "both platforms got their first event", 20*time.Second, func() bool {
+		return firstSite(sanyuan) != "" && firstSite(yongan) != ""
+	})
+	if a, b := firstSite(sanyuan), firstSite(yongan); a != "jh-chem" || b != "xs-coal" {
+		t.Errorf("first events: 三元区's platform %s, 永安市's %s; want jh-chem and xs-coal", a, b)
+	}
+	yongan.mu.Lock()
+	defer yongan.mu.Unlock()
+	for _, body := range yongan.bodies {
+		if strings.Contains(string(body), `"site":"jh-chem"`) {
+			t.Errorf("永安市's platform got an event of 三元区's tank farm: %s", body)
+		}
 	}
 }

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -458,21 +459,23 @@ func (s *Service) commitTx(ctx context.Context, tx *incident.Txn, recs []record,
 		if silencedEvent(e) || recs[i].held {
 			continue // journaled, published, but not pushed to receivers
 		}
-		var body []byte
+		bodies := map[i18n.Lang][]byte{} // one per receivers' language
 		for _, r := range s.cfg.Receivers {
 			// Escalation receivers get only the re-sends past the limit;
 			// the others the point-level events only when they ask.
 			if r.Escalation && !recs[i].escalate || !r.Escalation && !r.Events.points() {
 				continue
 			}
-			if !r.wants(e) {
+			if !r.wants(e) || !s.inScope(r.Scope, e.Site) {
 				continue
 			}
+			body := bodies[r.Language]
 			if body == nil {
 				var err error
-				if body, err = envelope(s.cfg.CloudEventSource, e); err != nil {
+				if body, err = envelope(s.cfg.CloudEventSource, r.Language, e); err != nil {
 					return nil, err
 				}
+				bodies[r.Language] = body
 			}
 			recs[i].outbox = append(recs[i].outbox, outboxRow{Receiver: r.Name, EventID: e.ID, AlarmID: e.AlarmID, Body: body, Created: now})
 		}

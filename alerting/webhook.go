@@ -10,6 +10,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/hazardwatch/hazardwatch/alerting/notify/webhook"
+	"github.com/hazardwatch/hazardwatch/internal/access"
+	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
@@ -28,6 +30,10 @@ type Receiver struct {
 	MinGrade protocol.Grade `yaml:"min_grade" json:"min_grade"`
 	// Sites: only events of these sites; empty means all.
 	Sites []string `yaml:"sites" json:"sites,omitempty"`
+	// Scope: only events of the sites in this area — a county's or a
+	// city's platform (region), an enterprise's own system (enterprises);
+	// empty: all (docs/regions.md).
+	Scope access.Scope `yaml:"scope" json:"scope,omitzero"`
 	// Timeout bounds one POST (default 10 s).
 	Timeout time.Duration `yaml:"timeout" json:"timeout"`
 	// MinBackoff and MaxBackoff bound the wait between attempts while the
@@ -39,6 +45,9 @@ type Receiver struct {
 	// manager): it gets only escalated events of alarms unacknowledged
 	// for Config.EscalateAfter, and nothing else.
 	Escalation bool `yaml:"escalation" json:"escalation,omitempty"`
+	// Language of the event's message for this receiver: zh (default) or
+	// en. The facts and the messages in every language travel regardless.
+	Language i18n.Lang `yaml:"language" json:"language,omitempty"`
 	// Events says what the receiver gets: EventsIncidents (the default)
 	// the incidents' lifecycle — opened, grade_changed, acknowledged,
 	// disposal_recorded, closed; EventsAll also the incidents' condition
@@ -99,6 +108,11 @@ func (r *Receiver) withDefaults() error {
 	if !r.MinGrade.Valid() {
 		return fmt.Errorf("receiver %s: invalid min_grade", r.Name)
 	}
+	lang, err := i18n.Parse(string(r.Language))
+	if err != nil {
+		return fmt.Errorf("receiver %s: language: %w", r.Name, err)
+	}
+	r.Language = lang
 	switch r.Events {
 	case "":
 		r.Events = EventsIncidents
@@ -266,8 +280,12 @@ func receiverSender(r Receiver, source string) (sender, error) {
 	}, nil
 }
 
-// envelope wraps an alarm event in a CloudEvents message.
-func envelope(source string, e protocol.AlarmEvent) ([]byte, error) {
+// envelope wraps an alarm event in a CloudEvents message, its message said
+// in the receiver's language.
+func envelope(source string, lang i18n.Lang, e protocol.AlarmEvent) ([]byte, error) {
+	if e.Facts != nil && lang != i18n.ZH {
+		e.Message = i18n.Render(lang, e)
+	}
 	ce := CloudEvent{
 		SpecVersion: "1.0", ID: e.ID, Source: source + "/" + e.Site, Type: CloudEventType(e.Type),
 		Subject: e.AlarmID, Time: e.TS, DataContentType: "application/json", Data: e,

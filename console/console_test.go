@@ -248,7 +248,8 @@ func (f *fixture) streamRequest(t *testing.T, token string) *http.Request {
 func raise(key string, g protocol.Grade, at time.Time) rules.Event {
 	p := strings.Split(key, "/")
 	return rules.Event{Type: rules.Raised, Key: key, Site: p[0], Source: p[1], Point: p[2], Condition: rules.Condition(p[3]),
-		Grade: g, Value: 90, Limit: 80, Since: at, Time: at}
+		Grade: g, Value: 90, Limit: 80, Since: at, Time: at,
+		Facts: protocol.AlarmFacts{Reason: rules.ReasonLimitExceeded, Name: key, Unit: "ppm", LimitName: p[3]}}
 }
 
 func sourceGrade(site, source string, g, prev protocol.Grade, at time.Time) rules.Event {

@@ -173,7 +173,7 @@ func newPoint(src *sourceState, pt *site.Point, dev *site.Device) (*pointState, 
 	}
 	d := DefaultsFor(pt.Kind)
 	p := &pointState{src: src, cfg: pt, id: pt.ID, name: orID(pt.Name, pt.ID)}
-	p.gas = pt.Kind.IsGas()
+	p.gas, p.top = pt.Kind.IsGas(), r.Max
 	p.deadband = d.DeadbandPercent / 100 * r.Span()
 	explicit := pt.Deadband != nil
 	if explicit {

@@ -20,7 +20,8 @@ type Engine struct {
 	firstIDs, secondIDs []string
 }
 
-// Stats counts readings the engine refused; they raise nothing.
+// Stats counts readings the engine refused (they raise nothing), those it
+// evaluated as late data, and gateway clocks found set back.
 type Stats struct {
 	UnknownPoint uint64 // site or point not in the model
 	OutOfOrder   uint64 // the same time as the point's last reading: a repeat
@@ -42,7 +43,7 @@ func New(sites []*site.Site) (*Engine, error) {
 	return &Engine{sites: ss, byID: byID}, nil
 }
 
-// Stats returns the counts of refused readings since New.
+// Stats returns the counts since New.
 func (e *Engine) Stats() Stats { return e.stats }
 
 // Observe feeds one reading and appends the events it causes to out. A
@@ -100,7 +101,7 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 	// t: when the reading was taken, on the centre's clock; never after rc.
 	t := rt + p.clk.off
 	now := recv
-	ss.occ = at(t, now)
+	ss.occ = t
 	s := p.src
 
 	if q != protocol.CommFail {
@@ -118,11 +119,11 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 	switch {
 	case q == protocol.CommFail:
 		// Not a value: limits neither raise nor clear; stale tells.
-	case p.gas && (q == protocol.Good || q == protocol.OverRange) && finite(v) && v > p.cfg.Range.Max:
+	case p.saturates(q, v):
 		// Saturated (NAMUR NE 43 / a register above range): the
 		// concentration is at least the top of the range.
 		out = e.raiseFault(p, ReasonSaturated, q, v, t, now, out)
-		out = e.observeValue(p, p.cfg.Range.Max, true, t, now, out)
+		out = e.observeValue(p, p.top, true, t, now, out)
 	case q == protocol.Good && finite(v):
 		out = e.observeValue(p, v, false, t, now, out)
 	default:
@@ -138,7 +139,7 @@ func (e *Engine) Observe(r Reading, out []Event) []Event {
 		out = e.raiseFault(p, reason, q, v, t, now, out)
 	}
 	out = e.timers(p, t, now, out)
-	ss.occ = now
+	ss.occ = rc
 	if s.changed {
 		out = e.evalSource(s, t, now, out)
 		out = s.report(now, out)
@@ -360,6 +361,13 @@ func (e *Engine) raiseFault(p *pointState, reason string, q protocol.Quality, v 
 	return s.raise(c, g, ev, out)
 }
 
+// saturates reports whether a reading says the gas detector is saturated:
+// over_range at or above the range's top, or a good value above it (a
+// gateway that does not mark over_range).
+func (p *pointState) saturates(q protocol.Quality, v float64) bool {
+	return p.gas && finite(v) && (q == protocol.OverRange && v >= p.top || q == protocol.Good && v > p.top)
+}
+
 // cancelPending restarts the on- and off-delays of a point whose data
 // cannot be trusted for now; active conditions stay as they are.
 func (p *pointState) cancelPending() {
@@ -445,7 +453,7 @@ func (e *Engine) Tick(now time.Time, out []Event) []Event {
 	}
 	t := now.UnixNano()
 	for _, ss := range e.sites {
-		ss.occ = now
+		ss.occ = t
 		for _, s := range ss.sources {
 			for _, p := range s.points {
 				out = e.timers(p, t, now, out)

@@ -121,7 +121,10 @@ func FuzzEngine(f *testing.F) {
 					span = 4
 				}
 				v := float64(b) / 255 * span * 1.1
-				out = e.Observe(Reading{Site: "t", Point: p, Time: now, Value: v, Quality: protocol.Good}, out)
+				// The gateway's clock is off from the centre's by up to
+				// ±5.6 s, changing as the fuzzer likes: lag, lead, jumps.
+				gw := now.Add(time.Duration(int(a>>4)-8) * 700 * time.Millisecond)
+				out = e.Observe(Reading{Site: "t", Point: p, Time: gw, Received: now, Value: v, Quality: protocol.Good}, out)
 			case 2: // a reading of another quality
 				q := []protocol.Quality{protocol.Bad, protocol.CommFail, protocol.OverRange, "", "junk"}[int(b)%5]
 				out = e.Observe(Reading{Site: "t", Point: fuzzPoints[int(a)%len(fuzzPoints)], Time: now, Value: float64(b), Quality: q}, out)

@@ -92,8 +92,8 @@ func (e *Engine) evalLate(p *pointState, now time.Time, out []Event) []Event {
 		lastT = t
 		v, sat := r.v, false
 		switch {
-		case p.gas && (r.q == protocol.Good || r.q == protocol.OverRange) && finite(v) && v > p.cfg.Range.Max:
-			v, sat = p.cfg.Range.Max, true
+		case p.saturates(r.q, v):
+			v, sat = p.top, true
 		case r.q == protocol.Good && finite(v):
 		default:
 			for sl := range st {

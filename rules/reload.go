@@ -23,6 +23,12 @@ func (e *Engine) Reload(sites []*site.Site, now time.Time, out []Event) ([]Event
 		return out, err
 	}
 	t := now.UnixNano()
+	for _, ss := range e.sites {
+		ss.occ = t
+	}
+	for _, ss := range nsites {
+		ss.occ = t
+	}
 
 	// Carry state over to the new model; clear what has no place in it.
 	oldGrade := map[*sourceState]protocol.Grade{}

@@ -31,6 +31,9 @@ func (e *Engine) Restore(active []Event, now time.Time, out []Event) []Event {
 		return out
 	}
 	t := now.UnixNano()
+	for _, ss := range e.sites {
+		ss.occ = t
+	}
 	touched := map[*sourceState]bool{}
 	journalGrade := map[*sourceState]protocol.Grade{}
 	type goneSource struct{ site, source string }
@@ -180,6 +183,11 @@ func (e *Engine) restoreCond(s *sourceState, p *pointState, c *cond, ev *Event, 
 	last := *ev
 	last.Points = slices.Clone(ev.Points)
 	last.Chattering = false
+	if last.Facts.Reason == "" {
+		// A journal without facts: say the condition from the model, with
+		// its names, as the raise would have.
+		last.Facts = s.restoredFacts(p, c, ev, t)
+	}
 	if g == protocol.None {
 		// The policy no longer grades this condition: it is not an alarm.
 		last.Type, last.Time, last.Grade, last.PrevGrade = Cleared, now, protocol.None, ev.Grade
@@ -206,6 +214,45 @@ func (e *Engine) restoreCond(s *sourceState, p *pointState, c *cond, ev *Event, 
 	}
 	c.last = &gc
 	return append(out, gc)
+}
+
+// restoredFacts are the facts of a restored condition's raise, for a
+// journal that did not keep them.
+func (s *sourceState) restoredFacts(p *pointState, c *cond, ev *Event, t int64) protocol.AlarmFacts {
+	if p == nil {
+		var f protocol.AlarmFacts
+		second := c.kind == VoteSecond || c.kind == ManySecond
+		ps := s.points
+		f = protocol.AlarmFacts{Reason: ReasonCountMet, SourceName: s.name, Detail: levelDetail(second), Need: int(ev.Limit)}
+		for _, v := range s.votes {
+			if v.first == c || v.second == c {
+				f.Reason, f.Name, ps = ReasonVoteMet, v.name, v.points
+			}
+		}
+		f.Points = pointFacts(ps, ev.Points)
+		return f
+	}
+	var f protocol.AlarmFacts
+	switch c.kind {
+	case HH, H, L, LL:
+		sl := slot(slices.Index(slotCondition[:], c.kind))
+		f = p.limitFacts(ReasonLimitExceeded, sl, max(0, t-c.since))
+	case Stale:
+		f = p.facts(ReasonNoData)
+		f.HeldS, f.SettingS = secs(max(0, t-c.since)), secs(p.staleAfter)
+	case Stuck:
+		f = p.facts(ReasonValueFrozen)
+		f.HeldS = secs(max(0, t-c.since))
+	case RateRise, RateFall:
+		f = p.facts(ReasonRateExceeded)
+		f.Detail = "rise"
+		if c.kind == RateFall {
+			f.Detail = "fall"
+		}
+	default:
+		f = p.facts(ReasonBadQuality)
+	}
+	return f
 }
 
 // clearUnplaced closes a journal alarm the current model has no place for.

@@ -408,3 +408,19 @@ func TestChattering(t *testing.T) {
 		t.Errorf("active after the quiet raise: %+v", act)
 	}
 }
+
+// TestRestoreWithoutFactsNamesTheCondition: a journal that kept no facts
+// (written before they existed) still gives the restored alarm its names,
+// so a later source change says what is behind it in words.
+func TestRestoreWithoutFactsNamesTheCondition(t *testing.T) {
+	h := newHarness(t, testSite)
+	h.all = h.e.Restore([]Event{{Type: Raised, Key: keyHH, Site: "t", Source: "nh3", Point: "g1", Condition: HH,
+		Grade: protocol.Yellow, Value: 86, Limit: 80, Since: sec(0), Time: sec(2)}}, sec(10), nil)
+	act := h.e.Active()
+	if len(act) != 1 || act[0].Facts.Reason != ReasonLimitExceeded || act[0].Facts.Name != "1#液氨储罐 NH3 检测器" {
+		t.Fatalf("restored %+v", act)
+	}
+	if m := msg(act[0]); m != "1#液氨储罐 NH3 检测器 86 ppm ≥ HH 80 ppm，持续 10 秒" {
+		t.Errorf("restored alarm says %q", m)
+	}
+}

@@ -22,7 +22,7 @@ func (s *sourceState) key(c *cond) string {
 
 // event starts an event about condition c.
 func (s *sourceState) event(c *cond, now time.Time) Event {
-	return Event{Time: now, OccurredAt: s.site.occ, Site: s.site.id, Source: s.id, Point: c.point, Condition: c.kind, Key: s.key(c)}
+	return Event{Time: now, OccurredAt: at(s.site.occ, now), Site: s.site.id, Source: s.id, Point: c.point, Condition: c.kind, Key: s.key(c)}
 }
 
 func (s *sourceState) raise(c *cond, g protocol.Grade, ev Event, out []Event) []Event {
@@ -227,7 +227,7 @@ func (s *sourceState) report(now time.Time, out []Event) []Event {
 	}
 	prev := s.grade
 	s.grade = g
-	ev := Event{Type: SourceGradeChanged, Time: now, OccurredAt: s.site.occ, Site: s.site.id, Source: s.id,
+	ev := Event{Type: SourceGradeChanged, Time: now, OccurredAt: at(s.site.occ, now), Site: s.site.id, Source: s.id,
 		Key: s.site.id + "/" + s.id, Grade: g, PrevGrade: prev}
 	ev.Facts = protocol.AlarmFacts{Reason: ReasonSourceLowered, SourceName: s.name}
 	switch {

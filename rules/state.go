@@ -112,8 +112,8 @@ type pointState struct {
 
 	limit   [4]float64 // by slot HH, H, L, LL
 	clearAt [4]float64 // a high condition clears below, a low one above
-	db      [4]float64 // the deadband of each limit
 	gas     bool       // a gas detector: saturation raises its limits
+	top     float64    // the range's top (Range.Max), kept here to stay in cache
 	// Resolved settings, durations in nanoseconds.
 	deadband   float64
 	onDelay    int64
@@ -137,7 +137,8 @@ type pointState struct {
 	saturated bool    // the newest reading was above the measuring range
 	changedAt int64   // when the good value last changed
 	hist      history
-	late      *lateBuf // readings that arrived late, waiting to be evaluated
+	late      *lateBuf   // readings that arrived late, waiting to be evaluated
+	db        [4]float64 // the deadband of each limit (used on clears only)
 }
 
 func (p *pointState) active(sl slot) bool {
@@ -199,8 +200,8 @@ func (s *sourceState) top() protocol.Grade {
 // siteState is one site's sources and its points by id.
 type siteState struct {
 	// occ is when the change being evaluated happened (OccurredAt of the
-	// events it causes), set before each reading and tick.
-	occ     time.Time
+	// events it causes, Unix ns), set before each reading and tick.
+	occ     int64
 	id      string
 	cfg     *site.Site
 	points  map[string]*pointState

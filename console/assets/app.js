@@ -66,6 +66,11 @@
     if (d.toDateString() === now.toDateString()) return clock(d);
     return pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + clock(d);
   }
+  // An alarm's words in the officer's language: the centre renders every
+  // catalog language into messages (internal/i18n); message is Chinese.
+  function say(a) {
+    return (a.messages && a.messages[lang]) || a.message || '';
+  }
   function fullTime(iso) {
     const d = new Date(iso);
     return d.getFullYear() + '-' + pad(d.getMonth() + 1) + '-' + pad(d.getDate()) + ' ' + clock(d);
@@ -401,7 +406,7 @@
     const what = c[2].children;
     const src = sources.get(a.site + '/' + a.source);
     what[0].textContent = src ? src.src.name : a.site + '/' + a.source;
-    what[1].textContent = a.message;
+    what[1].textContent = say(a);
     let note = '';
     if (a.state === 'shelved') note = t('shelvedBy', { officer: a.by, until: when(a.until), reason: a.reason });
     if (a.state === 'out_of_service') note = t('outOfServiceBy', { officer: a.by, reason: a.reason });
@@ -723,7 +728,7 @@
     if (!e) return;
     pending = { kind, id };
     $('action-title').textContent = t('actionTitle_' + kind);
-    $('action-alarm').textContent = isIncident ? incidentSummary(e.inc) : t('grade_' + e.a.grade) + ' · ' + e.a.message;
+    $('action-alarm').textContent = isIncident ? incidentSummary(e.inc) : t('grade_' + e.a.grade) + ' · ' + say(e.a);
     // Actions are recorded under the account: the name is shown, not asked.
     $('action-officer').value = session.display === session.name ? session.name : session.display + ' (' + session.name + ')';
     $('action-minutes-label').hidden = kind !== 'shelve';
@@ -900,8 +905,15 @@
       for (const ev of body) {
         const tr = document.createElement('tr');
         tr.dataset.type = ev.type;
-        const cells = [fullTime(ev.ts), t('ev_' + ev.type), t('grade_' + ev.grade), ev.state ? t('state_' + ev.state) : '',
-          ev.actor || '', [ev.comment, ev.message].filter(Boolean).join(' — ')];
+        // Sorted as recorded (ts); when it happened is shown beside when
+        // it differs by more than a second (late data, 补报).
+        let at = fullTime(ev.ts);
+        if (ev.occurred_at && Math.abs(Date.parse(ev.occurred_at) - Date.parse(ev.ts)) > 1000) {
+          at += ' · ' + t('occurredAt', { time: fullTime(ev.occurred_at) });
+        }
+        if (ev.late) tr.dataset.late = 'true';
+        const cells = [at, t('ev_' + ev.type), t('grade_' + ev.grade), ev.state ? t('state_' + ev.state) : '',
+          ev.actor || '', [ev.comment, say(ev)].filter(Boolean).join(' — ')];
         for (const text of cells) {
           const td = document.createElement('td');
           td.textContent = text;

@@ -104,7 +104,12 @@ func Decode(m site.Mapping, rng site.Range, regs []uint16) (Result, error) {
 			return res, nil
 		}
 		// NE 43 lets a healthy transmitter saturate slightly past the ends.
-		mA = math.Min(math.Max(mA, LoopMin), LoopMax)
+		// Below 4 mA it reads the bottom of the range (a detector's zero
+		// drifts a little low). Above 20 mA the value is kept above the
+		// range's top, so the reading is over_range exactly as a register
+		// path above its range is: the centre then knows the concentration
+		// is at least the top of the range (docs/rules.md, "Saturation").
+		mA = math.Max(mA, LoopMin)
 		x = rng.Min + (mA-LoopMin)/(LoopMax-LoopMin)*rng.Span()
 	}
 	if math.IsNaN(x) || math.IsInf(x, 0) {

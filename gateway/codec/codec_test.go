@@ -128,9 +128,9 @@ func TestCurrentLoop(t *testing.T) {
 		{12000, protocol.Good, 2},
 		{20000, protocol.Good, 4},
 		{8000, protocol.Good, 1},
-		{3900, protocol.Good, 0},  // 3.9 mA: NE 43 saturation, clamped
-		{20400, protocol.Good, 4}, // 20.4 mA: clamped
-		{3799, protocol.Bad, 0},   // below 3.8 mA: broken loop
+		{3900, protocol.Good, 0},         // 3.9 mA: NE 43 saturation, clamped
+		{20400, protocol.OverRange, 4.1}, // 20.4 mA: saturated above the range, as a register path is
+		{3799, protocol.Bad, 0},          // below 3.8 mA: broken loop
 		{3000, protocol.Bad, 0},
 		{0, protocol.Bad, 0},
 		{20501, protocol.Bad, 0}, // above 20.5 mA: short circuit
