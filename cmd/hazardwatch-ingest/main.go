@@ -65,6 +65,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	fs.StringVar(&ix.Org, "influx-org", "", "InfluxDB organisation (2.x/3.x)")
 	fs.StringVar(&ix.Bucket, "influx-bucket", "hazardwatch", "InfluxDB bucket (1.8: database/retention-policy)")
 	shardFlag := fs.String("shard", "", "k/n: this is node k of n ingest nodes sharing the sites (by a hash of the site id); give each node its own -client-id, a shared store and a shared -journal-dsn")
+	mapTiles := fs.String("map-tiles", "", "optional tile server under the risk map, a Web Mercator URL template such as https://tiles.example/{z}/{x}/{y}.png; empty: the bundled county boundaries alone (no network needed)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	showVersion := version.Flag(fs)
@@ -123,6 +124,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
 		Receivers: alertCfg.Receivers, Access: alertCfg.Access, MaxShelve: alertCfg.MaxShelve, Logger: log,
 		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood, Incidents: alertCfg.Incidents, Notification: alertCfg.Notification,
+		MapTiles: *mapTiles,
 	})
 	if err != nil {
 		return err

@@ -74,6 +74,9 @@ type Config struct {
 	Access access.Config
 	// MaxShelve is the longest an alarm may be shelved (default 8 h).
 	MaxShelve time.Duration
+	// MapTiles is an optional tile server's URL template under the risk
+	// map (console.Config.MapTiles); empty: boundaries alone, offline.
+	MapTiles string
 	// Escalation and Flood tune the alerting service (zero: its defaults).
 	Escalation Escalation
 	Flood      Flood
@@ -197,7 +200,7 @@ func Open(ctx context.Context, cfg Config) (_ *Center, err error) {
 	}
 	c.seedLatest(ctx)
 	latest.ingest.Store(c.ingest)
-	c.console, err = console.New(console.Config{Sites: c.sites, Alarms: c.alerts, Gateways: c.ingest.GatewayStates,
+	c.console, err = console.New(console.Config{Sites: c.sites, Alarms: c.alerts, Gateways: c.ingest.GatewayStates, MapTiles: cfg.MapTiles,
 		Readings: c.ingest, Registerer: c.reg, Logger: cfg.Logger.Named("console")})
 	if err != nil {
 		return nil, err
