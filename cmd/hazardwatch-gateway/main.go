@@ -55,7 +55,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	dataDir := fs.String("data", "data/gateway", "directory of the gateway's state: telemetry seq and the store-and-forward spool")
 	spoolMax := fs.Int64("spool-max-bytes", queue.DefaultMaxBytes, "bound of the store-and-forward spool on disk; when full the oldest messages are dropped (counted)")
 	replayRate := fs.Float64("replay-rate", forward.DefaultReplayRate, "backlog messages per second replayed after an outage, beside live data")
-	metricsAddr := fs.String("metrics", ":9101", "address serving /metrics, /status and /healthz; empty: off")
+	metricsAddr := fs.String("metrics", "127.0.0.1:9101", "address serving /metrics, /status and /healthz, which need no login: loopback by default, a management network at most; empty: off")
 	ackTimeout := fs.Duration("ack-timeout", forward.DefaultAckTimeout, "how long sent messages wait for the centre's acknowledgement before they are sent again")
 	pubackOnly := fs.Bool("puback-only", false, "forget messages at the broker's PUBACK instead of the centre's acknowledgement (only for a centre that publishes none)")
 	reprobe := fs.Duration("reprobe", gateway.DefaultReprobeInterval, "how often the addresses a device refused are probed again")
