@@ -63,14 +63,7 @@ func (s *Service) Handler() http.Handler {
 		s.reply(w, st, err)
 	})))
 	mux.Handle("GET /api/floods", view(func(w http.ResponseWriter, r *http.Request) {
-		sees := s.viewFilter(r)
-		floods := []Flood{}
-		for _, f := range s.Floods() {
-			if sees(f.Site) {
-				floods = append(floods, f)
-			}
-		}
-		writeJSON(w, http.StatusOK, floods)
+		writeJSON(w, http.StatusOK, access.Keep(s.Floods(), func(f Flood) string { return f.Site }, s.viewFilter(r)))
 	}))
 	mux.Handle("GET /api/deadletters/alerting", view(wholeScope(s.deadLetters)))
 	mux.Handle("POST /api/alarms/{id}/ack", act(access.Acknowledge, func(w http.ResponseWriter, r *http.Request, p access.Principal) {
@@ -209,14 +202,7 @@ func (s *Service) listAlarms(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
-	sees := s.viewFilter(r)
-	alarms := []Alarm{}
-	for _, a := range s.Alarms(f) {
-		if sees(a.Site) {
-			alarms = append(alarms, a)
-		}
-	}
-	writeJSON(w, http.StatusOK, alarms)
+	writeJSON(w, http.StatusOK, access.Keep(s.Alarms(f), func(a Alarm) string { return a.Site }, s.viewFilter(r)))
 }
 
 func (s *Service) history(w http.ResponseWriter, r *http.Request) {
@@ -239,13 +225,7 @@ func (s *Service) history(w http.ResponseWriter, r *http.Request) {
 
 // inScope keeps the events of the sites a request sees.
 func inScope(sees func(site string) bool, evs []protocol.AlarmEvent) []protocol.AlarmEvent {
-	out := evs[:0:0]
-	for _, e := range evs {
-		if sees(e.Site) {
-			out = append(out, e)
-		}
-	}
-	return out
+	return access.Keep(evs, func(e protocol.AlarmEvent) string { return e.Site }, sees)
 }
 
 // wholeScope lets through principals whose scope is the whole

@@ -12,6 +12,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/internal/access"
+	"github.com/hazardwatch/hazardwatch/site"
 )
 
 // Actor is who does an officer's action: the name recorded in the journal
@@ -45,37 +46,27 @@ func (s *Service) inScope(scope access.Scope, siteID string) bool {
 	if scope.Whole() {
 		return true
 	}
-	if s.cfg.Sites != nil {
-		for _, st := range s.cfg.Sites() {
-			if st.ID == siteID {
-				return scope.Covers(st.ID, st.Region, st.EnterpriseCode)
-			}
-		}
+	return scope.Sees(s.sites())(siteID)
+}
+
+// sites are the site files in force, if the service knows them.
+func (s *Service) sites() []*site.Site {
+	if s.cfg.Sites == nil {
+		return nil
 	}
-	return scope.Covers(siteID, "", "")
+	return s.cfg.Sites()
 }
 
 // mayView reports whether the request's principal (if any) sees a site.
 func (s *Service) mayView(r *http.Request, siteID string) bool { return s.viewFilter(r)(siteID) }
 
-// viewFilter tells which sites the request's principal (if any) sees: the
-// sites in force that its scope covers (a site not in the site files only
-// when the scope narrows by nothing but site ids).
+// viewFilter tells which sites the request's principal (if any) sees.
 func (s *Service) viewFilter(r *http.Request) func(siteID string) bool {
 	p, ok := access.FromContext(r.Context())
-	if !ok || p.Scope.Whole() {
-		return func(string) bool { return true }
+	if !ok {
+		return func(string) bool { return true } // behind no middleware: a test of the API alone
 	}
-	sees := map[string]bool{}
-	if s.cfg.Sites != nil {
-		for _, st := range s.cfg.Sites() {
-			sees[st.ID] = p.Scope.Covers(st.ID, st.Region, st.EnterpriseCode)
-		}
-	}
-	return func(siteID string) bool {
-		in, known := sees[siteID]
-		return in || !known && p.Scope.Covers(siteID, "", "")
-	}
+	return p.Scope.Sees(s.sites())
 }
 
 // incidentRequest is the body of the incident actions.

@@ -317,10 +317,10 @@ func (c *Console) snapshot(ctx context.Context, resync bool) Snapshot {
 // scopedSnapshot is the snapshot cut to a scope.
 func (c *Console) scopedSnapshot(ctx context.Context, scope access.Scope) Snapshot {
 	snap := c.snapshot(ctx, false)
-	if sees := sitesIn(scope, c.cfg.Sites()); sees != nil {
-		return cut(snap, func(site string) bool { return sees[site] })
+	if scope.Whole() {
+		return snap
 	}
-	return snap
+	return cut(snap, scope.Sees(c.cfg.Sites()))
 }
 
 func sourceOf(s *site.Site, src *site.Source, grades map[string]protocol.SourceGrade, fresh map[string]bool) Source {

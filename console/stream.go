@@ -9,10 +9,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/protocol"
-	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage"
 )
 
@@ -38,15 +38,15 @@ type client struct {
 	out    chan []byte   // encoded frames, in order
 	resync chan struct{} // set when out overflowed: send a snapshot
 	// scope is the logged-in principal's: the console gets only frames of
-	// the sites in it. sees is those sites, worked out from the site files
-	// at each snapshot (so a reload counts); nil sees every site. Both are
-	// read and set under the hub's mu.
+	// the sites in it. sees is that test over the site files as they were
+	// at the console's last snapshot (so a reload counts). Both are read
+	// and set under the hub's mu.
 	scope access.Scope
-	sees  map[string]bool
+	sees  func(site string) bool
 }
 
 // shows tells whether the console is sent a frame of a site.
-func (cl *client) shows(site string) bool { return cl.sees == nil || cl.sees[site] }
+func (cl *client) shows(site string) bool { return cl.sees == nil || cl.sees(site) }
 
 // stream serves the server-sent events: a snapshot, then changes.
 func (c *Console) stream(w http.ResponseWriter, r *http.Request) {
@@ -205,7 +205,8 @@ func (h *hub) snapshot(ctx context.Context, resync bool, cl *client) Snapshot {
 	snap := h.c.snapshot(ctx, resync)
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if cl.sees = sitesIn(cl.scope, h.c.cfg.Sites()); cl.sees != nil {
+	cl.sees = cl.scope.Sees(h.c.cfg.Sites())
+	if !cl.scope.Whole() {
 		snap = cut(snap, cl.shows)
 	}
 	if h.view == nil {
@@ -532,21 +533,6 @@ func (v *liveView) changes(samples []storage.Sample) []LiveValue {
 	return out
 }
 
-// sitesIn is the set of the sites a scope holds; nil for the whole
-// installation.
-func sitesIn(scope access.Scope, sites []*site.Site) map[string]bool {
-	if scope.Whole() {
-		return nil
-	}
-	in := map[string]bool{}
-	for _, s := range sites {
-		if scope.Covers(s.ID, s.Region, s.EnterpriseCode) {
-			in[s.ID] = true
-		}
-	}
-	return in
-}
-
 // bySite splits live values by their site, for consoles of different
 // scopes.
 func bySite(values []LiveValue) map[string][]LiveValue {
@@ -560,31 +546,10 @@ func bySite(values []LiveValue) map[string][]LiveValue {
 // cut keeps of a snapshot what lies in the sites a console shows.
 func cut(snap Snapshot, shows func(site string) bool) Snapshot {
 	out := snap
-	out.Sites, out.Sources, out.Alarms, out.Gateways, out.Incidents = nil, nil, nil, nil, nil
-	for _, s := range snap.Sites {
-		if shows(s.ID) {
-			out.Sites = append(out.Sites, s)
-		}
-	}
-	for _, s := range snap.Sources {
-		if shows(s.Site) {
-			out.Sources = append(out.Sources, s)
-		}
-	}
-	for _, a := range snap.Alarms {
-		if shows(a.Site) {
-			out.Alarms = append(out.Alarms, a)
-		}
-	}
-	for _, g := range snap.Gateways {
-		if shows(g.Site) {
-			out.Gateways = append(out.Gateways, g)
-		}
-	}
-	for _, i := range snap.Incidents {
-		if shows(i.Site) {
-			out.Incidents = append(out.Incidents, i)
-		}
-	}
+	out.Sites = access.Keep(snap.Sites, func(s Site) string { return s.ID }, shows)
+	out.Sources = access.Keep(snap.Sources, func(s Source) string { return s.Site }, shows)
+	out.Alarms = access.Keep(snap.Alarms, func(a alerting.Alarm) string { return a.Site }, shows)
+	out.Gateways = access.Keep(snap.Gateways, func(g Gateway) string { return g.Site }, shows)
+	out.Incidents = access.Keep(snap.Incidents, func(i incident.Incident) string { return i.Site }, shows)
 	return out
 }

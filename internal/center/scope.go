@@ -5,7 +5,9 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hazardwatch/hazardwatch/alerting"
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
+	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/overview"
 )
@@ -32,43 +34,23 @@ func (c *Center) sitesOf(r *http.Request) (ids []string, all bool) {
 	return ids, false
 }
 
-// sees is sitesOf as a test of one site.
+// sees tells which sites the request's principal sees; none without one.
 func (c *Center) sees(r *http.Request) func(site string) bool {
-	ids, all := c.sitesOf(r)
-	if all {
-		return func(string) bool { return true }
+	p, ok := access.FromContext(r.Context())
+	if !ok {
+		return func(string) bool { return false }
 	}
-	in := make(map[string]bool, len(ids))
-	for _, id := range ids {
-		in[id] = true
-	}
-	return func(site string) bool { return in[site] }
+	return p.Scope.Sees(c.sites())
 }
 
 // cut keeps of the status what lies in the sites a request sees.
 func (st Status) cut(sees func(site string) bool) Status {
-	out := Status{Time: st.Time, Sources: []SourceStatus{}, Alarms: st.Alarms[:0:0], Gateways: st.Gateways[:0:0], Rejected: st.Rejected[:0:0]}
-	for _, s := range st.Sources {
-		if sees(s.Site) {
-			out.Sources = append(out.Sources, s)
-		}
+	return Status{Time: st.Time,
+		Sources:  access.Keep(st.Sources, func(s SourceStatus) string { return s.Site }, sees),
+		Alarms:   access.Keep(st.Alarms, func(a alerting.Alarm) string { return a.Site }, sees),
+		Gateways: access.Keep(st.Gateways, func(g ingest.GatewayStatus) string { return g.Site }, sees),
+		Rejected: access.Keep(st.Rejected, func(d ingest.DeadLetter) string { return d.Site }, sees),
 	}
-	for _, a := range st.Alarms {
-		if sees(a.Site) {
-			out.Alarms = append(out.Alarms, a)
-		}
-	}
-	for _, g := range st.Gateways {
-		if sees(g.Site) {
-			out.Gateways = append(out.Gateways, g)
-		}
-	}
-	for _, d := range st.Rejected {
-		if sees(d.Site) {
-			out.Rejected = append(out.Rejected, d)
-		}
-	}
-	return out
 }
 
 // overviewHandler serves GET /api/sources and GET /api/regions.
