@@ -48,7 +48,11 @@ func NewMQTTPublisher(ctx context.Context, cfg mqttconn.Config, log *zap.Logger)
 	p := &MQTTPublisher{client: client, log: log}
 	tok := p.client.Connect()
 	if err := wait(ctx, tok); err != nil {
+		last := p.client.LastError()
 		p.client.Disconnect(0)
+		if last != nil {
+			return nil, fmt.Errorf("connect alerting publisher to %s: %w (last attempt: %v)", client.Broker(), err, last)
+		}
 		return nil, fmt.Errorf("connect alerting publisher to %s: %w", client.Broker(), err)
 	}
 	return p, nil

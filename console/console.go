@@ -18,7 +18,9 @@ import (
 	"fmt"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -80,6 +82,12 @@ type Config struct {
 	ClientBuffer int
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// MapTiles, when set, is a tile server's URL template drawn under the
+	// risk map's county boundaries, e.g.
+	// https://tiles.example.gov.cn/{z}/{x}/{y}.png (Web Mercator, 256 px
+	// tiles); empty: the map needs no tile server. The pages may load
+	// images from its origin, and nothing else from elsewhere.
+	MapTiles string
 }
 
 // Console serves the officers' console and its event stream.
@@ -91,6 +99,8 @@ type Console struct {
 	resyncs prometheus.Counter
 	frames  prometheus.Counter
 	static  http.Handler
+	// tileOrigin is " " and the map tiles' origin, for the pages' CSP.
+	tileOrigin string
 
 	mu      sync.Mutex
 	closed  bool
@@ -134,6 +144,13 @@ func New(cfg Config) (*Console, error) {
 		frames: prometheus.NewCounter(prometheus.CounterOpts{Namespace: "hazardwatch", Subsystem: "console", Name: "frames_total",
 			Help: "Events sent to consoles (counted once per console)."}),
 		static: http.StripPrefix("/console/", http.FileServerFS(sub)),
+	}
+	if cfg.MapTiles != "" {
+		u, err := url.Parse(cfg.MapTiles)
+		if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || !strings.Contains(cfg.MapTiles, "{z}") {
+			return nil, fmt.Errorf("console config: map tiles %q: want an http(s) URL template with {z}, {x} and {y}", cfg.MapTiles)
+		}
+		c.tileOrigin = " " + u.Scheme + "://" + u.Host
 	}
 	for _, m := range []prometheus.Collector{c.streams, c.resyncs, c.frames} {
 		if err := cfg.Registerer.Register(m); err != nil {
@@ -179,6 +196,9 @@ func (c *Console) Handler() http.Handler {
 		c.static.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /api/stream", c.authorised(c.stream))
+	mux.HandleFunc("GET /api/map", c.authorised(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, map[string]string{"tiles": c.cfg.MapTiles})
+	}))
 	mux.HandleFunc("GET /api/stream/snapshot", c.authorised(func(w http.ResponseWriter, r *http.Request) {
 		p, _ := access.FromContext(r.Context())
 		writeJSON(w, http.StatusOK, c.scopedSnapshot(r.Context(), p.Scope))
@@ -202,7 +222,7 @@ func (c *Console) servePage(w http.ResponseWriter, name string) {
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
 	// Everything the page needs comes from here; nothing else may run.
-	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
+	h.Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:"+c.tileOrigin+"; frame-ancestors 'none'")
 	h.Set("X-Content-Type-Options", "nosniff")
 	_, _ = w.Write(page)
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,5 +83,42 @@ func TestStreamKeepsToTheScope(t *testing.T) {
 	}
 	if len(plain.Sites) != 1 || len(plain.Alarms) != 1 || plain.Alarms[0].Site != "xs-coal" {
 		t.Errorf("the county officer's plain snapshot: sites %+v, alarms %d", plain.Sites, len(plain.Alarms))
+	}
+}
+
+// TestMapTilesOptional: with no tile server the pages load nothing from
+// elsewhere; with one, GET /api/map names it and the pages may load
+// images from its origin only; a template without {z} is refused.
+func TestMapTilesOptional(t *testing.T) {
+	csp := func(f *fixture) string {
+		resp, err := http.Get(f.srv.URL + "/regions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.Header.Get("Content-Security-Policy")
+	}
+	plain := newFixture(t, tankFarm(t), nil)
+	if got := csp(plain); !strings.Contains(got, "img-src 'self' data:;") {
+		t.Errorf("CSP without tiles: %q", got)
+	}
+	const tiles = "https://tiles.example.gov.cn/{z}/{x}/{y}.png"
+	f := newFixture(t, tankFarm(t), func(c *Config) { c.MapTiles = tiles })
+	if got := csp(f); !strings.Contains(got, "img-src 'self' data: https://tiles.example.gov.cn;") {
+		t.Errorf("CSP with tiles: %q", got)
+	}
+	req, _ := http.NewRequest(http.MethodGet, f.srv.URL+"/api/map", nil)
+	req.Header.Set("Authorization", "Bearer "+viewerToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m map[string]string
+	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil || m["tiles"] != tiles {
+		t.Errorf("GET /api/map: %v %v", m, err)
+	}
+	if _, err := New(Config{Sites: func() []*site.Site { return nil }, Alarms: f.alarm, Gateways: f.gws.get, MapTiles: "https://tiles.example/x.png"}); err == nil {
+		t.Error("a tile URL without {z} was accepted")
 	}
 }

@@ -26,6 +26,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/gateway"
 	"github.com/hazardwatch/hazardwatch/gateway/forward"
+	"github.com/hazardwatch/hazardwatch/internal/httpserve"
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/queue"
 	"github.com/hazardwatch/hazardwatch/internal/version"
@@ -135,8 +136,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			writeStatus(w, g.Status())
 		})
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
+		srv := httpserve.New(mux, httpserve.Limits{Registerer: reg})
+		srv.ServeBackground(ln, func(err error) { log.Error("metrics server", zap.Error(err)) })
 		defer func() {
 			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 			defer cancel()

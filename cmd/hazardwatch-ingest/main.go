@@ -12,10 +12,10 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -24,6 +24,7 @@ import (
 
 	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/internal/center"
+	"github.com/hazardwatch/hazardwatch/internal/httpserve"
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/version"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -59,10 +60,12 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	oooWindow := fs.Duration("ooo-window", embedded.DefaultOutOfOrderWindow, "how far behind the newest reading a replayed reading is still stored")
 	var ix influx.Options
 	fs.StringVar(&ix.URL, "influx-url", "", "store readings in InfluxDB at this URL (e.g. http://127.0.0.1:8086) instead of the embedded store")
-	fs.StringVar(&ix.Token, "influx-token", "", "InfluxDB token (1.8: user:password, or empty)")
+	fs.StringVar(&ix.Token, "influx-token", "", "InfluxDB token (1.8: user:password, or empty); shows in the process list: prefer -influx-token-file or $INFLUX_TOKEN")
+	influxTokenFile := fs.String("influx-token-file", "", "file holding the InfluxDB token (first line); default: $INFLUX_TOKEN")
 	fs.StringVar(&ix.Org, "influx-org", "", "InfluxDB organisation (2.x/3.x)")
 	fs.StringVar(&ix.Bucket, "influx-bucket", "hazardwatch", "InfluxDB bucket (1.8: database/retention-policy)")
 	shardFlag := fs.String("shard", "", "k/n: this is node k of n ingest nodes sharing the sites (by a hash of the site id); give each node its own -client-id, a shared store and a shared -journal-dsn")
+	mapTiles := fs.String("map-tiles", "", "optional tile server under the risk map, a Web Mercator URL template such as https://tiles.example/{z}/{x}/{y}.png; empty: the bundled county boundaries alone (no network needed)")
 	debug := fs.Bool("debug", false, "log at debug level")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the whole run to this file (for go tool pprof)")
 	showVersion := version.Flag(fs)
@@ -76,6 +79,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 
 	mc, err := conn.Config(*clientID)
 	if err != nil {
+		return err
+	}
+	if ix.Token, err = influxToken(ix.Token, *influxTokenFile); err != nil {
 		return err
 	}
 	if *cpuProfile != "" {
@@ -118,6 +124,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
 		Receivers: alertCfg.Receivers, Access: alertCfg.Access, MaxShelve: alertCfg.MaxShelve, Logger: log,
 		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood, Incidents: alertCfg.Incidents, Notification: alertCfg.Notification,
+		MapTiles: *mapTiles,
 	})
 	if err != nil {
 		return err
@@ -128,12 +135,8 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", *httpAddr, err)
 	}
-	srv := &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("http server", zap.Error(err))
-		}
-	}()
+	srv := httpserve.New(c.Handler(), httpserve.Limits{Streams: center.StreamPaths, Registerer: c.Registerer()})
+	srv.ServeBackground(ln, func(err error) { log.Error("http server", zap.Error(err)) })
 	log.Info("hazardwatch-ingest started", zap.Int("sites", len(sites)), zap.String("broker", mc.Redacted()),
 		zap.String("data", *dataDir), zap.String("http", ln.Addr().String()), zap.Int("receivers", len(alertCfg.Receivers)), zap.Stringer("shard", shard))
 	if ready != nil {
@@ -182,4 +185,27 @@ func influxOptions(o influx.Options) *influx.Options {
 		return nil
 	}
 	return &o
+}
+
+// influxToken is the InfluxDB token: from -influx-token-file, else the
+// -influx-token flag, else $INFLUX_TOKEN — a file or the environment keep
+// it out of the process list.
+func influxToken(flagValue, file string) (string, error) {
+	switch {
+	case file != "" && flagValue != "":
+		return "", errors.New("give -influx-token-file or -influx-token, not both")
+	case file != "":
+		b, err := os.ReadFile(file)
+		if err != nil {
+			return "", fmt.Errorf("read -influx-token-file: %w", err)
+		}
+		tok, _, _ := strings.Cut(string(b), "\n")
+		if tok = strings.TrimSuffix(tok, "\r"); tok == "" {
+			return "", fmt.Errorf("-influx-token-file %s is empty", file)
+		}
+		return tok, nil
+	case flagValue != "":
+		return flagValue, nil
+	}
+	return os.Getenv("INFLUX_TOKEN"), nil
 }

@@ -7,6 +7,7 @@
 //	hazardwatch grafana -out DIR FILE_OR_DIR…  write Grafana dashboards of site files
 //	hazardwatch healthcheck URL        exit 0 if URL answers 2xx (container healthchecks)
 //	hazardwatch report [flags]         the alarm-quality report as CSV, HTML or JSON
+//	hazardwatch broker-config -out DIR FILE_OR_DIR…  Mosquitto password file, ACL, TLS (docs/security.md)
 //	hazardwatch passwd [-generate|-token]  a password's hash, or a new API token, for the alerting file
 //	hazardwatch version                print the version (also -version)
 //
@@ -55,6 +56,8 @@ func dispatchIn(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		return healthcheck(args, stdout, stderr)
 	case "report":
 		return reportCmd(args, stdout, stderr)
+	case "broker-config":
+		return brokerConfig(args, stdout, stderr)
 	case "passwd":
 		return passwd(args, stdin, stdout, stderr)
 	case "help", "-h", "-help", "--help":
@@ -73,6 +76,9 @@ const usage = `usage:
                                       write a Grafana wall display per site file
   hazardwatch healthcheck URL         exit 0 if URL answers 2xx (container healthchecks)
   hazardwatch report [flags]          the alarm-quality report (ISA-18.2 / EEMUA 191) as CSV, HTML or JSON
+  hazardwatch broker-config -out DIR [-tls-hosts HOST,...] FILE_OR_DIR...
+                                      write Mosquitto's password file, ACL, the
+                                      accounts' password files and TLS certificates
   hazardwatch passwd [-generate | -token | -hash-token]
                                       a password's bcrypt hash (password on standard input),
                                       or a new API token and its hash, for the alerting file

@@ -36,6 +36,7 @@
   let sources = []; // /api/sources
   let geo = null; // the city's county boundaries
   let geoCity = '';
+  let tiles = ''; // the deployment's tile URL template (GET /api/map), if any
   const open = new Set(); // keys of expanded roll-up rows
   let focus = ''; // county code in focus (wall rotation or a click)
   let rotation = 0;
@@ -130,24 +131,41 @@
       box.textContent = t('noLocations');
       return;
     }
+    // Web Mercator, as tile servers draw: the world is 0..1 both ways.
+    const merc = ([lon, lat]) => [(lon + 180) / 360, (1 - Math.log(Math.tan(Math.PI / 4 + lat * Math.PI / 360)) / Math.PI) / 2];
     let [minX, minY, maxX, maxY] = [Infinity, Infinity, -Infinity, -Infinity];
-    for (const [x, y] of pts) {
+    for (const p of pts) {
+      const [x, y] = merc(p);
       minX = Math.min(minX, x); maxX = Math.max(maxX, x);
       minY = Math.min(minY, y); maxY = Math.max(maxY, y);
     }
-    // Equirectangular, longitude shrunk by the cosine of the middle
-    // latitude: right for a city's extent.
-    const k = Math.cos(((minY + maxY) / 2) * Math.PI / 180);
-    const pad = 0.02;
-    const W = Math.max((maxX - minX) * k, 0.01) + 2 * pad, H = Math.max(maxY - minY, 0.01) + 2 * pad;
-    const px = (lon) => ((lon - minX) * k + pad) * 1000 / W;
-    const py = (lat) => ((maxY - lat) + pad) * 1000 / W;
-    const svg = svgEl('svg', { viewBox: '0 0 1000 ' + (1000 * H / W).toFixed(1), preserveAspectRatio: 'xMidYMid meet' });
+    // The zoom at which the area is about 1000 px wide; the drawing is in
+    // that zoom's pixels, so tiles fall where they belong.
+    const span = Math.max(maxX - minX, maxY - minY, 1e-6);
+    const z = Math.max(1, Math.min(18, Math.floor(Math.log2(1000 / (256 * span)))));
+    const scale = 256 * Math.pow(2, z);
+    const pad = 20;
+    const W = (maxX - minX) * scale + 2 * pad, H = (maxY - minY) * scale + 2 * pad;
+    const proj = (lon, lat) => { const [x, y] = merc([lon, lat]); return [(x - minX) * scale + pad, (y - minY) * scale + pad]; };
+    const px = (lon, lat) => proj(lon, lat)[0];
+    const py = (lon, lat) => proj(lon, lat)[1];
+    const svg = svgEl('svg', { viewBox: '0 0 ' + W.toFixed(1) + ' ' + H.toFixed(1), preserveAspectRatio: 'xMidYMid meet' });
+    if (tiles) {
+      // A deployment's own tile server under the boundaries (optional).
+      const n = Math.pow(2, z);
+      for (let tx = Math.floor(minX * n); tx <= Math.floor(maxX * n); tx++) {
+        for (let ty = Math.floor(minY * n); ty <= Math.floor(maxY * n); ty++) {
+          const img = svgEl('image', { x: (tx * 256 - minX * scale + pad).toFixed(1), y: (ty * 256 - minY * scale + pad).toFixed(1), width: 256, height: 256, class: 'tile' });
+          img.setAttribute('href', tiles.replace('{z}', z).replace('{x}', tx).replace('{y}', ty));
+          svg.appendChild(img);
+        }
+      }
+    }
     const byCode = new Map(counties(tree).map((c) => [c.code, c]));
     if (geo) {
       for (const f of geo.features) {
         const node = byCode.get(f.properties.code);
-        const d = rings(f.geometry).map((r) => 'M' + r.map(([x, y]) => px(x).toFixed(1) + ',' + py(y).toFixed(1)).join('L') + 'Z').join('');
+        const d = rings(f.geometry).map((r) => 'M' + r.map(([x, y]) => px(x, y).toFixed(1) + ',' + py(x, y).toFixed(1)).join('L') + 'Z').join('');
         const path = svgEl('path', { d, class: 'county g-' + (node ? node.grade : 'none') + (focus === f.properties.code ? ' focus' : ''), 'data-code': f.properties.code });
         const title = svgEl('title');
         title.textContent = f.properties.name + (node ? ' — ' + t('sourcesN', { n: node.sources }) : '');
@@ -159,13 +177,13 @@
         let [sx, sy, n] = [0, 0, 0];
         for (const r of rings(f.geometry)) for (const [x, y] of r) { sx += x; sy += y; n++; }
         if (!n) continue;
-        const label = svgEl('text', { x: px(sx / n).toFixed(1), y: py(sy / n).toFixed(1), class: 'county-label' });
+        const label = svgEl('text', { x: px(sx / n, sy / n).toFixed(1), y: py(sx / n, sy / n).toFixed(1), class: 'county-label' });
         label.textContent = lang === 'en' ? f.properties.code : f.properties.name;
         svg.appendChild(label);
       }
     }
     for (const s of [...located].sort((a, b) => rank(a.grade) - rank(b.grade))) {
-      const c = svgEl('circle', { cx: px(s.location.lon).toFixed(1), cy: py(s.location.lat).toFixed(1), r: 7 + 2 * rank(s.grade),
+      const c = svgEl('circle', { cx: px(s.location.lon, s.location.lat).toFixed(1), cy: py(s.location.lon, s.location.lat).toFixed(1), r: 7 + 2 * rank(s.grade),
         class: 'source g-' + s.grade, 'data-source': s.site + '/' + s.source });
       const title = svgEl('title');
       title.textContent = s.site_name + ' · ' + s.name + ' — ' + t('grade_' + s.grade);
@@ -295,6 +313,9 @@
       applyLanguage();
     });
     applyLanguage();
+    try {
+      tiles = (await getJSON('/api/map')).tiles || '';
+    } catch (e) { /* no tiles: the boundaries alone */ }
     await refresh();
     setInterval(refresh, REFRESH_MS);
     if (wall) {

@@ -8,7 +8,6 @@ package allinone
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,6 +26,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/embedbroker"
+	"github.com/hazardwatch/hazardwatch/internal/httpserve"
 	"github.com/hazardwatch/hazardwatch/internal/i18n"
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/internal/redact"
@@ -219,12 +219,8 @@ func Run(ctx context.Context, cfg Config) error {
 	mux := http.NewServeMux()
 	mux.Handle("/", c.Handler())
 	mux.Handle("POST /demo/command-platform", demo)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go func() {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			log.Error("status page server", zap.Error(err))
-		}
-	}()
+	srv := httpserve.New(mux, httpserve.Limits{Streams: center.StreamPaths, Registerer: c.Registerer()})
+	srv.ServeBackground(ln, func(err error) { log.Error("status page server", zap.Error(err)) })
 	defer func() {
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()

@@ -74,6 +74,9 @@ type Config struct {
 	Access access.Config
 	// MaxShelve is the longest an alarm may be shelved (default 8 h).
 	MaxShelve time.Duration
+	// MapTiles is an optional tile server's URL template under the risk
+	// map (console.Config.MapTiles); empty: boundaries alone, offline.
+	MapTiles string
 	// Escalation and Flood tune the alerting service (zero: its defaults).
 	Escalation Escalation
 	Flood      Flood
@@ -197,7 +200,7 @@ func Open(ctx context.Context, cfg Config) (_ *Center, err error) {
 	}
 	c.seedLatest(ctx)
 	latest.ingest.Store(c.ingest)
-	c.console, err = console.New(console.Config{Sites: c.sites, Alarms: c.alerts, Gateways: c.ingest.GatewayStates,
+	c.console, err = console.New(console.Config{Sites: c.sites, Alarms: c.alerts, Gateways: c.ingest.GatewayStates, MapTiles: cfg.MapTiles,
 		Readings: c.ingest, Registerer: c.reg, Logger: cfg.Logger.Named("console")})
 	if err != nil {
 		return nil, err
@@ -345,6 +348,15 @@ func (c *Center) Status() Status {
 	sort.SliceStable(st.Sources, func(i, j int) bool { return st.Sources[i].Grade > st.Sources[j].Grade })
 	return st
 }
+
+// StreamPaths are the Handler's long-lived answers (the console's
+// server-sent events): an HTTP server gives them no write deadline
+// (httpserve.Limits.Streams).
+var StreamPaths = []string{"/api/stream"}
+
+// Registerer is where the centre's metrics are registered (served on
+// /metrics), for the HTTP server's own.
+func (c *Center) Registerer() prometheus.Registerer { return c.reg }
 
 // Handler serves /metrics, /healthz, /readyz, /api/status, /api/gateways,
 // /api/deadletters, the alarm API (/api/alarms …, see docs/alerting.md),

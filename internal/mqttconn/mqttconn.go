@@ -164,6 +164,16 @@ type Client struct {
 
 	mu          sync.Mutex
 	lastFailure string // reason of the last failed attempt, for logging
+	lastErr     error  // the same, for LastError
+}
+
+// LastError is why the latest connection attempt failed (credentials
+// refused, a TLS error, the broker unreachable), nil once connected: what
+// to tell when a first connection does not come.
+func (c *Client) LastError() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.lastErr
 }
 
 // Broker is the broker URL with credentials masked, safe to log or show.
@@ -200,6 +210,8 @@ func New(cfg Config, log *zap.Logger, setup func(*mqtt.ClientOptions)) (*Client,
 		SetClientID(cfg.ClientID).
 		SetKeepAlive(cfg.KeepAlive).
 		SetConnectTimeout(cfg.ConnectTimeout).
+		// 3.1.1 explicitly: else paho retries a refused login with 3.1.
+		SetProtocolVersion(4).
 		SetAutoReconnect(true).
 		SetConnectRetry(true)
 	if cfg.Username != "" {
@@ -222,14 +234,15 @@ func New(cfg Config, log *zap.Logger, setup func(*mqtt.ClientOptions)) (*Client,
 		if cn, ok := n.(mqtt.ConnectionNotificationConnecting); ok {
 			c.wait(b.Delay(cn.IsReconnect, cn.Attempt, rand.Float64()))
 		}
-		if f, ok := n.(mqtt.ConnectionNotificationBrokerFailed); ok {
+		// Failed covers both a network or TLS error and a refusing CONNACK.
+		if f, ok := n.(mqtt.ConnectionNotificationFailed); ok {
 			c.attemptFailed(log, f.Reason)
 		}
 	})
 	onConnect, onLost := opts.OnConnect, opts.OnConnectionLost
 	opts.SetOnConnectHandler(func(pc mqtt.Client) {
 		c.mu.Lock()
-		c.lastFailure = ""
+		c.lastFailure, c.lastErr = "", nil
 		c.mu.Unlock()
 		log.Info("connected to the MQTT broker")
 		if onConnect != nil {
@@ -257,7 +270,7 @@ func (c *Client) attemptFailed(log *zap.Logger, reason error) {
 	}
 	c.mu.Lock()
 	repeated := msg == c.lastFailure
-	c.lastFailure = msg
+	c.lastFailure, c.lastErr = msg, err
 	c.mu.Unlock()
 	if repeated {
 		log.Debug("MQTT connection attempt failed again", zap.Error(err))

@@ -241,3 +241,12 @@ func (d *Influxd) WriteLines(lines string) {
 		d.t.Fatalf("influxd write: status %d: %s", resp.StatusCode, body)
 	}
 }
+
+// PID is the running server's process id (0 when stopped), for reading
+// its CPU time from /proc in benchmarks.
+func (d *Influxd) PID() int {
+	if d.cmd == nil || d.cmd.Process == nil {
+		return 0
+	}
+	return d.cmd.Process.Pid
+}

@@ -314,8 +314,10 @@ func TestOutageSpillsThenReplaysOnce(t *testing.T) {
 	appendRange(0, perPhase)
 	d.Stop()
 	appendRange(perPhase, 2*perPhase)
-	if records, points := s.SpillDepth(); points != perPhase || records == 0 {
-		t.Fatalf("spill holds %d records, %d points while InfluxDB is down, want %d points", records, points, perPhase)
+	// Every point appended while InfluxDB is down is spilled; on a busy
+	// machine a first-phase write slower than RequestTimeout is too.
+	if records, points := s.SpillDepth(); points < perPhase || points > 2*perPhase || records == 0 {
+		t.Fatalf("spill holds %d records, %d points while InfluxDB is down, want the %d appended meanwhile (and at most the %d before)", records, points, perPhase, perPhase)
 	}
 	if v := testutil.ToFloat64(s.m.writeErrors.WithLabelValues(ErrKindUnreachable)); v == 0 {
 		t.Errorf("write errors {kind=unreachable} = 0 after writing to a stopped InfluxDB")

@@ -1,0 +1,78 @@
+package influx
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
+	"github.com/hazardwatch/hazardwatch/protocol"
+	"github.com/hazardwatch/hazardwatch/storage"
+)
+
+// BenchmarkInfluxdCostPerPoint writes readings in the store's batches to
+// a private InfluxDB 1.8 and reports influxd's own CPU time per point, for
+// the schema as written and for the variants docs/load.md weighs: without
+// the quality field of good readings, without the source tag.
+//
+//	go test ./storage/influx/ -run '^$' -bench InfluxdCost -benchtime 1000000x
+func BenchmarkInfluxdCostPerPoint(b *testing.B) {
+	d := testenv.NewInfluxd(b, "bench")
+	for _, variant := range []string{"as_written", "no_quality_when_good", "no_source_tag"} {
+		b.Run(variant, func(b *testing.B) {
+			db := "bench_" + variant + "_" + strconv.Itoa(b.N)
+			d.Query("CREATE DATABASE " + strconv.Quote(db))
+			s := openT(b, Options{URL: d.URL(), Bucket: db + "/autogen", SpillDir: b.TempDir()})
+			base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+			line := func(i int) []byte {
+				sm := storage.Sample{Site: "bench", Source: fmt.Sprintf("tanks-%04d", i%10+1), Point: fmt.Sprintf("g%04d-p%04d", i%10+1, i/10%200+1),
+					Time: base.Add(time.Duration(i/2000) * time.Millisecond), Value: 15.5 + float64(i%7), HasValue: true, Quality: protocol.Good}
+				switch variant {
+				case "no_source_tag":
+					sm.Source = ""
+				case "no_quality_when_good":
+					l := appendLine(nil, &sm)
+					return []byte(strings.Replace(string(l), `quality="good",`, "", 1))
+				}
+				return appendLine(nil, &sm)
+			}
+			cpu0 := procCPU(b, d.PID())
+			b.ResetTimer()
+			var body []byte
+			n := 0
+			flush := func() {
+				if _, err := s.postBody(context.Background(), body, n, "direct"); err != nil {
+					b.Fatal(err)
+				}
+				body, n = body[:0], 0
+			}
+			for i := range b.N {
+				body = append(body, line(i)...)
+				if n++; n == s.opts.BatchSize {
+					flush()
+				}
+			}
+			if n > 0 {
+				flush()
+			}
+			b.StopTimer()
+			b.ReportMetric(float64(procCPU(b, d.PID())-cpu0)/float64(b.N), "influxd-cpu-ns/point")
+		})
+	}
+}
+
+// procCPU is a process's user+system CPU time from /proc, in nanoseconds.
+func procCPU(b *testing.B, pid int) int64 {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		b.Fatalf("read influxd's CPU time: %v", err)
+	}
+	f := strings.Fields(string(raw[strings.LastIndexByte(string(raw), ')')+2:]))
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return (utime + stime) * int64(time.Second) / 100 // USER_HZ
+}
