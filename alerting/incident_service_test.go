@@ -47,14 +47,13 @@ func sourceGradeEvent(g, prev protocol.Grade, at time.Time) rules.Event {
 	return rules.Event{Type: rules.SourceGradeChanged, Key: "jh-chem/nh3-tanks", Site: "jh-chem", Source: "nh3-tanks", Grade: g, PrevGrade: prev, Time: at}
 }
 
-// incidentEvents returns the incident events a receiver got, in order,
-// without the duplicates at-least-once delivery may bring (a restart
-// between a POST and the outbox row's removal): receivers drop them by id.
+// incidentEvents returns every incident event a receiver got, in order,
+// repeats included: the outbox sends each event once, across a restart
+// too (TestRestartSendsNothingTwice).
 func (r *receiver) incidentEvents(t *testing.T) []incident.Event {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []incident.Event
-	seen := map[string]bool{}
 	for _, b := range r.bodies {
 		var ce IncidentCloudEvent
 		if err := json.Unmarshal(b, &ce); err != nil {
@@ -64,10 +63,7 @@ func (r *receiver) incidentEvents(t *testing.T) []incident.Event {
 		if !strings.HasPrefix(ce.Type, "cn.hazardwatch.incident.") || ce.Type != IncidentCloudEventType(ce.Data.Type) || ce.Subject != ce.Data.IncidentID {
 			t.Errorf("receiver got %s (subject %s) of %s", ce.Type, ce.Subject, ce.Data.Type)
 		}
-		if !seen[ce.ID] {
-			seen[ce.ID] = true
-			out = append(out, ce.Data)
-		}
+		out = append(out, ce.Data)
 	}
 	return out
 }
@@ -236,6 +232,9 @@ func TestAmmoniaLeakIsOneIncidentEndToEnd(t *testing.T) {
 		}
 		if !slices.Equal(gotTypes, want) {
 			t.Errorf("platform got %v, want %v", gotTypes, want)
+		}
+		if len(rcv.events()) != len(want) {
+			t.Errorf("platform got %d events, want only the %d of the incident", len(rcv.events()), len(want))
 		}
 		for _, ce := range rcv.events() {
 			if !strings.HasPrefix(ce.Type, "cn.hazardwatch.incident.") {

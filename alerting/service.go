@@ -316,8 +316,10 @@ func New(cfg Config) (*Service, error) {
 	return s, nil
 }
 
-// Close stops delivery and publishing and closes the journal. Undelivered
-// events stay in the outbox for the next start.
+// Close stops delivery and publishing and closes the journal. A delivery
+// under way is finished first (at most its receiver's or channel's
+// timeout), so a restart sends nothing twice; undelivered events stay in
+// the outbox for the next start.
 func (s *Service) Close() error {
 	var err error
 	s.closeOnce.Do(func() {

@@ -193,6 +193,9 @@ func (d *deliverer) run(ctx context.Context) {
 			continue
 		}
 		for _, o := range rows {
+			if ctx.Err() != nil {
+				return // shutting down: no new attempt
+			}
 			if wait := time.Until(o.NextTry); wait > 0 {
 				d.sleep(ctx, wait)
 				break // re-read: the row may be gone or rescheduled
@@ -207,11 +210,12 @@ func (d *deliverer) run(ctx context.Context) {
 // deliver sends one row and records the outcome; false means stop and
 // retry later.
 func (d *deliverer) deliver(ctx context.Context, o outboxRow) bool {
-	retry, err := d.send(ctx, o)
+	// An attempt under way is finished, not cut off, when the service
+	// shuts down (the channel's own timeout bounds it): the receiver may
+	// have taken a POST cancelled half-way, and the row left behind would
+	// send the event again on the next start.
+	retry, err := d.send(context.WithoutCancel(ctx), o)
 	now := time.Now()
-	if ctx.Err() != nil && err != nil {
-		return false // shutting down: the row stays for the next start
-	}
 	// What was sent is recorded even while the service shuts down: a
 	// cancelled DELETE may have run on the server and report an error
 	// anyway, leaving the delivery unjournaled.
