@@ -67,6 +67,12 @@ func (s *store) appendIncidents(ctx context.Context, tx *sql.Tx, b incidentBatch
 // openIncidents returns the incidents not closed of the sites this node
 // owns, for the service to rebuild on start.
 func (s *store) openIncidents(ctx context.Context) ([]incident.Incident, error) {
+	return s.notClosedIncidents(ctx, s.owns)
+}
+
+// notClosedIncidents returns the incidents not yet closed, every node's,
+// of the sites keep accepts, oldest first.
+func (s *store) notClosedIncidents(ctx context.Context, keep func(string) bool) ([]incident.Incident, error) {
 	rows, err := s.db.QueryContext(ctx, s.q(`SELECT site, snapshot FROM incidents WHERE state <> ? ORDER BY opened`), string(incident.Closed))
 	if err != nil {
 		return nil, fmt.Errorf("read open incidents from %s: %w", s.path, err)
@@ -74,12 +80,12 @@ func (s *store) openIncidents(ctx context.Context) ([]incident.Incident, error) 
 	defer rows.Close()
 	var out []incident.Incident
 	for rows.Next() {
-		var site string
+		var siteID string
 		var snap []byte
-		if err := rows.Scan(&site, &snap); err != nil {
+		if err := rows.Scan(&siteID, &snap); err != nil {
 			return nil, fmt.Errorf("read open incidents from %s: %w", s.path, err)
 		}
-		if !s.owns(site) {
+		if !keep(siteID) {
 			continue
 		}
 		var inc incident.Incident

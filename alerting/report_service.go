@@ -12,7 +12,6 @@ import (
 
 	"go.uber.org/zap"
 
-	"github.com/hazardwatch/hazardwatch/alerting/incident"
 	"github.com/hazardwatch/hazardwatch/alerting/report"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -121,32 +120,6 @@ func (s *store) reportEvents(ctx context.Context, from, to time.Time, keep func(
 			return nil, fmt.Errorf("journaled event in %s: %w", s.path, err)
 		}
 		out = append(out, e)
-	}
-	return out, rows.Err()
-}
-
-// notClosedIncidents returns every node's incidents not yet closed.
-func (s *store) notClosedIncidents(ctx context.Context, keep func(string) bool) ([]incident.Incident, error) {
-	rows, err := s.db.QueryContext(ctx, s.q(`SELECT site, snapshot FROM incidents WHERE state <> ? ORDER BY opened`), string(incident.Closed))
-	if err != nil {
-		return nil, fmt.Errorf("read open incidents from %s: %w", s.path, err)
-	}
-	defer rows.Close()
-	var out []incident.Incident
-	for rows.Next() {
-		var siteID string
-		var snap []byte
-		if err := rows.Scan(&siteID, &snap); err != nil {
-			return nil, fmt.Errorf("read open incidents from %s: %w", s.path, err)
-		}
-		if !keep(siteID) {
-			continue
-		}
-		var inc incident.Incident
-		if err := json.Unmarshal(snap, &inc); err != nil {
-			return nil, fmt.Errorf("incident snapshot in %s: %w", s.path, err)
-		}
-		out = append(out, inc)
 	}
 	return out, rows.Err()
 }
