@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hazardwatch/hazardwatch/alerting/incident"
@@ -110,34 +109,13 @@ type IncidentQuery struct {
 // incidents returns the journal's incidents (every node's) that match q,
 // newest first.
 func (s *store) incidents(ctx context.Context, q IncidentQuery) ([]incident.Incident, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
-	if q.Site != "" {
-		add("site = ?", q.Site)
-	}
-	if q.Source != "" {
-		add("source = ?", q.Source)
-	}
-	if q.State != "" {
-		add("state = ?", string(q.State))
-	}
-	if !q.From.IsZero() {
-		add("opened >= ?", q.From.UnixMilli())
-	}
-	if !q.To.IsZero() {
-		add("opened <= ?", q.To.UnixMilli())
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 100
-	}
-	query := "SELECT snapshot FROM incidents"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY opened DESC, id LIMIT ?"
-	rows, err := s.db.QueryContext(ctx, s.q(query), append(args, limit)...)
+	var f filter
+	f.equal("site", q.Site)
+	f.equal("source", q.Source)
+	f.equal("state", string(q.State))
+	f.between("opened", q.From, q.To)
+	query, args := f.query("SELECT snapshot FROM incidents", "opened DESC, id", q.Limit, 100)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query incidents in %s: %w", s.path, err)
 	}

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/hazardwatch/hazardwatch/alerting/notify"
@@ -142,31 +141,13 @@ type NotificationQuery struct {
 
 // notifications returns journal lines oldest first.
 func (s *store) notifications(ctx context.Context, q NotificationQuery) ([]NotificationRecord, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
-	if q.Incident != "" {
-		add("incident = ?", q.Incident)
-	}
-	if q.Site != "" {
-		add("site = ?", q.Site)
-	}
-	if !q.From.IsZero() {
-		add("ts >= ?", q.From.UnixMilli())
-	}
-	if !q.To.IsZero() {
-		add("ts <= ?", q.To.UnixMilli())
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
-	query := `SELECT id, incident, site, source, channel, kind, grade, step, recipients, outcome, attempts, error, ts FROM notifications`
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY seq LIMIT ?"
-	rows, err := s.db.QueryContext(ctx, s.q(query), append(args, limit)...)
+	var f filter
+	f.equal("incident", q.Incident)
+	f.equal("site", q.Site)
+	f.between("ts", q.From, q.To)
+	query, args := f.query(`SELECT id, incident, site, source, channel, kind, grade, step, recipients, outcome, attempts, error, ts FROM notifications`,
+		"seq", q.Limit, 1000)
+	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("read notifications from %s: %w", s.path, err)
 	}

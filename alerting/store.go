@@ -571,6 +571,47 @@ func (s *store) deadLetters(ctx context.Context, receiver string, limit int) ([]
 	return out, rows.Err()
 }
 
+// filter gathers the conditions of a journal query whose empty fields
+// match everything, with their arguments in order.
+type filter struct {
+	where []string
+	args  []any
+}
+
+// equal keeps the rows whose column is v; an empty v keeps all.
+func (f *filter) equal(column, v string) {
+	if v != "" {
+		f.where = append(f.where, column+" = ?")
+		f.args = append(f.args, v)
+	}
+}
+
+// between keeps the rows whose column, in Unix milliseconds, lies within
+// [from, to]; a zero bound is open.
+func (f *filter) between(column string, from, to time.Time) {
+	if !from.IsZero() {
+		f.where = append(f.where, column+" >= ?")
+		f.args = append(f.args, from.UnixMilli())
+	}
+	if !to.IsZero() {
+		f.where = append(f.where, column+" <= ?")
+		f.args = append(f.args, to.UnixMilli())
+	}
+}
+
+// query returns selectFrom with the conditions, ordered by orderBy and
+// cut to limit rows (def when limit is not positive), and its arguments.
+func (f *filter) query(selectFrom, orderBy string, limit, def int) (string, []any) {
+	if limit <= 0 {
+		limit = def
+	}
+	query := selectFrom
+	if len(f.where) > 0 {
+		query += " WHERE " + strings.Join(f.where, " AND ")
+	}
+	return query + " ORDER BY " + orderBy + " LIMIT ?", append(f.args, limit)
+}
+
 // HistoryQuery selects journaled events; empty fields match everything.
 type HistoryQuery struct {
 	Site, Source, Point string
@@ -582,40 +623,14 @@ type HistoryQuery struct {
 
 // history returns matching events, oldest first.
 func (s *store) history(ctx context.Context, q HistoryQuery) ([]protocol.AlarmEvent, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) { where = append(where, cond); args = append(args, v) }
-	if q.Site != "" {
-		add("site = ?", q.Site)
-	}
-	if q.Source != "" {
-		add("source = ?", q.Source)
-	}
-	if q.Point != "" {
-		add("point = ?", q.Point)
-	}
-	if q.AlarmID != "" {
-		add("alarm_id = ?", q.AlarmID)
-	}
-	if q.Actor != "" {
-		add("actor = ?", q.Actor)
-	}
-	if !q.From.IsZero() {
-		add("ts >= ?", q.From.UnixMilli())
-	}
-	if !q.To.IsZero() {
-		add("ts <= ?", q.To.UnixMilli())
-	}
-	limit := q.Limit
-	if limit <= 0 {
-		limit = 1000
-	}
-	query := "SELECT event FROM journal"
-	if len(where) > 0 {
-		query += " WHERE " + strings.Join(where, " AND ")
-	}
-	query += " ORDER BY seq LIMIT ?"
-	args = append(args, limit)
+	var f filter
+	f.equal("site", q.Site)
+	f.equal("source", q.Source)
+	f.equal("point", q.Point)
+	f.equal("alarm_id", q.AlarmID)
+	f.equal("actor", q.Actor)
+	f.between("ts", q.From, q.To)
+	query, args := f.query("SELECT event FROM journal", "seq", q.Limit, 1000)
 	rows, err := s.db.QueryContext(ctx, s.q(query), args...)
 	if err != nil {
 		return nil, fmt.Errorf("query history in %s: %w", s.path, err)
