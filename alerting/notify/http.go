@@ -38,6 +38,18 @@ func UnwrapURL(err error) error {
 	return err
 }
 
+// RobotEndpoint checks a chat robot's send endpoint, an http(s) URL
+// without a query (the robot's credential goes into the query at each
+// send), and returns it as the robot is named in errors and logs:
+// scheme, host and path.
+func RobotEndpoint(rawURL string) (host string, ok bool) {
+	u, err := url.Parse(rawURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+		return "", false
+	}
+	return u.Scheme + "://" + u.Host + u.Path, true
+}
+
 // RobotReply is the JSON answer of the DingTalk and WeCom robots.
 type RobotReply struct {
 	ErrCode int    `json:"errcode"`

@@ -55,8 +55,8 @@ func New(cfg Config, client *http.Client) (*Notifier, error) {
 	if cfg.URL == "" {
 		cfg.URL = DefaultURL
 	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+	host, ok := notify.RobotEndpoint(cfg.URL)
+	if !ok {
 		return nil, errors.New("dingtalk: url must be an http(s) URL without query; put the token in access_token")
 	}
 	if cfg.AccessToken == "" {
@@ -71,7 +71,7 @@ func New(cfg Config, client *http.Client) (*Notifier, error) {
 	if client == nil {
 		client = notify.NewHTTPClient()
 	}
-	return &Notifier{cfg: cfg, client: client, host: u.Scheme + "://" + u.Host + u.Path, Now: time.Now}, nil
+	return &Notifier{cfg: cfg, client: client, host: host, Now: time.Now}, nil
 }
 
 // Sign returns the sign parameter for a timestamp in milliseconds.

@@ -43,8 +43,8 @@ func New(cfg Config, client *http.Client) (*Notifier, error) {
 	if cfg.URL == "" {
 		cfg.URL = DefaultURL
 	}
-	u, err := url.Parse(cfg.URL)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.RawQuery != "" {
+	host, ok := notify.RobotEndpoint(cfg.URL)
+	if !ok {
 		return nil, errors.New("wecom: url must be an http(s) URL without query; put the robot's key in key")
 	}
 	if cfg.Key == "" {
@@ -59,7 +59,7 @@ func New(cfg Config, client *http.Client) (*Notifier, error) {
 	if client == nil {
 		client = notify.NewHTTPClient()
 	}
-	return &Notifier{cfg: cfg, client: client, host: u.Scheme + "://" + u.Host + u.Path}, nil
+	return &Notifier{cfg: cfg, client: client, host: host}, nil
 }
 
 // Payload is the robot's text message.
