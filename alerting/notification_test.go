@@ -304,16 +304,23 @@ func TestNotificationPolicyChecked(t *testing.T) {
 	}
 }
 
-func TestNotificationsOnTheIncidentAPI(t *testing.T) {
-	ctx := context.Background()
+// mailingService starts a service over the example sites whose one
+// channel, mail, goes to a test SMTP server, and serves its API.
+func mailingService(t *testing.T) (*Service, *testenv.Mailbox, *httptest.Server) {
+	t.Helper()
 	mb := testenv.SMTP(t)
 	svc, err := New(Config{TickInterval: -1, Sites: exampleSites(t), Notification: Notification{
 		Channels: []Channel{{Name: "mail", Email: &email.Config{Smarthost: mb.Addr, From: "alarm@hazardwatch.example", TLS: "none"}}}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer svc.Close()
-	srv := serveAPI(t, svc)
+	t.Cleanup(func() { _ = svc.Close() })
+	return svc, mb, serveAPI(t, svc)
+}
+
+func TestNotificationsOnTheIncidentAPI(t *testing.T) {
+	ctx := context.Background()
+	svc, _, srv := mailingService(t)
 	now := time.Now().UTC()
 	if err := svc.HandleEvents(ctx, []rules.Event{event(rules.Raised, "jh-chem/nh3-tanks/nh3-gas-1/HH", now, protocol.Orange, protocol.None, 90.9),
 		sourceGradeEvent(protocol.Orange, protocol.None, now)}); err != nil {
@@ -407,14 +414,7 @@ func TestNotificationsCatchUpAfterACrash(t *testing.T) {
 // request is refused (400).
 func TestUrgingIsJournaledAndTellsTheResponsiblePersons(t *testing.T) {
 	ctx := context.Background()
-	mb := testenv.SMTP(t)
-	svc, err := New(Config{TickInterval: -1, Sites: exampleSites(t), Notification: Notification{
-		Channels: []Channel{{Name: "mail", Email: &email.Config{Smarthost: mb.Addr, From: "alarm@hazardwatch.example", TLS: "none"}}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer svc.Close()
-	srv := serveAPI(t, svc)
+	svc, mb, srv := mailingService(t)
 	now := time.Now().UTC()
 	if err := svc.HandleEvents(ctx, []rules.Event{event(rules.Raised, "jh-chem/nh3-tanks/nh3-gas-1/H", now, protocol.Yellow, protocol.None, 45),
 		sourceGradeEvent(protocol.Yellow, protocol.None, now)}); err != nil {
