@@ -84,25 +84,15 @@ type incidentRequest struct {
 func (s *Service) incidentHandlers(mux *http.ServeMux, view func(http.HandlerFunc) http.Handler, act func(access.Action, func(http.ResponseWriter, *http.Request, access.Principal)) http.Handler) {
 	mux.Handle("GET /api/incidents", view(s.listIncidents))
 	mux.Handle("GET /api/incidents/{id}", view(func(w http.ResponseWriter, r *http.Request) {
-		inc, ok, err := s.Incident(r.Context(), r.PathValue("id"))
-		if err != nil {
-			s.reply(w, nil, err)
-			return
-		}
-		if !ok || !s.mayView(r, inc.Site) {
-			httpError(w, http.StatusNotFound, fmt.Errorf("incident %q: %w", r.PathValue("id"), incident.ErrUnknown))
+		inc, ok := s.viewableIncident(w, r)
+		if !ok {
 			return
 		}
 		writeJSON(w, http.StatusOK, inc)
 	}))
 	mux.Handle("GET /api/incidents/{id}/timeline", view(func(w http.ResponseWriter, r *http.Request) {
-		inc, ok, err := s.Incident(r.Context(), r.PathValue("id"))
-		if err != nil {
-			s.reply(w, nil, err)
-			return
-		}
-		if !ok || !s.mayView(r, inc.Site) {
-			httpError(w, http.StatusNotFound, fmt.Errorf("incident %q: %w", r.PathValue("id"), incident.ErrUnknown))
+		inc, ok := s.viewableIncident(w, r)
+		if !ok {
 			return
 		}
 		evs, err := s.IncidentTimeline(r.Context(), inc.ID)
@@ -170,6 +160,23 @@ func (s *Service) listIncidents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// viewableIncident returns the incident of the request's {id} path
+// value when the caller may see its site; otherwise it answers (404 for
+// an incident unknown or out of the caller's sites, so that neither is
+// told from the other) and returns false.
+func (s *Service) viewableIncident(w http.ResponseWriter, r *http.Request) (incident.Incident, bool) {
+	inc, ok, err := s.Incident(r.Context(), r.PathValue("id"))
+	if err != nil {
+		s.reply(w, nil, err)
+		return incident.Incident{}, false
+	}
+	if !ok || !s.mayView(r, inc.Site) {
+		httpError(w, http.StatusNotFound, fmt.Errorf("incident %q: %w", r.PathValue("id"), incident.ErrUnknown))
+		return incident.Incident{}, false
+	}
+	return inc, true
 }
 
 func (s *Service) incidentAction(w http.ResponseWriter, r *http.Request, act access.Action, do func(req incidentRequest, a Actor) (any, error)) {
