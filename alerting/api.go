@@ -144,18 +144,28 @@ func (a actionRequest) reason() string {
 	return a.Comment
 }
 
-func (s *Service) action(w http.ResponseWriter, r *http.Request, p access.Principal, do func(req actionRequest, officer string) (protocol.AlarmEvent, error)) {
-	var req actionRequest
+// readRequest decodes an action's JSON body, at most maxRequestBody
+// bytes, into v; an empty body leaves v as it is. On a body too large or
+// not JSON it answers (413, 400) and returns false.
+func readRequest(w http.ResponseWriter, r *http.Request, v any) bool {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
 	if err != nil {
 		httpError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body: %w", err))
-		return
+		return false
 	}
 	if len(body) > 0 {
-		if err := json.Unmarshal(body, &req); err != nil {
+		if err := json.Unmarshal(body, v); err != nil {
 			httpError(w, http.StatusBadRequest, fmt.Errorf("request body is not the expected JSON: %w", err))
-			return
+			return false
 		}
+	}
+	return true
+}
+
+func (s *Service) action(w http.ResponseWriter, r *http.Request, p access.Principal, do func(req actionRequest, officer string) (protocol.AlarmEvent, error)) {
+	var req actionRequest
+	if !readRequest(w, r, &req) {
+		return
 	}
 	if req.Officer != "" && req.Officer != p.Name {
 		httpError(w, http.StatusForbidden, fmt.Errorf("logged in as %s: actions are recorded under the account, not %q", p.Name, req.Officer))

@@ -1,10 +1,8 @@
 package alerting
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 
@@ -181,16 +179,8 @@ func (s *Service) viewableIncident(w http.ResponseWriter, r *http.Request) (inci
 
 func (s *Service) incidentAction(w http.ResponseWriter, r *http.Request, act access.Action, do func(req incidentRequest, a Actor) (any, error)) {
 	var req incidentRequest
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxRequestBody))
-	if err != nil {
-		httpError(w, http.StatusRequestEntityTooLarge, fmt.Errorf("request body: %w", err))
+	if !readRequest(w, r, &req) {
 		return
-	}
-	if len(body) > 0 {
-		if err := json.Unmarshal(body, &req); err != nil {
-			httpError(w, http.StatusBadRequest, fmt.Errorf("request body is not the expected JSON: %w", err))
-			return
-		}
 	}
 	a, status, err := actorOf(r, act, req.Officer)
 	if err != nil {
