@@ -179,12 +179,7 @@ func (e *Engine) observeValue(p *pointState, v float64, sat bool, t int64, now t
 		if c == nil {
 			continue
 		}
-		var beyond, back bool
-		if sl <= slotH {
-			beyond, back = v >= p.limit[sl], v < p.clearAt[sl]
-		} else {
-			beyond, back = v <= p.limit[sl], v > p.clearAt[sl]
-		}
+		beyond, back := p.crossing(sl, v)
 		if !c.active {
 			c.clearingOn = false
 			if !beyond {
@@ -366,6 +361,16 @@ func (e *Engine) raiseFault(p *pointState, reason string, q protocol.Quality, v 
 // gateway that does not mark over_range).
 func (p *pointState) saturates(q protocol.Quality, v float64) bool {
 	return p.gas && finite(v) && (q == protocol.OverRange && v >= p.top || q == protocol.Good && v > p.top)
+}
+
+// crossing tells where v stands against a limit slot: beyond the limit
+// (at or above a high one, at or below a low one) and back past its
+// clearing point (below a high one's, above a low one's).
+func (p *pointState) crossing(sl slot, v float64) (beyond, back bool) {
+	if sl <= slotH {
+		return v >= p.limit[sl], v < p.clearAt[sl]
+	}
+	return v <= p.limit[sl], v > p.clearAt[sl]
 }
 
 // cancelPending restarts the on- and off-delays of a point whose data

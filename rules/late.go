@@ -107,12 +107,7 @@ func (e *Engine) evalLate(p *pointState, now time.Time, out []Event) []Event {
 				continue
 			}
 			c := &st[sl]
-			var beyond, back bool
-			if sl <= slotH {
-				beyond, back = v >= p.limit[sl], v < p.clearAt[sl]
-			} else {
-				beyond, back = v <= p.limit[sl], v > p.clearAt[sl]
-			}
+			beyond, back := p.crossing(sl, v)
 			if !c.active {
 				c.clearingOn = false
 				if !beyond {
