@@ -75,17 +75,11 @@ func (b *Broker) URL() string {
 // broker use this one, never the machine's shared broker.
 func Mosquitto(t testing.TB) *Broker {
 	t.Helper()
-	bin := LookTool(t, "mosquitto", "apt-get install -y mosquitto")
-	dir := t.TempDir()
-	b := &Broker{t: t, bin: bin, Port: FreePort(t), conf: filepath.Join(dir, "mosquitto.conf")}
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nautosave_interval 1\nmax_queued_messages 1000000\nmax_inflight_messages 100\nlog_dest file %s\n%s",
-		b.Port, dir, filepath.Join(dir, "mosquitto.log"), keepUser())
-	if err := os.WriteFile(b.conf, []byte(conf), 0o600); err != nil {
-		t.Fatalf("write mosquitto config: %v", err)
-	}
-	b.Start()
-	t.Cleanup(b.Stop)
-	return b
+	port := FreePort(t)
+	return startMosquitto(t, port, "", func(dir string) string {
+		return fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location %s/\nautosave_interval 1\nmax_queued_messages 1000000\nmax_inflight_messages 100\nlog_dest file %s\n",
+			port, dir, filepath.Join(dir, "mosquitto.log"))
+	})
 }
 
 // Start (re)starts the broker and waits until it accepts connections.

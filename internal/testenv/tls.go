@@ -94,15 +94,9 @@ func writeKey(t testing.TB, dir, name string, key *ecdsa.PrivateKey) string {
 // a client certificate signed by the files' CA; its URL is ssl://.
 func MosquittoTLS(t testing.TB, f TLSFiles) *Broker {
 	t.Helper()
-	bin := LookTool(t, "mosquitto", "apt-get install -y mosquitto")
-	dir := t.TempDir()
-	b := &Broker{t: t, bin: bin, Port: FreePort(t), conf: filepath.Join(dir, "mosquitto.conf"), scheme: "ssl"}
-	conf := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\nlog_dest file %s\n%s",
-		b.Port, f.CA, f.ServerCert, f.ServerKey, filepath.Join(dir, "mosquitto.log"), keepUser())
-	if err := os.WriteFile(b.conf, []byte(conf), 0o600); err != nil {
-		t.Fatalf("write mosquitto config: %v", err)
-	}
-	b.Start()
-	t.Cleanup(b.Stop)
-	return b
+	port := FreePort(t)
+	return startMosquitto(t, port, "ssl", func(dir string) string {
+		return fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\ncafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\nlog_dest file %s\n",
+			port, f.CA, f.ServerCert, f.ServerKey, filepath.Join(dir, "mosquitto.log"))
+	})
 }
