@@ -234,6 +234,22 @@ func expect[T any](s *sse, event string, ok func(T) bool) T {
 	return zero
 }
 
+// getAsset GETs a page or asset the console serves without a login and
+// returns the answer and its body; anything but 200 fails the test.
+func (f *fixture) getAsset(t *testing.T, path string) (*http.Response, string) {
+	t.Helper()
+	resp, err := http.Get(f.srv.URL + path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %s", path, resp.Status)
+	}
+	return resp, string(body)
+}
+
 func (f *fixture) streamRequest(t *testing.T, token string) *http.Request {
 	req, err := http.NewRequest(http.MethodGet, f.srv.URL+"/api/stream", nil)
 	if err != nil {
@@ -684,20 +700,7 @@ func benchFixture(b *testing.B) *fixture {
 // points elsewhere (the command centre's network is closed).
 func TestPageIsSelfContained(t *testing.T) {
 	f := newFixture(t, tankFarm(t), nil)
-	get := func(path string) (*http.Response, string) {
-		t.Helper()
-		resp, err := http.Get(f.srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %s", path, resp.Status)
-		}
-		return resp, string(body)
-	}
-	resp, page := get("/")
+	resp, page := f.getAsset(t, "/")
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Errorf("page's Content-Security-Policy = %q", csp)
 	}
@@ -711,14 +714,14 @@ func TestPageIsSelfContained(t *testing.T) {
 			t.Errorf("page references %s, outside the console's assets", r[1])
 			continue
 		}
-		resp, body := get(r[1])
+		resp, body := f.getAsset(t, r[1])
 		want := map[bool]string{true: "text/javascript", false: "text/css"}[strings.HasSuffix(r[1], ".js")]
 		if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, want) {
 			t.Errorf("%s served as %q, want %s", r[1], ct, want)
 		}
 		texts[r[1]] = body
 	}
-	_, texts["/console/i18n.json"] = get("/console/i18n.json")
+	_, texts["/console/i18n.json"] = f.getAsset(t, "/console/i18n.json")
 	for path, text := range texts {
 		for _, u := range regexp.MustCompile(`(?:https?:)?//[a-zA-Z0-9.-]+\.[a-z]{2,}[^\s"')]*`).FindAllString(text, -1) {
 			if u != "http://www.w3.org/2000/svg" { // the SVG namespace, a name only

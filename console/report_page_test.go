@@ -2,8 +2,6 @@ package console
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"regexp"
 	"strings"
 	"testing"
@@ -14,20 +12,7 @@ import (
 // both languages of its dictionary.
 func TestReportPage(t *testing.T) {
 	f := newFixture(t, tankFarm(t), nil)
-	get := func(path string) (*http.Response, string) {
-		t.Helper()
-		resp, err := http.Get(f.srv.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET %s: %s", path, resp.Status)
-		}
-		return resp, string(body)
-	}
-	resp, page := get("/report")
+	resp, page := f.getAsset(t, "/report")
 	if csp := resp.Header.Get("Content-Security-Policy"); !strings.Contains(csp, "default-src 'self'") {
 		t.Errorf("Content-Security-Policy = %q", csp)
 	}
@@ -38,13 +23,13 @@ func TestReportPage(t *testing.T) {
 			continue
 		}
 		if strings.HasPrefix(r[1], "/console/") {
-			_, body := get(r[1])
+			_, body := f.getAsset(t, r[1])
 			if strings.HasSuffix(r[1], ".js") {
 				script = body
 			}
 		}
 	}
-	_, raw := get("/console/report-i18n.json")
+	_, raw := f.getAsset(t, "/console/report-i18n.json")
 	var dict map[string]map[string]string
 	if err := json.Unmarshal([]byte(raw), &dict); err != nil {
 		t.Fatal(err)
