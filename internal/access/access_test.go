@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hazardwatch/hazardwatch/internal/testenv"
 )
 
 var (
@@ -212,17 +214,7 @@ func TestHTTP(t *testing.T) {
 	cl := &http.Client{Jar: jar}
 	do := func(method, path, body string, hdr ...string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := cl.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return testenv.Call(t, cl, method, srv.URL+path, body, hdr...)
 	}
 	want := func(what string, code int, body string, wantCode int, wantBody string) {
 		t.Helper()

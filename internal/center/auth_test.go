@@ -229,17 +229,7 @@ func TestConsoleSessionOverCentre(t *testing.T) {
 	cl := &http.Client{Jar: jar}
 	call := func(method, path, body string, hdr ...string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(method, srv.URL+path, strings.NewReader(body))
-		for i := 0; i+1 < len(hdr); i += 2 {
-			req.Header.Set(hdr[i], hdr[i+1])
-		}
-		resp, err := cl.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return testenv.Call(t, cl, method, srv.URL+path, body, hdr...)
 	}
 	code, body := call("POST", "/api/session", `{"username":"li.gong","password":"wrong password"}`, "Content-Type", "application/json")
 	if code != http.StatusUnauthorized {
