@@ -389,7 +389,7 @@ func (c *Console) freshnessOf(samples []storage.Sample, sites []*site.Site) map[
 			ok := false
 			for i := range src.Points {
 				pt := &src.Points[i]
-				if t, seen := newest[[2]string{s.ID, pt.ID}]; seen && now.Sub(t) <= staleAfter(s, pt) {
+				if t, seen := newest[[2]string{s.ID, pt.ID}]; seen && now.Sub(t) <= rules.StaleAfter(s, pt) {
 					ok = true
 					break
 				}
@@ -398,15 +398,4 @@ func (c *Console) freshnessOf(samples []storage.Sample, sites []*site.Site) map[
 		}
 	}
 	return out
-}
-
-func staleAfter(s *site.Site, pt *site.Point) time.Duration {
-	if pt.StaleAfter != nil {
-		return pt.StaleAfter.D()
-	}
-	poll := time.Second
-	if d := s.Device(pt.Modbus.Device); d != nil && d.PollInterval > 0 {
-		poll = d.PollInterval.D()
-	}
-	return max(rules.StalePolls*poll, rules.MinStaleAfter)
 }

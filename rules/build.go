@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"time"
 
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/site"
@@ -189,14 +188,7 @@ func newPoint(src *sourceState, pt *site.Point, dev *site.Device) (*pointState, 
 	if pt.OffDelay != nil {
 		p.offDelay = int64(*pt.OffDelay)
 	}
-	poll := time.Second
-	if dev != nil && dev.PollInterval > 0 {
-		poll = dev.PollInterval.D()
-	}
-	p.staleAfter = int64(max(StalePolls*poll, MinStaleAfter))
-	if pt.StaleAfter != nil {
-		p.staleAfter = int64(*pt.StaleAfter)
-	}
+	p.staleAfter = int64(staleAfterOn(pt, dev))
 	if pt.StuckAfter != nil {
 		p.stuckAfter = int64(*pt.StuckAfter)
 	}

@@ -14,6 +14,26 @@ const (
 	MinStaleAfter = 3 * time.Second
 )
 
+// StaleAfter is how long a point of a site may go without a reading before
+// its data counts as lost: its stale_after, else StalePolls polls of its
+// device, at least MinStaleAfter.
+func StaleAfter(s *site.Site, pt *site.Point) time.Duration {
+	return staleAfterOn(pt, s.Device(pt.Modbus.Device))
+}
+
+// staleAfterOn is StaleAfter for a point polled by dev (nil: unknown, one
+// poll a second).
+func staleAfterOn(pt *site.Point, dev *site.Device) time.Duration {
+	if pt.StaleAfter != nil {
+		return pt.StaleAfter.D()
+	}
+	poll := time.Second
+	if dev != nil && dev.PollInterval > 0 {
+		poll = dev.PollInterval.D()
+	}
+	return max(StalePolls*poll, MinStaleAfter)
+}
+
 // KindDefaults are the alarm settings a point gets from its measurement kind
 // when its site file says nothing.
 type KindDefaults struct {

@@ -171,14 +171,7 @@ func queriesFor(opts Options) (queries, error) {
 // freshness is how long a point's last reading is shown: its stale time as
 // the rules engine reckons it, plus freshMargin.
 func freshness(s *site.Site, pt *site.Point) time.Duration {
-	if pt.StaleAfter != nil {
-		return pt.StaleAfter.D() + freshMargin
-	}
-	poll := time.Second
-	if dev := s.Device(pt.Modbus.Device); dev != nil && dev.PollInterval > 0 {
-		poll = dev.PollInterval.D()
-	}
-	return max(rules.StalePolls*poll, rules.MinStaleAfter) + freshMargin
+	return rules.StaleAfter(s, pt) + freshMargin
 }
 
 // pollInterval is how often a point is sent at most: the trend's minimum

@@ -69,24 +69,11 @@ func Freshness(sites []*site.Site, newest []storage.Sample, now time.Time) map[s
 				pt := &src.Points[i]
 				key := s.ID + "/" + pt.ID
 				t, seen := last[key]
-				out[key] = seen && now.Sub(t) <= StaleAfter(s, pt)
+				out[key] = seen && now.Sub(t) <= rules.StaleAfter(s, pt)
 			}
 		}
 	}
 	return out
-}
-
-// StaleAfter is how long a point may go without a reading before its data
-// counts as lost.
-func StaleAfter(s *site.Site, pt *site.Point) time.Duration {
-	if pt.StaleAfter != nil {
-		return pt.StaleAfter.D()
-	}
-	poll := time.Second
-	if d := s.Device(pt.Modbus.Device); d != nil && d.PollInterval > 0 {
-		poll = d.PollInterval.D()
-	}
-	return max(rules.StalePolls*poll, rules.MinStaleAfter)
 }
 
 // Source is one hazard source as GET /api/sources lists it.
