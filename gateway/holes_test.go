@@ -52,14 +52,7 @@ sources:
 func TestHolesOnlyUnmappedPointsFail(t *testing.T) {
 	addr := testenv.FreeAddr(t)
 	simSite := holesSite(t, addr, "")
-	sim, err := simulators.New(simSite, simulators.WithoutNoise(), simulators.WithHoles())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := startSim(t, simSite, simulators.WithHoles())
 	want := map[string]float64{"h0": 100, "h2": 222.5, "h6": 600, "h12": 12, "i0": 7, "i5": 505}
 	for p, v := range want {
 		if err := sim.Set(p, v); err != nil {
@@ -129,14 +122,7 @@ func TestHolesOnlyUnmappedPointsFail(t *testing.T) {
 func TestHolesAreProbedAgain(t *testing.T) {
 	addr := testenv.FreeAddr(t)
 	simSite := holesSite(t, addr, "")
-	sim, err := simulators.New(simSite, simulators.WithoutNoise(), simulators.WithHoles())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sim.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { sim.Close() })
+	sim := startSim(t, simSite, simulators.WithHoles())
 	gwSite := holesSite(t, addr, "      - {id: ghost, name: ghost, kind: pressure, unit: kPa, range: [0, 1000], modbus: {device: gds, address: 9}}\n")
 	reg := prometheus.NewRegistry()
 	g, err := gateway.New(gateway.Config{Site: gwSite, GatewayID: "gw1", DataDir: t.TempDir(), Registry: reg, ReprobeInterval: 300 * time.Millisecond})
