@@ -182,11 +182,7 @@ func start(t *testing.T, st *site.Site, store storage.Appender, clientID string)
 func newHarness(t *testing.T) *harness {
 	t.Helper()
 	st := newSite(t)
-	store, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := tempStore(t)
 	svc, reg, ev, sk, stop := start(t, st, store, "ingest-"+st.ID)
 	h := &harness{site: st, store: store, eval: ev, sink: sk, reg: reg, svc: svc, stop: stop, pub: publisher(t, st.ID)}
 	h.awaitSubscribed(t)
@@ -509,11 +505,7 @@ func TestUnstoredMessageIsRedeliveredAfterRestart(t *testing.T) {
 	}
 
 	// The same client id with a working store gets the message again.
-	store, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := tempStore(t)
 	h.store = store
 	start(t, st, store, clientID)
 	testenv.Eventually(t, "redelivered message stored", 20*time.Second, func() bool {
@@ -567,11 +559,7 @@ func TestMessageWithUnjournaledEventsIsRedelivered(t *testing.T) {
 	st := newSite(t)
 	clientID := "ingest-" + st.ID
 	reg := prometheus.NewRegistry()
-	store, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := tempStore(t)
 	refusing := &refusingSink{}
 	svc, err := New(Config{Sites: []*site.Site{st}, Broker: broker, ClientID: clientID, Store: store, Evaluator: &recorder{},
 		Sink: refusing, Registry: reg, SinkWait: 100 * time.Millisecond})
@@ -652,4 +640,16 @@ func TestLatestKeepsEachPointsNewestReading(t *testing.T) {
 	if other, _ := h.svc.Latest(context.Background(), "no-such-site"); len(other) != 0 {
 		t.Errorf("latest of another site = %+v, want none", other)
 	}
+}
+
+// tempStore opens an embedded store in a temp dir, closed when the test
+// ends.
+func tempStore(t *testing.T) *embedded.Store {
+	t.Helper()
+	store, err := embedded.Open(t.TempDir(), embedded.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }

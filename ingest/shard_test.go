@@ -49,11 +49,7 @@ func TestTwoNodesShareSitesThroughOneBroker(t *testing.T) {
 	var nodes []node
 	for k := range 2 {
 		sh := Shard{k, 2}
-		store, err := embedded.Open(t.TempDir(), embedded.Options{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { store.Close() })
+		store := tempStore(t)
 		reg := prometheus.NewRegistry()
 		mine := sh.Sites(sites)
 		svc, err := New(Config{Sites: mine, Broker: broker, ClientID: fmt.Sprintf("ingest-%s-%d", sites[0].ID, k), Store: store, Registry: reg})

@@ -154,11 +154,7 @@ var storedAs = map[string]protocol.Quality{
 // gateway's next message) is stored.
 func TestMalformedTelemetryCorpus(t *testing.T) {
 	st := newSite(t)
-	store, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := tempStore(t)
 	reg := prometheus.NewRegistry()
 	svc, err := New(Config{Sites: []*site.Site{st}, Broker: broker, Store: store, Registry: reg, DeadLetters: 10000})
 	if err != nil {
@@ -274,11 +270,7 @@ func storedAt(t *testing.T, store *embedded.Store, siteID, point string, at time
 // leaves 10⁸ messages missing nor costs the gateway's real messages.
 func TestForgedSeqJumpIsOneReset(t *testing.T) {
 	st := newSite(t)
-	store, err := embedded.Open(t.TempDir(), embedded.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
+	store := tempStore(t)
 	reg := prometheus.NewRegistry()
 	svc, err := New(Config{Sites: []*site.Site{st}, Broker: broker, Store: store, Registry: reg})
 	if err != nil {
