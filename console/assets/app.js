@@ -367,6 +367,16 @@
     ['comment', 'act_comment', () => true],
   ];
 
+  // actionButton is a row's button for an action; its label is painted
+  // with the row, in the officer's language.
+  function actionButton(kind, cls) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.className = cls;
+    b.dataset.action = kind;
+    return b;
+  }
+
   function makeRow(id) {
     const tr = document.createElement('tr');
     tr.dataset.id = id;
@@ -374,18 +384,10 @@
       '<td class="what"><div class="src"></div><div class="msg"></div><div class="note"></div><div class="acts"></div></td>';
     const acts = tr.querySelector('.acts');
     for (const [kind] of ACTIONS) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = 'act ' + kind;
-      b.dataset.action = kind;
-      acts.append(b);
+      acts.append(actionButton(kind, 'act ' + kind));
     }
     for (const kind of ['timeline', 'trend']) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = kind;
-      b.dataset.action = kind;
-      acts.append(b);
+      acts.append(actionButton(kind, kind));
     }
     return tr;
   }
@@ -488,18 +490,10 @@
       '<td class="age"></td>';
     const acts = tr.querySelector('.acts');
     for (const [kind] of INCIDENT_ACTIONS) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = (kind === 'incident_urge' ? 'urge ' : 'act ') + kind;
-      b.dataset.action = kind;
-      acts.append(b);
+      acts.append(actionButton(kind, (kind === 'incident_urge' ? 'urge ' : 'act ') + kind));
     }
     for (const kind of ['incident_timeline', 'incident_trend']) {
-      const b = document.createElement('button');
-      b.type = 'button';
-      b.className = kind;
-      b.dataset.action = kind;
-      acts.append(b);
+      acts.append(actionButton(kind, kind));
     }
     return tr;
   }
