@@ -5,7 +5,10 @@ package grafana
 import (
 	"fmt"
 	"io"
+	"math"
 	"net/http"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -61,14 +64,18 @@ func column(t *testing.T, ans, name string) string {
 // TestFluxQueriesRun runs every Flux query of the example dashboards
 // against a real InfluxDB holding readings and centre metrics, and checks
 // the gauge query shows a good value and hides it after a comm_fail
-// reading.
+// reading, and the readings panels count both schemas: good readings
+// without a quality field and, as older versions wrote, with one.
 func TestFluxQueriesRun(t *testing.T) {
 	d := testenv.NewInfluxd(t, "hw")
 	now := time.Now()
 	ms := func(ago time.Duration) int64 { return now.Add(-ago).UnixMilli() } // WriteLines writes at ms precision
 	d.WriteLines(strings.Join([]string{
-		fmt.Sprintf(`reading,site=jh-chem,source=nh3-tanks,point=nh3-gas-1,gateway=gw-tank value=42.5,quality="good" %d`, ms(3*time.Second)),
+		fmt.Sprintf(`reading,site=jh-chem,source=nh3-tanks,point=nh3-gas-1 value=42.5 %d`, ms(3*time.Second)),
 		fmt.Sprintf(`reading,site=jh-chem,source=nh3-tanks,point=nh3-gas-2,gateway=gw-tank quality="comm_fail" %d`, ms(2*time.Second)),
+		// Older versions wrote quality="good" and a gateway tag.
+		fmt.Sprintf(`reading,site=jh-chem,source=nh3-tanks,point=nh3-gas-3,gateway=gw-tank value=3.5,quality="good" %d`, ms(2*time.Second)),
+		fmt.Sprintf(`reading,site=jh-chem,source=nh3-tanks,point=nh3-t1-level value=100,quality="over_range" %d`, ms(2*time.Second)),
 		fmt.Sprintf(`hazardwatch_source_grade,site=jh-chem,source=nh3-tanks,node=hazardwatch-ingest value=3 %d`, ms(2*time.Second)),
 		fmt.Sprintf(`hazardwatch_source_alarms,site=jh-chem,source=nh3-tanks,grade=red,node=hazardwatch-ingest value=2 %d`, ms(2*time.Second)),
 		fmt.Sprintf(`hazardwatch_ingest_connected,node=hazardwatch-ingest value=1 %d`, ms(2*time.Second)),
@@ -113,9 +120,28 @@ func TestFluxQueriesRun(t *testing.T) {
 	if ans := gauge("nh3-gas-2"); strings.TrimSpace(ans) != "" {
 		t.Errorf("gauge of nh3-gas-2 after a comm_fail reading shows:\n%s", ans)
 	}
+	for _, p := range []struct{ point, want string }{{"nh3-gas-3", "3.5"}, {"nh3-t1-level", "100"}} {
+		if ans := gauge(p.point); column(t, ans, "value") != p.want {
+			t.Errorf("gauge of %s after %s reads:\n%s", p.point, p.want, ans)
+		}
+	}
+	// Four points reported, nh3-gas-2 (comm_fail) and nh3-t1-level (over_range)
+	// not good; five readings in the newest minute with the one below.
+	if ans := fluxAnswer(t, d, q.reporting("jh-chem", time.Minute).text); column(t, ans, "_value") != "4" {
+		t.Errorf("points reporting, want 4:\n%s", ans)
+	}
+	if ans := fluxAnswer(t, d, q.notGood("jh-chem", time.Minute).text); column(t, ans, "_value") != "2" {
+		t.Errorf("points not good, want 2:\n%s", ans)
+	}
 	d.WriteLines(fmt.Sprintf(`reading,site=jh-chem,source=nh3-tanks,point=nh3-gas-1,gateway=gw-tank quality="bad" %d`, ms(time.Second)))
 	if ans := gauge("nh3-gas-1"); strings.TrimSpace(ans) != "" {
 		t.Errorf("gauge of nh3-gas-1 after a bad reading still shows:\n%s", ans)
+	}
+	if ans := fluxAnswer(t, d, q.notGood("jh-chem", time.Minute).text); column(t, ans, "_value") != "3" {
+		t.Errorf("points not good after nh3-gas-1 went bad, want 3:\n%s", ans)
+	}
+	if got := readingsPerMinute(t, fluxAnswer(t, d, q.readingsRate("jh-chem").text)); got != 5 {
+		t.Errorf("readings counted by the readings-per-second panel: %v, want 5", got)
 	}
 	if ans := fluxAnswer(t, d, q.grade("jh-chem", "nh3-tanks", true).text); column(t, ans, "_value") != "3" {
 		t.Errorf("grade of nh3-tanks recorded at 3 reads:\n%s", ans)
@@ -126,4 +152,32 @@ func TestFluxQueriesRun(t *testing.T) {
 	if ans := fluxAnswer(t, d, q.alarms("jh-chem", "orange").text); strings.TrimSpace(ans) != "" {
 		t.Errorf("orange alarms, never recorded, read:\n%s", ans)
 	}
+}
+
+// readingsPerMinute sums the readings-per-second answer's rates back into
+// readings (each row is one minute's count ÷ 60).
+func readingsPerMinute(t *testing.T, ans string) float64 {
+	t.Helper()
+	var header []string
+	var sum float64
+	for _, line := range strings.Split(strings.ReplaceAll(ans, "\r\n", "\n"), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		fields := strings.Split(line, ",")
+		if slices.Contains(fields, "_value") { // a table's header
+			header = fields
+			continue
+		}
+		for i, h := range header {
+			if h == "_value" && i < len(fields) {
+				v, err := strconv.ParseFloat(fields[i], 64)
+				if err != nil {
+					t.Fatalf("rate %q: %v", fields[i], err)
+				}
+				sum += v * 60
+			}
+		}
+	}
+	return math.Round(sum*1000) / 1000
 }

@@ -176,14 +176,15 @@ func (f fluxQueries) grade(siteID, source string, instant bool) query {
 
 func (f fluxQueries) value(siteID string, pt *site.Point, fresh time.Duration) query {
 	// The newest reading within the window, shown only if it is good or
-	// over_range: a bad or comm_fail reading has no value, and some Flux
-	// versions read the pivoted gap as 0 rather than null.
+	// over_range: a bad or comm_fail reading has a quality and no value,
+	// and some Flux versions read the pivoted gap as 0 rather than null.
+	// Good readings have no quality (older data may say good).
 	return query{f.from(fresh, measurement(influx.Measurement), eq("site", siteID), eq("point", pt.ID)) + `
   |> pivot(rowKey: ["_time"], columnKey: ["_field"], valueColumn: "_value")
   |> group()
   |> sort(columns: ["_time"])
-  |> last(column: "quality")
-  |> filter(fn: (r) => (r.quality == "good" or r.quality == "over_range") and exists r.value)
+  |> last(column: "_time")
+  |> filter(fn: (r) => exists r.value and (not exists r.quality or r.quality == "good" or r.quality == "over_range"))
   |> keep(columns: ["_time", "value"])`, true}
 }
 
@@ -203,14 +204,31 @@ func (f fluxQueries) alarms(siteID, grade string) query {
 	return query{f.from(metricsWindow, measurement(center.SourceAlarmsMetric), eq("site", siteID), eq("grade", grade)) + "\n  |> last()\n  |> group()\n  |> sum()", true}
 }
 
+// newest is, per point of a site, its newest reading in the window
+// (both fields' last rows, the later wins and a quality row wins a tie),
+// with _value 1 when that reading is not good, else 0. Each field is its
+// own stream: a predicate comparing _value with a string would not
+// type-check on the float tables, nor would tables of both types merge.
+func (f fluxQueries) newest(siteID string, window time.Duration) string {
+	rows := func(field string) string {
+		return f.from(window, measurement(influx.Measurement), eq("site", siteID), eq("_field", field)) + "\n  |> last()"
+	}
+	return fmt.Sprintf(`values = %s
+  |> map(fn: (r) => ({r with _value: 0}))
+qualities = %s
+  |> map(fn: (r) => ({r with _value: if r._value == "good" then 0 else 1}))
+union(tables: [values, qualities])
+  |> group(columns: ["point"])
+  |> sort(columns: ["_time", "_value"])
+  |> last()`, rows(influx.FieldValue), rows(influx.FieldQuality))
+}
+
 func (f fluxQueries) reporting(siteID string, window time.Duration) query {
-	return query{f.from(window, measurement(influx.Measurement), eq("site", siteID), eq("_field", influx.FieldQuality)) +
-		"\n  |> group(columns: [\"point\"])\n  |> last()\n  |> group()\n  |> count()", true}
+	return query{f.newest(siteID, window) + "\n  |> group()\n  |> count()", true}
 }
 
 func (f fluxQueries) notGood(siteID string, window time.Duration) query {
-	return query{f.from(window, measurement(influx.Measurement), eq("site", siteID), eq("_field", influx.FieldQuality)) +
-		"\n  |> group(columns: [\"point\"])\n  |> last()\n  |> filter(fn: (r) => r._value != \"good\")\n  |> group()\n  |> count()", true}
+	return query{f.newest(siteID, window) + "\n  |> filter(fn: (r) => r._value == 1)\n  |> group()\n  |> count()", true}
 }
 
 func (f fluxQueries) missing(siteID string) query {
@@ -222,10 +240,21 @@ func (f fluxQueries) connected() query {
 }
 
 func (f fluxQueries) readingsRate(siteID string) query {
-	return query{f.from(0, measurement(influx.Measurement), eq("site", siteID), eq("_field", influx.FieldQuality)) + `
+	// A site's readings are its values and its bad and comm_fail
+	// qualities (the readings without a value), counted per minute in two
+	// streams (see newest) and summed.
+	perMinute := "\n  |> group()\n  |> aggregateWindow(every: 1m, fn: count, createEmpty: true)"
+	return query{fmt.Sprintf(`values = %s%s
+unvalued = %s
+  |> filter(fn: (r) => r._value == "bad" or r._value == "comm_fail")%s
+union(tables: [values, unvalued])
+  |> group(columns: ["_time"])
+  |> sum()
   |> group()
-  |> aggregateWindow(every: 1m, fn: count, createEmpty: true)
-  |> map(fn: (r) => ({r with _value: float(v: r._value) / 60.0}))`, false}
+  |> sort(columns: ["_time"])
+  |> map(fn: (r) => ({r with _value: float(v: r._value) / 60.0}))`,
+		f.from(0, measurement(influx.Measurement), eq("site", siteID), eq("_field", influx.FieldValue)), perMinute,
+		f.from(0, measurement(influx.Measurement), eq("site", siteID), eq("_field", influx.FieldQuality)), perMinute), false}
 }
 
 func (f fluxQueries) rejectedRate() query {

@@ -90,15 +90,21 @@ func mustAppend(t testing.TB, s *Store, samples ...storage.Sample) {
 	}
 }
 
-// count asks InfluxDB itself, through InfluxQL, how many quality fields
-// (one per stored reading) measurement reading holds for a site.
+// count asks InfluxDB itself, through InfluxQL, how many readings
+// measurement reading holds for a site: its values plus its bad and
+// comm_fail qualities (the readings without a value).
 func count(t testing.TB, d *testenv.Influxd, site string) int {
 	t.Helper()
-	rows := d.Rows(fmt.Sprintf(`SELECT count("quality") FROM "reading" WHERE "site" = '%s'`, site))
-	if len(rows) == 0 {
-		return 0
+	n := 0
+	for _, q := range []string{
+		fmt.Sprintf(`SELECT count("value") FROM "reading" WHERE "site" = '%s'`, site),
+		fmt.Sprintf(`SELECT count("quality") FROM "reading" WHERE "site" = '%s' AND ("quality" = 'bad' OR "quality" = 'comm_fail')`, site),
+	} {
+		if rows := d.Rows(q); len(rows) > 0 {
+			n += int(rows[0][1].(float64))
+		}
 	}
-	return int(rows[0][1].(float64))
+	return n
 }
 
 // values returns site/point's stored values by time through InfluxQL.
@@ -205,6 +211,23 @@ func testAppendReadBack(t *testing.T, d *testenv.Influxd) {
 	if len(ab) != 3 || ab[2].Site != "b" || ab[2].Value != 99 {
 		t.Errorf("Latest(all) sites a, b = %+v, want a/p1, a/p2, b/p1=99", ab)
 	}
+	counts, err := s.Count(ctx, "a", t0.Add(-time.Hour), t0.Add(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 2 || counts["p1"] != 3 || counts["p2"] != 2 {
+		t.Errorf("Count(a) = %v, want p1: 3 (two good, one comm_fail), p2: 2 (good, over_range)", counts)
+	}
+
+	// Older versions wrote quality="good" on every good reading.
+	d.WriteLines(fmt.Sprintf("reading,site=old,point=p value=1,quality=\"good\" %d\nreading,site=old,point=p value=2,quality=\"good\" %d",
+		t0.UnixMilli(), t0.Add(time.Second).UnixMilli()))
+	if counts, err := s.Count(ctx, "old", t0.Add(-time.Hour), t0.Add(time.Hour)); err != nil || counts["p"] != 2 {
+		t.Errorf("Count(old) = %v, %v; want p: 2", counts, err)
+	}
+	if latest, err := s.Latest(ctx, "old"); err != nil || len(latest) != 1 || latest[0].Quality != protocol.Good || latest[0].Value != 2 {
+		t.Errorf("Latest(old) = %+v, %v; want p good 2", latest, err)
+	}
 }
 
 func testRangeStepKeepsLastOfEachStep(t *testing.T, d *testenv.Influxd) {
@@ -262,10 +285,18 @@ func testInvalidSamplesRejectedOthersStored(t *testing.T, d *testenv.Influxd) {
 		{Site: "inv", Point: "p", Time: t0.Add(2 * time.Second), Quality: "weird"},
 		good("inv", "", t0, 1),
 		good("inv", "p", t0.Add(3*time.Second), 4),
+		// The contract pairs quality and value; the schema counts on it.
+		{Site: "inv", Point: "p", Time: t0.Add(4 * time.Second), Quality: protocol.Good},
+		{Site: "inv", Point: "p", Time: t0.Add(5 * time.Second), Quality: protocol.Bad, Value: 3, HasValue: true},
 	})
 	var rej *storage.RejectedError
-	if !errors.As(err, &rej) || len(rej.Rejected) != 3 {
-		t.Fatalf("Append = %v, want RejectedError for 3 samples", err)
+	if !errors.As(err, &rej) || len(rej.Rejected) != 5 {
+		t.Fatalf("Append = %v, want RejectedError for 5 samples", err)
+	}
+	for i, want := range []int{1, 2, 3, 5, 6} {
+		if got := rej.Rejected[i].Index; got != want {
+			t.Errorf("rejection %d is of sample %d, want %d", i, got, want)
+		}
 	}
 	if rej.Rejected[0].Index != 1 || rej.Rejected[0].Reason != storage.RejectNotNumber {
 		t.Errorf("first rejection = %+v, want index 1 not_a_number", rej.Rejected[0])

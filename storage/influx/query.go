@@ -29,8 +29,8 @@ func (s *Store) Latest(ctx context.Context, site string) ([]storage.Sample, erro
 	if site != "" {
 		filter += fmt.Sprintf(` and r.%s == %s`, TagSite, fluxString(site))
 	}
-	// last() per field series, then pivot: the value may be older than the
-	// quality when the newest reading had none.
+	// last() per field series: the newest value may be older than the
+	// newest quality when the newest reading had none.
 	q := fmt.Sprintf(`from(bucket: %s)
   |> range(start: 0)
   |> filter(fn: (r) => %s)
@@ -39,32 +39,35 @@ func (s *Store) Latest(ctx context.Context, site string) ([]storage.Sample, erro
 	if err != nil {
 		return nil, err
 	}
+	// A point's newest reading is at the later of its two last rows: a
+	// quality row as new means it was not good, a value row as new carries
+	// its value. Good readings have no quality row (older data may have one
+	// saying good).
 	type key struct{ site, point string }
 	newest := make(map[key]*storage.Sample)
-	values := make(map[key]*query.FluxRecord)
 	for _, r := range rows {
 		k := key{tag(r, TagSite), tag(r, TagPoint)}
+		cur, ok := newest[k]
+		switch {
+		case !ok || r.Time().After(cur.Time):
+			cur = &storage.Sample{Site: k.site, Point: k.point, Source: tag(r, TagSource), Time: r.Time(), Quality: protocol.Good}
+			newest[k] = cur
+		case r.Time().Before(cur.Time):
+			continue // an older row, e.g. the same point under another source tag
+		}
 		switch r.Field() {
 		case FieldQuality:
-			if cur, ok := newest[k]; ok && !r.Time().After(cur.Time) {
-				continue // the same point under another source or gateway tag
+			if q, _ := r.Value().(string); q != "" {
+				cur.Quality = protocol.Quality(q)
 			}
-			q, _ := r.Value().(string)
-			newest[k] = &storage.Sample{Site: k.site, Point: k.point, Source: tag(r, TagSource),
-				Time: r.Time(), Quality: protocol.Quality(q)}
 		case FieldValue:
-			if cur, ok := values[k]; !ok || r.Time().After(cur.Time()) {
-				values[k] = r
+			if f, ok := r.Value().(float64); ok {
+				cur.Value, cur.HasValue = f, true
 			}
 		}
 	}
 	out := make([]storage.Sample, 0, len(newest))
-	for k, sm := range newest {
-		if v, ok := values[k]; ok && v.Time().Equal(sm.Time) {
-			if f, ok := v.Value().(float64); ok {
-				sm.Value, sm.HasValue = f, true
-			}
-		}
+	for _, sm := range newest {
 		out = append(out, *sm)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -103,7 +106,7 @@ func (s *Store) Range(ctx context.Context, p storage.Point, from, to time.Time, 
 	if step > 0 {
 		fmt.Fprintf(&b, `
   |> map(fn: (r) => ({r with %s: r._time, %s: exists r.%s}))
-  |> aggregateWindow(every: %dms, fn: last, column: %q, createEmpty: false)`, timeColumn, hasValueColumn, FieldValue, step.Milliseconds(), FieldQuality)
+  |> aggregateWindow(every: %dms, fn: last, column: %q, createEmpty: false)`, timeColumn, hasValueColumn, FieldValue, step.Milliseconds(), timeColumn)
 	}
 	b.WriteString(`
   |> sort(columns: ["_time"])`)
@@ -117,9 +120,10 @@ func (s *Store) Range(ctx context.Context, p storage.Point, from, to time.Time, 
 		if t, ok := r.ValueByKey(timeColumn).(time.Time); ok {
 			at = t
 		}
-		q, _ := r.ValueByKey(FieldQuality).(string)
-		sm := storage.Sample{Site: p.Site, Point: p.Point, Source: tag(r, TagSource),
-			Time: at, Quality: protocol.Quality(q)}
+		sm := storage.Sample{Site: p.Site, Point: p.Point, Source: tag(r, TagSource), Time: at, Quality: protocol.Good}
+		if q, _ := r.ValueByKey(FieldQuality).(string); q != "" {
+			sm.Quality = protocol.Quality(q) // good readings have none
+		}
 		if v, ok := r.ValueByKey(FieldValue).(float64); ok {
 			sm.Value, sm.HasValue = v, true
 		}
@@ -165,18 +169,28 @@ func fluxString(s string) string {
 
 var _ storage.Counter = (*Store)(nil)
 
-// Count implements storage.Counter: the quality fields (one per reading)
-// per point, through Flux.
+// Count implements storage.Counter through Flux: a point's readings are
+// its values plus its bad and comm_fail qualities (the readings without
+// a value), counted per series before the sum, whose types differ.
 func (s *Store) Count(ctx context.Context, site string, from, to time.Time) (map[string]int64, error) {
 	if site == "" || to.Before(from) {
 		return nil, fmt.Errorf("influx: count: site %q and from ≤ to are required", site)
 	}
-	q := fmt.Sprintf(`from(bucket: %s)
+	series := fmt.Sprintf(`from(bucket: %s)
   |> range(start: %s, stop: %s)
-  |> filter(fn: (r) => r._measurement == %s and r.%s == %s and r._field == %s)
+  |> filter(fn: (r) => r._measurement == %s and r.%s == %s`, fluxString(s.opts.Bucket), from.UTC().Format(time.RFC3339Nano),
+		to.Add(time.Millisecond).UTC().Format(time.RFC3339Nano), fluxString(Measurement), TagSite, fluxString(site))
+	// Two streams: a predicate comparing _value with a string would not
+	// type-check on the float tables.
+	q := fmt.Sprintf(`values = %s and r._field == %s)
+  |> count()
+unvalued = %s and r._field == %s)
+  |> filter(fn: (r) => r._value == %s or r._value == %s)
+  |> count()
+union(tables: [values, unvalued])
   |> group(columns: [%q])
-  |> count()`, fluxString(s.opts.Bucket), from.UTC().Format(time.RFC3339Nano), to.Add(time.Millisecond).UTC().Format(time.RFC3339Nano),
-		fluxString(Measurement), TagSite, fluxString(site), fluxString(FieldQuality), TagPoint)
+  |> sum()`, series, fluxString(FieldValue), series, fluxString(FieldQuality),
+		fluxString(string(protocol.Bad)), fluxString(string(protocol.CommFail)), TagPoint)
 	rows, err := s.run(ctx, q, "count of site "+site)
 	if err != nil {
 		return nil, err
