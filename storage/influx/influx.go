@@ -31,7 +31,7 @@ import (
 const (
 	Measurement  = "reading"
 	TagSite      = "site"
-	TagSource    = "source"
+	TagSource    = "source" // written by earlier versions; read if present
 	TagPoint     = "point"
 	FieldValue   = "value"
 	FieldQuality = "quality"
@@ -339,7 +339,9 @@ func check(sm *storage.Sample) (reason string, err error) {
 func valued(q protocol.Quality) bool { return q == protocol.Good || q == protocol.OverRange }
 
 // appendLine appends a checked sample's line, newline included, to b:
-// tags in key order (what InfluxDB sorts them into anyway), the value
+// tags point and site in key order (what InfluxDB sorts them into anyway;
+// no source tag: no query reads it, and the site file says which source a
+// point belongs to — it cost InfluxDB a sixth of its CPU), the value
 // field when there is one, the quality field only when the reading is not
 // good (a second field would cost InfluxDB a third more CPU per reading),
 // time in ms. So a line has value, quality or both (over_range), and the
@@ -350,10 +352,6 @@ func appendLine(b []byte, sm *storage.Sample) []byte {
 	b = appendTagValue(b, sm.Point)
 	b = append(b, ","+TagSite+"="...)
 	b = appendTagValue(b, sm.Site)
-	if sm.Source != "" {
-		b = append(b, ","+TagSource+"="...)
-		b = appendTagValue(b, sm.Source)
-	}
 	b = append(b, ' ')
 	if sm.HasValue {
 		b = append(b, FieldValue+"="...)

@@ -178,7 +178,7 @@ func testAppendReadBack(t *testing.T, d *testenv.Influxd) {
 		t.Fatalf("Range a/p1 = %+v, want 3 samples", got)
 	}
 	if !got[0].HasValue || got[0].Value != 1.5 || got[0].Quality != protocol.Good || !got[0].Time.Equal(t0) ||
-		got[0].Source != "src" || got[0].Gateway != "" { // no gateway tag: no query needs it
+		got[0].Source != "" || got[0].Gateway != "" { // no source or gateway tag: no query needs them
 		t.Errorf("first sample = %+v", got[0])
 	}
 	if got[2].HasValue || got[2].Quality != protocol.CommFail || !got[2].Time.Equal(t0.Add(2*time.Second)) {

@@ -23,7 +23,8 @@ const (
 )
 
 // Latest returns the newest sample of each point of site (all sites when
-// site is empty), sorted by site, source and point like the embedded store.
+// site is empty), sorted by site and point. Source is set only for
+// readings written by earlier versions, which tagged it.
 func (s *Store) Latest(ctx context.Context, site string) ([]storage.Sample, error) {
 	filter := fmt.Sprintf(`r._measurement == %s`, fluxString(Measurement))
 	if site != "" {
@@ -73,9 +74,6 @@ func (s *Store) Latest(ctx context.Context, site string) ([]storage.Sample, erro
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].Site != out[j].Site {
 			return out[i].Site < out[j].Site
-		}
-		if out[i].Source != out[j].Source {
-			return out[i].Source < out[j].Source
 		}
 		return out[i].Point < out[j].Point
 	})

@@ -16,30 +16,37 @@ import (
 
 // BenchmarkInfluxdCostPerPoint writes readings in the store's batches to
 // a private InfluxDB 1.8 and reports influxd's own CPU time per point, for
-// the schema as written and for the variants docs/load.md weighs: with
-// quality="good" on good readings (as earlier versions wrote), without the
-// source tag.
+// the schema as written and for the variants docs/load.md weighs: the
+// earlier schema (quality="good" on good readings and a source tag), with
+// the source tag alone, uncompressed, in batches of 20,000 lines.
 //
 //	go test ./storage/influx/ -run '^$' -bench InfluxdCost -benchtime 1000000x
 func BenchmarkInfluxdCostPerPoint(b *testing.B) {
 	d := testenv.NewInfluxd(b, "bench")
-	for _, variant := range []string{"as_written", "quality_good_written", "no_source_tag"} {
+	for _, variant := range []string{"as_written", "earlier_schema", "source_tag_written", "no_gzip", "batch_20000"} {
 		b.Run(variant, func(b *testing.B) {
 			db := "bench_" + variant + "_" + strconv.Itoa(b.N)
 			d.Query("CREATE DATABASE " + strconv.Quote(db))
-			s := openT(b, Options{URL: d.URL(), Bucket: db + "/autogen", SpillDir: b.TempDir()})
+			opts := Options{URL: d.URL(), Bucket: db + "/autogen", SpillDir: b.TempDir()}
+			switch variant {
+			case "no_gzip":
+				opts.NoGzip = true
+			case "batch_20000":
+				opts.BatchSize = 20000
+			}
+			s := openT(b, opts)
 			base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
 			line := func(i int) []byte {
 				sm := storage.Sample{Site: "bench", Source: fmt.Sprintf("tanks-%04d", i%10+1), Point: fmt.Sprintf("g%04d-p%04d", i%10+1, i/10%200+1),
 					Time: base.Add(time.Duration(i/2000) * time.Millisecond), Value: 15.5 + float64(i%7), HasValue: true, Quality: protocol.Good}
-				switch variant {
-				case "no_source_tag":
-					sm.Source = ""
-				case "quality_good_written":
-					l := appendLine(nil, &sm)
-					return []byte(strings.Replace(string(l), " value=", ` quality="good",value=`, 1))
+				l := string(appendLine(nil, &sm))
+				if variant == "earlier_schema" || variant == "source_tag_written" {
+					l = strings.Replace(l, ",site=bench ", ",site=bench,source="+sm.Source+" ", 1)
 				}
-				return appendLine(nil, &sm)
+				if variant == "earlier_schema" {
+					l = strings.Replace(l, " value=", ` quality="good",value=`, 1)
+				}
+				return []byte(l)
 			}
 			cpu0 := procCPU(b, d.PID())
 			b.ResetTimer()
