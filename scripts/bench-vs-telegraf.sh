@@ -18,6 +18,8 @@
 #
 #   bash scripts/bench-vs-telegraf.sh             # 3 rounds, 10 × 200 points, 2 M readings a run
 #   ROUNDS=5 DURATION=20s bash scripts/bench-vs-telegraf.sh
+#   HW_ARGS="-cpuprofile /tmp/hw.prof" ONLY=hazardwatch ROUNDS=1 bash scripts/bench-vs-telegraf.sh
+#   TELEGRAF=/path/to/telegraf ...   # reuse a Telegraf built before
 #
 # Needs: go, mosquitto, influxd 1.8 (go install
 # github.com/influxdata/influxdb/cmd/influxd@v1.8.10), curl, python3.
@@ -124,7 +126,7 @@ start_consumer() {
 	hazardwatch)
 		"$work/bin/hazardwatch-ingest" -sites "$work/sites" -data "$work/hw-$round" -http "127.0.0.1:$http_port" \
 			-broker "tcp://127.0.0.1:$mqtt_port" -client-id "bench-hw-$round" \
-			-influx-url "$influx" -influx-bucket "$db/autogen" >>"$work/hw-$round.log" 2>&1 &
+			-influx-url "$influx" -influx-bucket "$db/autogen" ${HW_ARGS:-} >>"$work/hw-$round.log" 2>&1 &
 		;;
 	telegraf)
 		cat >"$work/telegraf-$round.conf" <<EOF
@@ -233,12 +235,17 @@ EOF
 echo "bench: $ROUNDS rounds, $GATEWAYS gateways × $POINTS points, backlog of $RATE msg/s per gateway for $DURATION; load average $(cut -d' ' -f1-3 /proc/loadavg)"
 for round in $(seq "$ROUNDS"); do
 	if [ $((round % 2)) -eq 1 ]; then order="hazardwatch telegraf"; else order="telegraf hazardwatch"; fi
-	for name in $order; do run "$name" "$round"; done
+	for name in $order; do
+		[ -z "${ONLY:-}" ] || [ "$ONLY" = "$name" ] || continue
+		run "$name" "$round"
+	done
 done
 
 python3 - "$results" <<'EOF'
 import statistics, sys
 rows = [l.split() for l in open(sys.argv[1]) if l.strip()]
+if {r[0] for r in rows} != {"hazardwatch", "telegraf"}:
+    sys.exit(0)  # ONLY one consumer: its runs are printed above
 def med(name, col):
     return statistics.median(float(r[col]) for r in rows if r[0] == name)
 lost = {n: sum(int(r[3]) - int(r[2]) for r in rows if r[0] == n) for n in ("hazardwatch", "telegraf")}

@@ -2,7 +2,7 @@ package influx
 
 import (
 	"bytes"
-	"compress/gzip"
+
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"go.uber.org/zap"
 )
 
@@ -245,10 +246,22 @@ func (s *Store) sendAlone(ctx context.Context, r *writeReq) {
 }
 
 // gzipWriters are reused: a gzip.Writer holds about 1 MB of state.
+// klauspost/compress rather than compress/gzip: at BestSpeed it takes half
+// the CPU for the same ratio (BenchmarkGzipBatch: about 230 against 425 ns
+// a line, 12:1).
 var gzipWriters = sync.Pool{New: func() any {
 	w, _ := gzip.NewWriterLevel(io.Discard, gzip.BestSpeed)
 	return w
 }}
+
+// gzipBody appends body, gzipped, to zb.
+func gzipBody(zb *bytes.Buffer, body []byte) {
+	zw := gzipWriters.Get().(*gzip.Writer)
+	zw.Reset(zb)
+	_, _ = zw.Write(body) // writes to a bytes.Buffer do not fail
+	_ = zw.Close()
+	gzipWriters.Put(zw)
+}
 
 // postBody sends one write request of body (lines ended by newlines) and
 // classifies its failure.
@@ -259,11 +272,7 @@ func (s *Store) postBody(ctx context.Context, body []byte, lines int, path strin
 	if !s.opts.NoGzip {
 		var zb bytes.Buffer
 		zb.Grow(len(body)/6 + 64)
-		zw := gzipWriters.Get().(*gzip.Writer)
-		zw.Reset(&zb)
-		_, _ = zw.Write(body) // writes to a bytes.Buffer do not fail
-		_ = zw.Close()
-		gzipWriters.Put(zw)
+		gzipBody(&zb, body)
 		payload = &zb
 	}
 	began := time.Now()

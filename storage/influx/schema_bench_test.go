@@ -1,6 +1,7 @@
 package influx
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -83,4 +84,25 @@ func procCPU(b *testing.B, pid int) int64 {
 	utime, _ := strconv.ParseInt(f[11], 10, 64)
 	stime, _ := strconv.ParseInt(f[12], 10, 64)
 	return (utime + stime) * int64(time.Second) / 100 // USER_HZ
+}
+
+// BenchmarkGzipBatch is the CPU a write request's gzip costs per line, on
+// a full batch of the store's lines.
+//
+//	go test ./storage/influx/ -run '^$' -bench GzipBatch
+func BenchmarkGzipBatch(b *testing.B) {
+	var body []byte
+	base := time.Now().Truncate(time.Millisecond)
+	for i := range DefaultBatchSize {
+		sm := storage.Sample{Site: "bench", Point: fmt.Sprintf("g%04d-p%04d", i%10+1, i/10%200+1),
+			Time: base.Add(time.Duration(i/2000) * time.Millisecond), Value: 15.5 + float64(i%7)/3, HasValue: true}
+		body = appendLine(body, &sm)
+	}
+	var zb bytes.Buffer
+	for b.Loop() {
+		zb.Reset()
+		gzipBody(&zb, body)
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/DefaultBatchSize, "ns/line")
+	b.ReportMetric(float64(len(body))/float64(zb.Len()), "ratio")
 }
