@@ -296,8 +296,12 @@ func (s *Service) keepLatest(stored []storage.Sample) {
 	defer s.mu.Unlock()
 	for _, sm := range stored {
 		k := pointKey{sm.Site, sm.Point}
-		if prev, ok := s.latest[k]; !ok || sm.Time.After(prev.Time) {
-			s.latest[k] = sm
+		switch prev, ok := s.latest[k]; {
+		case !ok:
+			kept := sm
+			s.latest[k] = &kept
+		case sm.Time.After(prev.Time):
+			*prev = sm
 		}
 	}
 }
@@ -312,7 +316,7 @@ func (s *Service) Latest(_ context.Context, site string) ([]storage.Sample, erro
 	out := make([]storage.Sample, 0, len(s.latest))
 	for k, sm := range s.latest {
 		if site == "" || k.site == site {
-			out = append(out, sm)
+			out = append(out, *sm)
 		}
 	}
 	return out, nil

@@ -111,7 +111,7 @@ type Service struct {
 	mu       sync.Mutex // guards seqs, inFlight, latest, states, dead
 	seqs     map[gatewayKey]*seqTracker
 	inFlight map[gatewayKey]map[uint64]int // seqs being stored now
-	latest   map[pointKey]storage.Sample
+	latest   map[pointKey]*storage.Sample  // by pointer: one map lookup a reading
 	states   map[gatewayKey]GatewayStatus
 	dead     *deadLetters
 
@@ -212,7 +212,7 @@ func New(cfg Config) (*Service, error) {
 		metrics:       m,
 		seqs:          map[gatewayKey]*seqTracker{},
 		inFlight:      map[gatewayKey]map[uint64]int{},
-		latest:        map[pointKey]storage.Sample{},
+		latest:        map[pointKey]*storage.Sample{},
 		states:        map[gatewayKey]GatewayStatus{},
 		dead:          newDeadLetters(cfg.DeadLetters),
 		rulesIn:       make(chan rulesReq),
@@ -220,7 +220,7 @@ func New(cfg Config) (*Service, error) {
 		events:        make(chan eventBatch, cfg.EventQueue),
 		sinkCtx:       context.Background(),
 	}
-	s.rules = &rulesOwner{s: s, evaluated: map[pointKey]time.Time{}}
+	s.rules = &rulesOwner{s: s, evaluated: map[pointKey]*time.Time{}}
 	s.sites.Store(&sites)
 	// Built here, not in Run, so Connected may be called from any goroutine.
 	if s.client, err = s.newClient(); err != nil {

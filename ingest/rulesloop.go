@@ -36,8 +36,9 @@ var errRulesStopped = errors.New("ingest: the rules loop has stopped")
 // rulesOwner is the rules loop's own state: nothing else touches it.
 type rulesOwner struct {
 	s *Service
-	// evaluated is each point's newest reading time the engine saw.
-	evaluated map[pointKey]time.Time
+	// evaluated is each point's newest reading time the engine saw, by
+	// pointer: one map lookup a reading.
+	evaluated map[pointKey]*time.Time
 }
 
 // runRules owns the evaluator until stop is closed; then it closes done.
@@ -90,10 +91,14 @@ func (o *rulesOwner) observe(samples []storage.Sample, received time.Time) <-cha
 	late := 0
 	for _, sm := range sorted {
 		k := pointKey{sm.Site, sm.Point}
-		if newest, ok := o.evaluated[k]; ok && !sm.Time.After(newest) {
+		switch newest, ok := o.evaluated[k]; {
+		case !ok:
+			t := sm.Time
+			o.evaluated[k] = &t
+		case !sm.Time.After(*newest):
 			late++ // the rules evaluate it apart, as late data
-		} else {
-			o.evaluated[k] = sm.Time
+		default:
+			*newest = sm.Time
 		}
 		events = s.cfg.Evaluator.Observe(rules.Reading{Site: sm.Site, Point: sm.Point, Time: sm.Time, Received: received, Value: sm.Value, Quality: sm.Quality}, events)
 	}
