@@ -440,3 +440,62 @@ func TestIncidentLiveValuesOfALargeSite(t *testing.T) {
 	check("decorated later", "nh3-tanks", nh3)
 	check("decorated later", "lpg-tanks", lel)
 }
+
+// pointsLatest reads points alone, as the ingest service does.
+type pointsLatest struct {
+	countingLatest
+	asked [][]string
+}
+
+func (l *pointsLatest) LatestOf(_ context.Context, siteID string, points []string) ([]storage.Sample, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked = append(l.asked, slices.Sorted(slices.Values(points)))
+	var out []storage.Sample
+	for _, s := range l.samples {
+		if s.Site == siteID && slices.Contains(points, s.Point) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// TestIncidentLiveValuesByPoint: with a reader of points alone, a batch
+// asks once for its conditions' points, never for the whole site.
+func TestIncidentLiveValuesByPoint(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	live := &pointsLatest{}
+	live.samples = []storage.Sample{
+		{Site: "jh-chem", Source: "nh3-tanks", Point: "nh3-gas-1", Time: t0, Value: 45.9, HasValue: true, Quality: protocol.Good},
+		{Site: "jh-chem", Source: "nh3-tanks", Point: "nh3-gas-2", Time: t0, Value: 12, HasValue: true, Quality: protocol.Good},
+		{Site: "jh-chem", Source: "lpg-tanks", Point: "lpg-lel-1", Time: t0, Value: 27, HasValue: true, Quality: protocol.Good}}
+	svc, err := New(Config{TickInterval: -1, Sites: tankFarmSites(t), Latest: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if err := svc.HandleEvents(ctx, []rules.Event{
+		event(rules.Raised, "jh-chem/nh3-tanks/nh3-gas-1/H", t0, protocol.Yellow, protocol.None, 45.9), sourceGradeEvent(protocol.Yellow, protocol.None, t0),
+		event(rules.Raised, "jh-chem/lpg-tanks/lpg-lel-1/H", t0, protocol.Yellow, protocol.None, 27),
+		{Type: rules.SourceGradeChanged, Key: "jh-chem/lpg-tanks", Site: "jh-chem", Source: "lpg-tanks", Grade: protocol.Yellow, Time: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	incs := svc.Incidents(ctx)
+	if len(incs) != 2 {
+		t.Fatalf("%d incidents open, want 2", len(incs))
+	}
+	want := map[string]float64{"nh3-tanks": 45.9, "lpg-tanks": 27}
+	for _, inc := range incs {
+		if c := inc.Conditions; len(c) != 1 || len(c[0].Live) != 1 || c[0].Live[0].Value != want[inc.Source] {
+			t.Errorf("incident of %s: conditions %+v, want its point's newest reading %v", inc.Source, c, want[inc.Source])
+		}
+	}
+	live.mu.Lock()
+	defer live.mu.Unlock()
+	wantAsked := [][]string{{"lpg-lel-1", "nh3-gas-1"}, {"lpg-lel-1", "nh3-gas-1"}} // the batch, then the list
+	if live.reads != 0 || !slices.EqualFunc(live.asked, wantAsked, slices.Equal) {
+		t.Errorf("read the whole site %d times and points %v; want none and %v", live.reads, live.asked, wantAsked)
+	}
+}

@@ -27,6 +27,15 @@ type LatestReader interface {
 	Latest(ctx context.Context, site string) ([]storage.Sample, error)
 }
 
+// LatestPointsReader is a LatestReader that also returns the newest
+// readings of a few points of a site alone (the ingest service): an
+// incident event then reads its conditions' points, not every point of a
+// large site.
+type LatestPointsReader interface {
+	LatestReader
+	LatestOf(ctx context.Context, site string, points []string) ([]storage.Sample, error)
+}
+
 // IncidentsTopic is the MQTT topic of a site's incident events
 // (incident.Event JSON, QoS 1).
 func IncidentsTopic(site string) string { return protocol.Prefix + site + "/incidents" }
@@ -256,7 +265,17 @@ func (d *decorator) readings(siteID string) map[string]storage.Sample {
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
 	defer cancel()
-	samples, err := d.s.cfg.Latest.Latest(ctx, siteID)
+	var samples []storage.Sample
+	var err error
+	if pr, ok := d.s.cfg.Latest.(LatestPointsReader); ok {
+		points := make([]string, 0, len(need))
+		for p := range need {
+			points = append(points, p)
+		}
+		samples, err = pr.LatestOf(ctx, siteID, points)
+	} else {
+		samples, err = d.s.cfg.Latest.Latest(ctx, siteID)
+	}
 	if err != nil {
 		d.s.log.Warn("live values of an incident's points", zap.String("site", siteID), zap.Error(err))
 		return m

@@ -175,9 +175,18 @@ type ingestLatest struct {
 	svc atomic.Pointer[ingest.Service]
 }
 
+var _ alerting.LatestPointsReader = (*ingestLatest)(nil)
+
 func (l *ingestLatest) Latest(ctx context.Context, site string) ([]storage.Sample, error) {
 	if s := l.svc.Load(); s != nil {
 		return s.Latest(ctx, site)
+	}
+	return nil, nil
+}
+
+func (l *ingestLatest) LatestOf(ctx context.Context, site string, points []string) ([]storage.Sample, error) {
+	if s := l.svc.Load(); s != nil {
+		return s.LatestOf(ctx, site, points)
 	}
 	return nil, nil
 }
