@@ -4,10 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http/httptest"
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,5 +355,147 @@ func TestIncidentsSharedByNodes(t *testing.T) {
 	inc, _, err := one.Incident(ctx, ia[0].ID)
 	if err != nil || !inc.Acknowledged || len(inc.Conditions) != 2 || inc.WorstGrade != protocol.Orange {
 		t.Errorf("site-a's incident on the new node: %+v %v; want it acknowledged, with the new condition joined", inc, err)
+	}
+}
+
+// countingLatest is a LatestReader that counts its reads.
+type countingLatest struct {
+	latestReadings
+	mu    sync.Mutex
+	reads int
+}
+
+func (l *countingLatest) Latest(ctx context.Context, siteID string) ([]storage.Sample, error) {
+	l.mu.Lock()
+	l.reads++
+	l.mu.Unlock()
+	return l.latestReadings.Latest(ctx, siteID)
+}
+
+func (l *countingLatest) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.reads
+}
+
+// TestIncidentLiveValuesOfALargeSite: a site's newest readings are read
+// once for a batch that opens incidents of two sources, and each
+// condition shows its own point's newest reading out of thousands.
+func TestIncidentLiveValuesOfALargeSite(t *testing.T) {
+	ctx := context.Background()
+	rcv := newReceiver(t)
+	platform := testReceiver(rcv.URL())
+	platform.Events = "" // the incidents' lifecycle
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	live := &countingLatest{}
+	for i := range 5000 {
+		live.samples = append(live.samples, storage.Sample{Site: "jh-chem", Source: "other", Point: fmt.Sprintf("other-%d", i), Time: t0, Value: 1, HasValue: true, Quality: protocol.Good})
+	}
+	live.samples = append(live.samples,
+		storage.Sample{Site: "jh-chem", Source: "nh3-tanks", Point: "nh3-gas-1", Time: t0, Value: 45.9, HasValue: true, Quality: protocol.Good},
+		storage.Sample{Site: "jh-chem", Source: "lpg-tanks", Point: "lpg-lel-1", Time: t0, Value: 27, HasValue: true, Quality: protocol.Good})
+	svc, err := New(Config{TickInterval: -1, Receivers: []Receiver{platform}, Sites: tankFarmSites(t), Latest: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	lpg := event(rules.Raised, "jh-chem/lpg-tanks/lpg-lel-1/H", t0, protocol.Yellow, protocol.None, 27)
+	if err := svc.HandleEvents(ctx, []rules.Event{
+		event(rules.Raised, "jh-chem/nh3-tanks/nh3-gas-1/H", t0, protocol.Yellow, protocol.None, 45.9), sourceGradeEvent(protocol.Yellow, protocol.None, t0),
+		lpg, {Type: rules.SourceGradeChanged, Key: "jh-chem/lpg-tanks", Site: "jh-chem", Source: "lpg-tanks", Grade: protocol.Yellow, Time: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if n := live.count(); n != 1 {
+		t.Errorf("the batch read the site's newest readings %d times, want once", n)
+	}
+	wantLive := map[string]float64{"nh3-tanks": 45.9, "lpg-tanks": 27}
+	check := func(what string, source string, conds []incident.Condition) {
+		t.Helper()
+		if len(conds) != 1 || len(conds[0].Live) != 1 || conds[0].Live[0].Value != wantLive[source] || !conds[0].Live[0].HasValue || conds[0].Live[0].Name == "" {
+			t.Errorf("%s of %s: conditions %+v; want the one condition with its point's newest reading %v and name", what, source, conds, wantLive[source])
+		}
+	}
+	testenv.Eventually(t, "the platform gets both incidents opened", 20*time.Second, func() bool { return len(rcv.incidentEvents(t)) >= 2 })
+	for _, e := range rcv.incidentEvents(t) {
+		check("webhook "+string(e.Type), e.Source, e.Conditions)
+	}
+	incs := svc.Incidents(ctx)
+	if len(incs) != 2 {
+		t.Fatalf("%d incidents open, want 2", len(incs))
+	}
+	for _, inc := range incs {
+		check("open incident", inc.Source, inc.Conditions)
+	}
+	if n := live.count(); n != 2 {
+		t.Errorf("the site's newest readings were read %d times for the batch and the list, want twice", n)
+	}
+	// A decorator asked for another point after it read the site reads
+	// again rather than show no value.
+	d := svc.decorator(ctx)
+	nh3 := []incident.Condition{{AlarmID: "jh-chem/nh3-tanks/nh3-gas-1/H", Point: "nh3-gas-1"}}
+	lel := []incident.Condition{{AlarmID: "jh-chem/lpg-tanks/lpg-lel-1/H", Point: "lpg-lel-1"}}
+	d.conditions("jh-chem", nh3)
+	d.conditions("jh-chem", lel)
+	check("decorated later", "nh3-tanks", nh3)
+	check("decorated later", "lpg-tanks", lel)
+}
+
+// pointsLatest reads points alone, as the ingest service does.
+type pointsLatest struct {
+	countingLatest
+	asked [][]string
+}
+
+func (l *pointsLatest) LatestOf(_ context.Context, siteID string, points []string) ([]storage.Sample, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.asked = append(l.asked, slices.Sorted(slices.Values(points)))
+	var out []storage.Sample
+	for _, s := range l.samples {
+		if s.Site == siteID && slices.Contains(points, s.Point) {
+			out = append(out, s)
+		}
+	}
+	return out, nil
+}
+
+// TestIncidentLiveValuesByPoint: with a reader of points alone, a batch
+// asks once for its conditions' points, never for the whole site.
+func TestIncidentLiveValuesByPoint(t *testing.T) {
+	ctx := context.Background()
+	t0 := time.Now().UTC().Truncate(time.Millisecond)
+	live := &pointsLatest{}
+	live.samples = []storage.Sample{
+		{Site: "jh-chem", Source: "nh3-tanks", Point: "nh3-gas-1", Time: t0, Value: 45.9, HasValue: true, Quality: protocol.Good},
+		{Site: "jh-chem", Source: "nh3-tanks", Point: "nh3-gas-2", Time: t0, Value: 12, HasValue: true, Quality: protocol.Good},
+		{Site: "jh-chem", Source: "lpg-tanks", Point: "lpg-lel-1", Time: t0, Value: 27, HasValue: true, Quality: protocol.Good}}
+	svc, err := New(Config{TickInterval: -1, Sites: tankFarmSites(t), Latest: live})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer svc.Close()
+	if err := svc.HandleEvents(ctx, []rules.Event{
+		event(rules.Raised, "jh-chem/nh3-tanks/nh3-gas-1/H", t0, protocol.Yellow, protocol.None, 45.9), sourceGradeEvent(protocol.Yellow, protocol.None, t0),
+		event(rules.Raised, "jh-chem/lpg-tanks/lpg-lel-1/H", t0, protocol.Yellow, protocol.None, 27),
+		{Type: rules.SourceGradeChanged, Key: "jh-chem/lpg-tanks", Site: "jh-chem", Source: "lpg-tanks", Grade: protocol.Yellow, Time: t0},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	incs := svc.Incidents(ctx)
+	if len(incs) != 2 {
+		t.Fatalf("%d incidents open, want 2", len(incs))
+	}
+	want := map[string]float64{"nh3-tanks": 45.9, "lpg-tanks": 27}
+	for _, inc := range incs {
+		if c := inc.Conditions; len(c) != 1 || len(c[0].Live) != 1 || c[0].Live[0].Value != want[inc.Source] {
+			t.Errorf("incident of %s: conditions %+v, want its point's newest reading %v", inc.Source, c, want[inc.Source])
+		}
+	}
+	live.mu.Lock()
+	defer live.mu.Unlock()
+	wantAsked := [][]string{{"lpg-lel-1", "nh3-gas-1"}, {"lpg-lel-1", "nh3-gas-1"}} // the batch, then the list
+	if live.reads != 0 || !slices.EqualFunc(live.asked, wantAsked, slices.Equal) {
+		t.Errorf("read the whole site %d times and points %v; want none and %v", live.reads, live.asked, wantAsked)
 	}
 }

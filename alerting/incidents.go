@@ -27,6 +27,15 @@ type LatestReader interface {
 	Latest(ctx context.Context, site string) ([]storage.Sample, error)
 }
 
+// LatestPointsReader is a LatestReader that also returns the newest
+// readings of a few points of a site alone (the ingest service): an
+// incident event then reads its conditions' points, not every point of a
+// large site.
+type LatestPointsReader interface {
+	LatestReader
+	LatestOf(ctx context.Context, site string, points []string) ([]storage.Sample, error)
+}
+
 // IncidentsTopic is the MQTT topic of a site's incident events
 // (incident.Event JSON, QoS 1).
 func IncidentsTopic(site string) string { return protocol.Prefix + site + "/incidents" }
@@ -144,6 +153,9 @@ func (s *Service) incidentRecords(ctx context.Context, tx *incident.Txn) ([]inci
 		return nil, nil
 	}
 	d := s.decorator(ctx)
+	for _, e := range evs {
+		d.need(e.Site, e.Conditions) // one read of the site's newest readings for all
+	}
 	out := make([]incidentRecord, 0, len(evs))
 	now := time.Now()
 	for _, e := range evs {
@@ -174,11 +186,16 @@ type decorator struct {
 	s      *Service
 	ctx    context.Context
 	sites  map[string]*site.Site
-	latest map[string]map[string]storage.Sample // site → point → newest
+	latest map[string]map[string]storage.Sample // site → point → newest, of the points needed
+	// needed are the points whose live values are shown, by site: only
+	// those of a site's newest readings are kept, not a map of every
+	// point of a large site for each incident event.
+	needed map[string]map[string]bool
 }
 
 func (s *Service) decorator(ctx context.Context) *decorator {
-	d := &decorator{s: s, ctx: ctx, sites: map[string]*site.Site{}, latest: map[string]map[string]storage.Sample{}}
+	d := &decorator{s: s, ctx: ctx, sites: map[string]*site.Site{}, latest: map[string]map[string]storage.Sample{},
+		needed: map[string]map[string]bool{}}
 	if s.cfg.Sites != nil {
 		for _, st := range s.cfg.Sites() {
 			d.sites[st.ID] = st
@@ -207,37 +224,77 @@ func (d *decorator) sourceName(siteID, sourceID string) string {
 	return ""
 }
 
+// livePoints are the points whose newest readings a condition shows: a
+// vote's or count's points, or its own.
+func livePoints(c incident.Condition) []string {
+	if c.Point != "" {
+		return []string{c.Point}
+	}
+	return c.Points
+}
+
+// need notes the points of conditions whose live values will be shown.
+// Callers that decorate several incidents of a site note them all first,
+// so the site's newest readings are read once.
+func (d *decorator) need(siteID string, conds []incident.Condition) {
+	n := d.needed[siteID]
+	if n == nil {
+		n = map[string]bool{}
+		d.needed[siteID] = n
+	}
+	for _, c := range conds {
+		for _, p := range livePoints(c) {
+			if !n[p] {
+				n[p] = true
+				delete(d.latest, siteID) // read without this point: read again
+			}
+		}
+	}
+}
+
+// readings returns the newest readings of the needed points of a site.
 func (d *decorator) readings(siteID string) map[string]storage.Sample {
 	if m, ok := d.latest[siteID]; ok {
 		return m
 	}
-	m := map[string]storage.Sample{}
+	need := d.needed[siteID]
+	m := make(map[string]storage.Sample, len(need))
 	d.latest[siteID] = m
 	if d.s.cfg.Latest == nil {
 		return m
 	}
 	ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
 	defer cancel()
-	samples, err := d.s.cfg.Latest.Latest(ctx, siteID)
+	var samples []storage.Sample
+	var err error
+	if pr, ok := d.s.cfg.Latest.(LatestPointsReader); ok {
+		points := make([]string, 0, len(need))
+		for p := range need {
+			points = append(points, p)
+		}
+		samples, err = pr.LatestOf(ctx, siteID, points)
+	} else {
+		samples, err = d.s.cfg.Latest.Latest(ctx, siteID)
+	}
 	if err != nil {
 		d.s.log.Warn("live values of an incident's points", zap.String("site", siteID), zap.Error(err))
 		return m
 	}
 	for _, sm := range samples {
-		m[sm.Point] = sm
+		if need[sm.Point] {
+			m[sm.Point] = sm
+		}
 	}
 	return m
 }
 
 // conditions fills in the conditions' names, units and live values.
 func (d *decorator) conditions(siteID string, conds []incident.Condition) {
+	d.need(siteID, conds)
 	st := d.sites[siteID]
 	for i := range conds {
 		c := &conds[i]
-		points := c.Points
-		if c.Point != "" {
-			points = []string{c.Point}
-		}
+		points := livePoints(*c)
 		if st != nil {
 			if ref := st.Point(c.Point); c.Point != "" && ref != nil {
 				c.Name, c.Unit = ref.Point.Name, ref.Point.Unit
@@ -246,7 +303,10 @@ func (d *decorator) conditions(siteID string, conds []incident.Condition) {
 			}
 		}
 		c.Live = c.Live[:0]
-		rd := d.readings(siteID)
+		var rd map[string]storage.Sample
+		if len(points) > 0 {
+			rd = d.readings(siteID)
+		}
 		for _, p := range points {
 			l := incident.Live{Point: p}
 			if st != nil {
@@ -292,6 +352,9 @@ func (s *Service) Incidents(ctx context.Context) []incident.Incident {
 	out := s.book.Open()
 	s.mu.Unlock()
 	d := s.decorator(ctx)
+	for i := range out {
+		d.need(out[i].Site, out[i].Conditions)
+	}
 	for i := range out {
 		d.conditions(out[i].Site, out[i].Conditions)
 	}

@@ -640,6 +640,13 @@ func TestLatestKeepsEachPointsNewestReading(t *testing.T) {
 	if other, _ := h.svc.Latest(context.Background(), "no-such-site"); len(other) != 0 {
 		t.Errorf("latest of another site = %+v, want none", other)
 	}
+	of, err := h.svc.LatestOf(context.Background(), h.site.ID, []string{"gas1", "no-such-point", "level"})
+	if err != nil || len(of) != 2 || of[0].Point != "gas1" || of[0].Value != 11 || of[1].Point != "level" || of[1].Value != 50 {
+		t.Errorf("LatestOf gas1, no-such-point, level = %+v, %v; want gas1 = 11 and level = 50", of, err)
+	}
+	if of, _ := h.svc.LatestOf(context.Background(), "no-such-site", []string{"gas1"}); len(of) != 0 {
+		t.Errorf("LatestOf of another site = %+v, want none", of)
+	}
 }
 
 // tempStore opens an embedded store in a temp dir, closed when the test

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -20,6 +22,8 @@ import (
 	"github.com/hazardwatch/hazardwatch/internal/mqttconn"
 	"github.com/hazardwatch/hazardwatch/protocol"
 	"github.com/hazardwatch/hazardwatch/rules"
+	"github.com/hazardwatch/hazardwatch/site"
+	"github.com/hazardwatch/hazardwatch/storage"
 	"github.com/hazardwatch/hazardwatch/storage/embedded"
 )
 
@@ -37,7 +41,7 @@ func runEmbedded(ctx context.Context, o options, stdout, stderr io.Writer) (rep 
 	if err := os.Mkdir(siteDir, 0o700); err != nil {
 		return nil, fmt.Errorf("create %s: %w", siteDir, err)
 	}
-	sites, err := loadSite(siteDir, o.siteID, o.gateways, o.points, o.rate)
+	sites, err := loadSite(siteDir, o.siteID, o.gateways, o.points, o.rate, o.alarmProbes)
 	if err != nil {
 		return nil, err
 	}
@@ -59,13 +63,32 @@ func runEmbedded(ctx context.Context, o options, stdout, stderr io.Writer) (rep 
 	if err != nil {
 		return nil, fmt.Errorf("rules for the generated site: %w", err)
 	}
-	alerts, err := alerting.New(alerting.Config{Logger: log.Named("alerting")})
+	id := runID()
+	// As internal/center wires it: incidents name their sources from the
+	// site files and show live values from ingest's newest readings.
+	latest := &ingestLatest{}
+	alertCfg := alerting.Config{Logger: log.Named("alerting"), Sites: func() []*site.Site { return sites }, Latest: latest}
+	var pr *prober
+	if o.alarmProbes > 0 {
+		// The probes' path is the centre's: a journal on disk (SQLite,
+		// synchronous commits) and a signed webhook to this receiver.
+		secret := newSecret()
+		if pr, err = newProber(o.mqtt, o.siteID, o.alarmProbes, secret, o.alarmTimeout, id); err != nil {
+			return nil, err
+		}
+		defer pr.close()
+		if err := pr.listen(cmp.Or(o.webhookListen, "127.0.0.1:0"), webhookPath); err != nil {
+			return nil, err
+		}
+		alertCfg.DataDir = filepath.Join(dir, "alerting")
+		alertCfg.Receivers = []alerting.Receiver{{Name: receiverName, URL: pr.url, Secret: secret}}
+	}
+	alerts, err := alerting.New(alertCfg)
 	if err != nil {
 		return nil, fmt.Errorf("open alerting: %w", err)
 	}
 	defer alerts.Close()
 
-	id := runID()
 	l := newLedger(o.gateways, o.points)
 	rec := &recorder{next: store, ledger: l}
 	reg := prometheus.NewRegistry()
@@ -75,6 +98,7 @@ func runEmbedded(ctx context.Context, o options, stdout, stderr io.Writer) (rep 
 	if err != nil {
 		return nil, err
 	}
+	latest.svc.Store(svc)
 	ictx, stopIngest := context.WithCancel(ctx)
 	ingestDone := make(chan error, 1)
 	go func() { ingestDone <- svc.Run(ictx) }()
@@ -94,15 +118,28 @@ func runEmbedded(ctx context.Context, o options, stdout, stderr io.Writer) (rep 
 	if err := waitSubscribed(ctx, svc, f, ingestDone); err != nil {
 		return nil, err
 	}
+	if pr != nil {
+		if err := pr.connect(ctx); err != nil {
+			return nil, err
+		}
+	}
 
 	cpu0, start := cpuTime(), time.Now()
+	probed := pr.start(ctx, start, o.duration)
 	f.publish(ctx, o.duration, stdout, rec.progress)
 	published := time.Since(start)
+	probeErr := <-probed
 	sent := f.sent()
 	drain(ctx, o.drain, sent, func() int64 {
 		n, _ := rec.progress()
 		return n + counterSum(reg, "hazardwatch_ingest_rejected_total")
 	})
+	var alarms *alarmReport
+	if pr != nil {
+		probeErr = errors.Join(probeErr, pr.waitAcks())
+		pr.waitOpened(ctx)
+		alarms = pr.result()
+	}
 	cpu := cpuTime() - cpu0
 
 	t := l.tally()
@@ -116,6 +153,7 @@ func runEmbedded(ctx context.Context, o options, stdout, stderr io.Writer) (rep 
 		Publishing:  published, Procs: runtime.GOMAXPROCS(0),
 		P50: rec.hist.quantile(0.50), P90: rec.hist.quantile(0.90), P99: rec.hist.quantile(0.99), Max: rec.hist.max,
 		LatencyNote: "reading ts, in ms, → durable in the embedded store", CPU: cpu, PeakRSSKB: peakRSSKB(),
+		Alarms: alarms,
 	}
 	if !rec.last.IsZero() {
 		rep.Elapsed = rec.last.Sub(start)
@@ -125,7 +163,32 @@ func runEmbedded(ctx context.Context, o options, stdout, stderr io.Writer) (rep 
 	if t.sent != sent {
 		return rep, fmt.Errorf("ledger holds %d readings but the publishers sent %d", t.sent, sent)
 	}
+	if probeErr != nil {
+		return rep, probeErr
+	}
 	return rep, nil
+}
+
+// ingestLatest gives alerting the ingest service's newest readings once
+// the service exists (it is made after alerting, which it feeds).
+type ingestLatest struct {
+	svc atomic.Pointer[ingest.Service]
+}
+
+var _ alerting.LatestPointsReader = (*ingestLatest)(nil)
+
+func (l *ingestLatest) Latest(ctx context.Context, site string) ([]storage.Sample, error) {
+	if s := l.svc.Load(); s != nil {
+		return s.Latest(ctx, site)
+	}
+	return nil, nil
+}
+
+func (l *ingestLatest) LatestOf(ctx context.Context, site string, points []string) ([]storage.Sample, error) {
+	if s := l.svc.Load(); s != nil {
+		return s.LatestOf(ctx, site, points)
+	}
+	return nil, nil
 }
 
 // waitSubscribed returns once ingest receives the gateways' state messages,

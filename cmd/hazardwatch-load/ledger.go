@@ -106,6 +106,7 @@ type recorder struct {
 	hist       histogram
 	stored     int64 // samples the store accepted, including duplicates
 	unexpected int64 // samples the publishers never sent
+	probes     int64 // samples of the alarm probes: not the background's
 	first      time.Time
 	last       time.Time
 	recentMax  time.Duration // largest latency since the last progress line
@@ -132,6 +133,10 @@ func (r *recorder) Append(ctx context.Context, samples []storage.Sample) error {
 	r.last = now
 	for i, s := range samples {
 		if refused[i] {
+			continue
+		}
+		if s.Gateway == probeGatewayID {
+			r.probes++ // measured at the webhook (probe.go), not here
 			continue
 		}
 		lat := now.Sub(s.Time)

@@ -7,7 +7,11 @@
 // in-process; with -target it publishes to a running hazardwatch-ingest
 // (embedded store or InfluxDB) and verifies through the centre's query
 // API that every reading was stored once; -write-site writes the
-// generated site file such a centre loads. docs/load.md has the figures.
+// generated site file such a centre loads. -alarm-probes measures alarm
+// latency under the load: readings that raise alarms on hazard sources of
+// their own, timed from their publish to the centre's webhook, which the
+// tool receives (-write-alerting writes the centre's receiver for it).
+// docs/load.md has the figures.
 package main
 
 import (
@@ -57,6 +61,13 @@ type options struct {
 	writeSite     string
 	cpuProfile    string
 	debug         bool
+
+	// Alarm probes (probe.go): alarm latency under the load.
+	alarmProbes   int
+	alarmTimeout  time.Duration
+	webhookListen string
+	alertingFile  string // -target: the centre's alerting file, for the receiver
+	writeAlerting string
 }
 
 // maxPoints keeps one gateway's message within the contract's limits.
@@ -80,6 +91,11 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.writeSite, "write-site", "", "write the generated site file into this directory and exit (to load it into a centre run on its own)")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the measured run to this file")
 	fs.BoolVar(&o.debug, "debug", false, "log the centre's warnings and errors on stderr")
+	fs.IntVar(&o.alarmProbes, "alarm-probes", 0, "measure alarm latency: publish this many alarm-raising readings through the run, each on a hazard source of its own, and time the centre's webhook (0: off)")
+	fs.DurationVar(&o.alarmTimeout, "alarm-timeout", 10*time.Second, "how long after its publish a probe's webhook may take before the probe counts as not notified")
+	fs.StringVar(&o.webhookListen, "webhook-listen", "", "host:port of the tool's webhook receiver: with -write-alerting the address the centre is to POST to; in a run, where to listen (default: the receiver's address in -alerting, or a free port with -embedded)")
+	fs.StringVar(&o.alertingFile, "alerting", "", "with -target and -alarm-probes: the centre's alerting file (from -write-alerting), for the webhook receiver's address and signing secret")
+	fs.StringVar(&o.writeAlerting, "write-alerting", "", "write the alerting file a centre needs for -alarm-probes (receiver at -webhook-listen, the viewer token of $"+TokenEnv+") to this path and exit")
 	showVersion := version.Flag(fs)
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -105,7 +121,19 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 		return o, fmt.Errorf("-duration %v: must be positive", o.duration)
 	case o.drain <= 0:
 		return o, fmt.Errorf("-drain %v: must be positive", o.drain)
-	case o.writeSite == "" && !o.publishOnly && o.embedded == (o.target != ""):
+	case o.alarmProbes < 0 || o.alarmProbes > maxProbes:
+		return o, fmt.Errorf("-alarm-probes %d: must be 0 to %d", o.alarmProbes, maxProbes)
+	case o.alarmTimeout <= 0:
+		return o, fmt.Errorf("-alarm-timeout %v: must be positive", o.alarmTimeout)
+	case o.writeAlerting != "" && o.webhookListen == "":
+		return o, errors.New("-write-alerting needs -webhook-listen HOST:PORT, the address the centre is to POST its webhook to")
+	case o.writeSite != "" || o.writeAlerting != "":
+		return o, nil // write and exit
+	case o.alarmProbes > 0 && o.publishOnly:
+		return o, errors.New("-alarm-probes needs a centre (-target or -embedded), not -publish-only")
+	case o.alarmProbes > 0 && o.target != "" && o.alertingFile == "":
+		return o, errors.New("-alarm-probes with -target needs -alerting FILE, the centre's alerting file (hazardwatch-load -write-alerting writes one), for the webhook receiver's address and signing secret")
+	case !o.publishOnly && o.embedded == (o.target != ""):
 		return o, errors.New("give -target URL (a running hazardwatch-ingest) or -embedded (the centre's pipeline in-process), one of them")
 	}
 	return o, nil
@@ -119,15 +147,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 	if err != nil {
 		return nil, err
 	}
-	if o.writeSite != "" {
-		if err := os.MkdirAll(o.writeSite, 0o755); err != nil {
-			return nil, fmt.Errorf("create %s: %w", o.writeSite, err)
-		}
-		if _, err := loadSite(o.writeSite, o.siteID, o.gateways, o.points, o.rate); err != nil {
-			return nil, err
-		}
-		fmt.Fprintf(stdout, "wrote %s/%s.yaml\n", o.writeSite, o.siteID)
-		return nil, nil
+	if o.writeSite != "" || o.writeAlerting != "" {
+		return nil, writeFiles(o, stdout)
 	}
 	if o.cpuProfile != "" {
 		f, err := os.Create(o.cpuProfile)
@@ -155,13 +176,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (*report,
 		return rep, err
 	}
 	rep.print(stdout)
-	if rep.Lost > 0 && rep.GapMessages > 0 {
-		return rep, fmt.Errorf("%d readings lost: the broker dropped %d messages before they reached the centre (its queue limit, max_queued_messages), %d duplicated", rep.Lost, rep.GapMessages, rep.Duplicated)
+	var errs []error
+	switch {
+	case rep.Lost > 0 && rep.GapMessages > 0:
+		errs = append(errs, fmt.Errorf("%d readings lost: the broker dropped %d messages before they reached the centre (its queue limit, max_queued_messages), %d duplicated", rep.Lost, rep.GapMessages, rep.Duplicated))
+	case rep.Lost > 0 || rep.Duplicated > 0:
+		errs = append(errs, fmt.Errorf("%d readings lost, %d duplicated", rep.Lost, rep.Duplicated))
 	}
-	if rep.Lost > 0 || rep.Duplicated > 0 {
-		return rep, fmt.Errorf("%d readings lost, %d duplicated", rep.Lost, rep.Duplicated)
+	if rep.Alarms != nil {
+		errs = append(errs, rep.Alarms.err())
 	}
-	return rep, nil
+	return rep, errors.Join(errs...)
+}
+
+// writeFiles writes the generated site file (-write-site) and the
+// centre's alerting file (-write-alerting) for a centre run on its own.
+func writeFiles(o options, stdout io.Writer) error {
+	if o.writeSite != "" {
+		if err := os.MkdirAll(o.writeSite, 0o755); err != nil {
+			return fmt.Errorf("create %s: %w", o.writeSite, err)
+		}
+		if _, err := loadSite(o.writeSite, o.siteID, o.gateways, o.points, o.rate, o.alarmProbes); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s/%s.yaml\n", o.writeSite, o.siteID)
+	}
+	if o.writeAlerting != "" {
+		if err := writeAlertingFile(o.writeAlerting, o.webhookListen, os.Getenv(TokenEnv)); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "wrote %s (receiver %s at http://%s%s)\n", o.writeAlerting, receiverName, o.webhookListen, webhookPath)
+	}
+	return nil
 }
 
 // runID keeps this run's MQTT client ids apart from any other run's on a

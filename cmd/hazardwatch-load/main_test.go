@@ -5,6 +5,8 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/hazardwatch/hazardwatch/internal/access"
 	"github.com/hazardwatch/hazardwatch/internal/center"
 	"github.com/hazardwatch/hazardwatch/internal/testenv"
+	"github.com/hazardwatch/hazardwatch/site"
 	"github.com/hazardwatch/hazardwatch/storage"
 )
 
@@ -54,6 +57,12 @@ func TestFlagsRefuseNonsense(t *testing.T) {
 		{"-embedded", "-duration", "0s"},
 		{"-gateways", "2"}, // no -embedded
 		{"-embedded", "stray"},
+		{"-embedded", "-alarm-probes", "-1"},
+		{"-embedded", "-alarm-probes", "1001"},
+		{"-embedded", "-alarm-probes", "1", "-alarm-timeout", "0s"},
+		{"-publish-only", "-alarm-probes", "1"},
+		{"-target", "http://127.0.0.1:1", "-alarm-probes", "1"}, // no -alerting
+		{"-write-alerting", "/nonexistent/a.yaml"},              // no -webhook-listen
 	} {
 		var out, errOut bytes.Buffer
 		if _, err := run(context.Background(), args, &out, &errOut); err == nil {
@@ -63,11 +72,20 @@ func TestFlagsRefuseNonsense(t *testing.T) {
 }
 
 func TestGeneratedSiteMatchesPublishers(t *testing.T) {
-	sites, err := loadSite(t.TempDir(), "gen", 3, 7, 20)
+	sites, err := loadSite(t.TempDir(), "gen", 3, 7, 20, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := sites[0]
+	for i := range 5 {
+		ref := s.Point(probePointID(i))
+		if ref == nil || ref.Device == nil || ref.Device.Gateway != probeGatewayID || ref.Source.ID != probeSourceID(i) || len(ref.Source.Points) != 1 {
+			t.Fatalf("probe point %s is not alone on its source %s, read by %s", probePointID(i), probeSourceID(i), probeGatewayID)
+		}
+		if p := ref.Point; p.OnDelay == nil || *p.OnDelay != 0 || p.OffDelay == nil || *p.OffDelay != 0 || p.Limits.H == nil || !(*p.Limits.H < probeValue) {
+			t.Errorf("probe point %s: on_delay %v off_delay %v h %v: want no delays and a limit the probe value passes", p.ID, p.OnDelay, p.OffDelay, p.Limits.H)
+		}
+	}
 	for g := range 3 {
 		if s.Gateway(gatewayID(g)) == nil {
 			t.Errorf("gateway %s missing", gatewayID(g))
@@ -161,7 +179,7 @@ func TestTargetRunVerifiesThroughQueryAPI(t *testing.T) {
 	b := testenv.Mosquitto(t)
 	dir := t.TempDir()
 	siteID := fmt.Sprintf("target-%d", time.Now().UnixNano())
-	sites, err := loadSite(dir, siteID, 2, 10, 5)
+	sites, err := loadSite(dir, siteID, 2, 10, 5, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,6 +217,191 @@ func TestTargetRunVerifiesThroughQueryAPI(t *testing.T) {
 	for _, want := range []string{"queue limits not given", fmt.Sprintf("stored      %d distinct readings (counted through %s/api/points/counts)", rep.Sent, srv.URL), "lost        0\n", "centre cpu"} {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("report does not say %q", want)
+		}
+	}
+}
+
+// probeCentre is a centre serving its HTTP API as in
+// TestTargetRunVerifiesThroughQueryAPI, with the alerting file's
+// receivers, tokens and incident settings, as hazardwatch-ingest -alerting
+// loads them.
+func probeCentre(t *testing.T, ctx context.Context, brokerURL string, sites []*site.Site, file center.AlertingFile) string {
+	t.Helper()
+	c, err := center.Open(ctx, center.Config{Sites: sites, Broker: brokerURL, DataDir: t.TempDir(), ClientID: "load-probe-test",
+		Access: file.Access, Receivers: file.Receivers, Incidents: file.Incidents})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(c.Close)
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	srv := httptest.NewServer(c.Handler())
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// writeProbeFiles writes the site and the alerting file as a user would
+// (-write-site, -write-alerting) and loads them as the centre does.
+func writeProbeFiles(t *testing.T, siteID string, probes int) ([]*site.Site, string, center.AlertingFile) {
+	t.Helper()
+	dir := t.TempDir()
+	sitesDir, alertingPath := filepath.Join(dir, "sites"), filepath.Join(dir, "alerting.yaml")
+	var out, errOut bytes.Buffer
+	if _, err := run(context.Background(), []string{"-write-site", sitesDir, "-write-alerting", alertingPath, "-webhook-listen", testenv.FreeAddr(t),
+		"-site-id", siteID, "-gateways", "2", "-points", "10", "-alarm-probes", strconv.Itoa(probes)}, &out, &errOut); err != nil {
+		t.Fatalf("write the files: %v\n%s", err, errOut.String())
+	}
+	sites, err := site.LoadDir(sitesDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file, err := center.LoadAlertingFile(alertingPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sites, alertingPath, file
+}
+
+// TestTargetAlarmProbes measures alarm latency against a centre in the
+// manner of the real binary: the alerting file written by the tool, the
+// probes' incidents notified to the tool's webhook receiver. A second run
+// against the same centre works too: the first cleared its probes and
+// waited for their incidents to close.
+func TestTargetAlarmProbes(t *testing.T) {
+	b := testenv.Mosquitto(t)
+	siteID := fmt.Sprintf("probes-%d", time.Now().UnixNano())
+	const probes = 4
+	t.Setenv(TokenEnv, "hwt_load-probe-test-token")
+	sites, alertingPath, file := writeProbeFiles(t, siteID, probes)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	url := probeCentre(t, ctx, b.URL(), sites, file)
+
+	args := []string{"-target", url, "-broker", b.URL(), "-gateways", "2", "-points", "10", "-rate", "5", "-duration", "2s", "-drain", "5s",
+		"-site-id", siteID, "-alarm-probes", strconv.Itoa(probes), "-alerting", alertingPath}
+	for round := 1; round <= 2; round++ {
+		var out, errOut bytes.Buffer
+		rep, err := run(ctx, args, &out, &errOut)
+		t.Logf("round %d report:\n%s%s", round, out.String(), errOut.String())
+		if err != nil {
+			t.Fatalf("round %d: run: %v", round, err)
+		}
+		if rep.Sent < 100 || rep.Stored != rep.Sent || rep.Lost != 0 || rep.Duplicated != 0 {
+			t.Errorf("round %d: report %+v: want every background reading stored once, the probes apart", round, rep)
+		}
+		a := rep.Alarms
+		if a == nil || a.Probes != probes || a.Arrived != probes || len(a.Missing) != 0 || !a.Signed || a.BadSignatures != 0 || a.Early != 0 {
+			t.Fatalf("round %d: alarms %+v: want %d probes published and notified, signed", round, a, probes)
+		}
+		if a.P50 <= 0 || a.P50 > a.P99 || a.P99 > a.Max {
+			t.Errorf("round %d: alarm latency p50 %v p99 %v max %v: want 0 < p50 ≤ p99 ≤ max", round, a.P50, a.P99, a.Max)
+		}
+		if a.Cleared != probes || a.Closed != probes {
+			t.Errorf("round %d: %d probes cleared, %d incidents closed; want %d each", round, a.Cleared, a.Closed, probes)
+		}
+		for _, want := range []string{fmt.Sprintf("alarms      %d probes, %d notified", probes, probes), "alarm lat   p50 ", "(signatures checked)"} {
+			if !strings.Contains(out.String(), want) {
+				t.Errorf("round %d: report does not say %q", round, want)
+			}
+		}
+	}
+}
+
+// TestTargetAlarmProbesNotNotified: a centre that does not send the
+// webhook to the tool, or signs it with another secret, fails the run
+// with an error saying so.
+func TestTargetAlarmProbesNotNotified(t *testing.T) {
+	b := testenv.Mosquitto(t)
+	t.Setenv(TokenEnv, "hwt_load-probe-test-token")
+	for _, c := range []struct {
+		name   string
+		centre func(f *center.AlertingFile)
+		want   string
+	}{
+		{"no receiver", func(f *center.AlertingFile) { f.Receivers = nil }, "no probe's incident reached the webhook at all"},
+		{"other secret", func(f *center.AlertingFile) { f.Receivers[0].Secret = "not-the-tool's" }, "does not verify with the receiver's secret"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			siteID := fmt.Sprintf("noprobes-%d", time.Now().UnixNano())
+			const probes = 2
+			sites, alertingPath, file := writeProbeFiles(t, siteID, probes)
+			c.centre(&file)
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			url := probeCentre(t, ctx, b.URL(), sites, file)
+			var out, errOut bytes.Buffer
+			rep, err := run(ctx, []string{"-target", url, "-broker", b.URL(), "-gateways", "2", "-points", "10", "-rate", "5", "-duration", "1s",
+				"-drain", "5s", "-site-id", siteID, "-alarm-probes", strconv.Itoa(probes), "-alerting", alertingPath, "-alarm-timeout", "2s"}, &out, &errOut)
+			t.Logf("report:\n%s%s", out.String(), errOut.String())
+			if err == nil || !strings.Contains(err.Error(), "2 of 2 alarm probes were not notified to the webhook within 2s") || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("run: %v; want an error that 2 of 2 probes were not notified, saying %q", err, c.want)
+			}
+			if rep == nil || rep.Lost != 0 || rep.Alarms == nil || rep.Alarms.Arrived != 0 {
+				t.Errorf("report %+v: want the background all stored and no probe notified", rep)
+			}
+			if !strings.Contains(out.String(), "2 probes NOT notified within 2s: probe-0001 probe-0002") {
+				t.Errorf("report does not name the probes not notified")
+			}
+		})
+	}
+}
+
+// TestEmbeddedAlarmProbes: -embedded wires its own receiver with a fresh
+// secret and journals on disk, as the centre does.
+func TestEmbeddedAlarmProbes(t *testing.T) {
+	b := testenv.Mosquitto(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var out, errOut bytes.Buffer
+	rep, err := run(ctx, []string{"-embedded", "-broker", b.URL(), "-gateways", "2", "-points", "10", "-rate", "5", "-duration", "2s",
+		"-site-id", fmt.Sprintf("embprobes-%d", time.Now().UnixNano()), "-alarm-probes", "3"}, &out, &errOut)
+	t.Logf("report:\n%s%s", out.String(), errOut.String())
+	if err != nil {
+		t.Fatalf("run: %v", err)
+	}
+	if rep.Stored != rep.Sent || rep.Unexpected != 0 {
+		t.Errorf("report %+v: the probes' readings must not count as background or unexpected", rep)
+	}
+	if a := rep.Alarms; a == nil || a.Arrived != 3 || !a.Signed || a.P50 <= 0 || a.P50 > a.P99 || a.P99 > a.Max {
+		t.Errorf("alarms %+v: want 3 probes notified, signed, 0 < p50 ≤ p99 ≤ max", a)
+	}
+}
+
+func TestProbeScheduleAndQuantiles(t *testing.T) {
+	const d = 10 * time.Second
+	prev := time.Duration(0)
+	for i := range 7 {
+		at := probeAt(i, 7, d)
+		if at <= prev || at < 2*time.Second || at > 8*time.Second {
+			t.Errorf("probe %d at %v: want rising, within the middle 60 %% of %v", i, at, d)
+		}
+		prev = at
+	}
+	if at := probeAt(0, 1, d); at != 5*time.Second {
+		t.Errorf("a single probe at %v, want the middle", at)
+	}
+	var lat []time.Duration
+	for i := 1; i <= 100; i++ {
+		lat = append(lat, time.Duration(i)*time.Millisecond)
+	}
+	for q, want := range map[float64]time.Duration{0.5: 50 * time.Millisecond, 0.9: 90 * time.Millisecond, 0.99: 99 * time.Millisecond, 1: 100 * time.Millisecond} {
+		if got := nearestRank(lat, q); got != want {
+			t.Errorf("nearestRank(%v) = %v, want %v", q, got, want)
+		}
+	}
+	if got := nearestRank(lat[:1], 0.99); got != time.Millisecond {
+		t.Errorf("nearestRank of one value = %v", got)
+	}
+	for _, s := range []string{"probe-0001", "probe-0042"} {
+		if i, ok := probeIndex(s); !ok || probeSourceID(i) != s {
+			t.Errorf("probeIndex(%s) = %d, %v", s, i, ok)
+		}
+	}
+	for _, s := range []string{"tanks-0001", "probe-1", "probe-0001x", "probe-0000"} {
+		if _, ok := probeIndex(s); ok {
+			t.Errorf("probeIndex(%s) took it for a probe", s)
 		}
 	}
 }

@@ -81,12 +81,15 @@ func (p *publisher) announce() error {
 
 // nextTS is the send time in ms (the contract's precision), kept strictly
 // rising so that every reading of the gateway has its own (point, time).
-func (p *publisher) nextTS(now time.Time) time.Time {
+func (p *publisher) nextTS(now time.Time) time.Time { return risingTS(&p.lastTS, now) }
+
+// risingTS is now in ms, at least 1 ms after *last, which it updates.
+func risingTS(last *time.Time, now time.Time) time.Time {
 	ts := now.Truncate(time.Millisecond)
-	if !ts.After(p.lastTS) {
-		ts = p.lastTS.Add(time.Millisecond)
+	if !ts.After(*last) {
+		ts = last.Add(time.Millisecond)
 	}
-	p.lastTS = ts
+	*last = ts
 	return ts
 }
 

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -208,9 +209,29 @@ func runRemote(ctx context.Context, o options, stdout io.Writer) (*report, error
 		return nil, fmt.Errorf("%w\n  the centre must load the generated site: hazardwatch-load -write-site DIR -site-id %s -gateways %d -points %d, then hazardwatch-ingest -sites DIR",
 			err, o.siteID, o.gateways, o.points)
 	}
-	if len(latest.Points) != o.gateways*o.points {
+	probePoints := 0
+	for _, p := range latest.Points {
+		if strings.HasPrefix(p.Point, "probe-") {
+			probePoints++
+		}
+	}
+	if n := len(latest.Points) - probePoints; n != o.gateways*o.points {
 		return nil, fmt.Errorf("the centre's site %s has %d points, this run %d × %d: write the site with the same -gateways and -points and reload the centre",
-			o.siteID, len(latest.Points), o.gateways, o.points)
+			o.siteID, n, o.gateways, o.points)
+	}
+	if probePoints < o.alarmProbes {
+		return nil, fmt.Errorf("the centre's site %s has %d alarm probe points, this run -alarm-probes %d: write the site with the same -alarm-probes and reload the centre",
+			o.siteID, probePoints, o.alarmProbes)
+	}
+	id := runID()
+	var pr *prober
+	var closeAfter time.Duration
+	if o.alarmProbes > 0 {
+		var err error
+		if pr, closeAfter, err = remoteProber(ctx, c, o, id); err != nil {
+			return nil, err
+		}
+		defer pr.close()
 	}
 	limits := brokerLimits{}
 	if o.mosquittoConf != "" {
@@ -221,7 +242,6 @@ func runRemote(ctx context.Context, o options, stdout io.Writer) (*report, error
 	}
 	stateLimits(stdout, o, limits)
 
-	id := runID()
 	l := newLedger(o.gateways, o.points)
 	f, err := connectFleet(ctx, o, l, id)
 	if err != nil {
@@ -230,6 +250,11 @@ func runRemote(ctx context.Context, o options, stdout io.Writer) (*report, error
 	defer f.close()
 	if err := waitOnline(ctx, c, o, f); err != nil {
 		return nil, err
+	}
+	if pr != nil {
+		if err := pr.connect(ctx); err != nil {
+			return nil, err
+		}
 	}
 	match := `site="` + o.siteID + `"`
 	before, err := c.metrics(ctx, "", mReadings, mRejected, mCPU)
@@ -252,7 +277,13 @@ func runRemote(ctx context.Context, o options, stdout io.Writer) (*report, error
 			return int64(lastStored), 0
 		}
 		peakRSS = max(peakRSS, m[mRSS])
-		if n := m[mReadings] - before[mReadings]; n != lastStored {
+		// The centre counts the probes' readings too; they are not the
+		// background's.
+		n := m[mReadings] - before[mReadings]
+		if pr != nil {
+			n -= float64(pr.sentReadings.Load())
+		}
+		if n != lastStored {
 			lastStored, lastChange = n, time.Now()
 		}
 		return int64(lastStored), 0
@@ -270,10 +301,16 @@ func runRemote(ctx context.Context, o options, stdout io.Writer) (*report, error
 			}
 		}
 	}()
+	probed := pr.start(ctx, start, o.duration)
 	f.publish(ctx, o.duration, stdout, poll)
 	published := time.Since(start)
+	probeErr := <-probed
 	sent := f.sent()
 	drain(ctx, o.drain, sent, func() int64 { n, _ := poll(); return n })
+	if pr != nil {
+		probeErr = errors.Join(probeErr, pr.waitAcks())
+		pr.waitOpened(ctx)
+	}
 	close(stopPoll)
 	<-polled
 	poll()
@@ -323,7 +360,76 @@ func runRemote(ctx context.Context, o options, stdout io.Writer) (*report, error
 	if t.sent != sent {
 		return rep, fmt.Errorf("ledger holds %d readings but the publishers sent %d", t.sent, sent)
 	}
+	if pr != nil {
+		rep.Alarms = pr.result()
+		if probeErr != nil {
+			return rep, probeErr
+		}
+		if err := finishProbes(ctx, pr, rep.Alarms, closeAfter); err != nil {
+			return rep, err
+		}
+	}
 	return rep, nil
+}
+
+// remoteProber readies the alarm probes of a -target run: the receiver of
+// the centre's alerting file, listening where it says (or at
+// -webhook-listen), and no incident open on a probe source, which would
+// swallow the probe's notification (incidents are one per source). It
+// returns the centre's auto-close time too.
+func remoteProber(ctx context.Context, c *centre, o options, id string) (*prober, time.Duration, error) {
+	rc, closeAfter, err := readProbeReceiver(o.alertingFile)
+	if err != nil {
+		return nil, 0, err
+	}
+	var open []struct{ Source, State string }
+	if err := c.getJSON(ctx, "/api/incidents?site="+url.QueryEscape(o.siteID), &open); err != nil {
+		return nil, 0, fmt.Errorf("open incidents of the probes' sources: %w", err)
+	}
+	for _, inc := range open {
+		if i, ok := probeIndex(inc.Source); ok && i < o.alarmProbes {
+			return nil, 0, fmt.Errorf("the centre has an incident open on probe source %s (from an earlier run?): it would not notify this run's probe; "+
+				"wait for it to close (incidents.auto_close_after of the alerting file) or start the centre with a fresh -data", inc.Source)
+		}
+	}
+	pr, err := newProber(o.mqtt, o.siteID, o.alarmProbes, rc.Secret, o.alarmTimeout, id)
+	if err != nil {
+		return nil, 0, err
+	}
+	u, _ := url.Parse(rc.URL) // checked by readProbeReceiver
+	if err := pr.listen(cmp.Or(o.webhookListen, u.Host), u.Path); err != nil {
+		pr.close()
+		return nil, 0, err
+	}
+	pr.url = rc.URL // as the centre POSTs
+	return pr, closeAfter, nil
+}
+
+// finishProbes brings the probes back inside their limits so the next run
+// finds their sources free, and waits for their incidents to close when
+// the centre closes them soon (the written alerting file: 1 s).
+func finishProbes(ctx context.Context, pr *prober, r *alarmReport, closeAfter time.Duration) error {
+	const longest = 10 * time.Second
+	wait := time.Duration(0)
+	if closeAfter >= 0 && closeAfter <= longest {
+		// The centre's alerting tick (1 s) closes them, then the POST.
+		wait = closeAfter + 5*time.Second
+	}
+	closed, cleared, last, err := pr.clearProbes(ctx, wait)
+	if err != nil {
+		return fmt.Errorf("clear the alarm probes: %w", err)
+	}
+	r.Cleared, r.Closed, r.LastClosed, r.CloseAfter = cleared, closed, last, closeAfter
+	return nil
+}
+
+// probeIndex is the probe of a probe source id.
+func probeIndex(source string) (int, bool) {
+	var i int
+	if _, err := fmt.Sscanf(source, "probe-%04d", &i); err != nil || i < 1 || source != probeSourceID(i-1) {
+		return 0, false
+	}
+	return i - 1, true
 }
 
 // waitOnline announces the gateways until the centre lists them online,

@@ -41,6 +41,10 @@ type report struct {
 	Remote        string
 	CentreCPU     time.Duration
 	CentrePeakRSS int64
+
+	// Alarms is what the alarm probes measured (-alarm-probes); nil
+	// without them.
+	Alarms *alarmReport
 }
 
 func (r *report) print(w io.Writer) {
@@ -85,6 +89,9 @@ func (r *report) print(w io.Writer) {
 	}
 	if r.CentrePeakRSS > 0 {
 		fmt.Fprintf(w, "centre RSS  %d MiB at most (sampled every 250 ms)\n", r.CentrePeakRSS>>20)
+	}
+	if r.Alarms != nil {
+		r.Alarms.print(w)
 	}
 }
 

@@ -439,9 +439,21 @@ type lateLatest struct {
 	ingest atomic.Pointer[ingest.Service]
 }
 
+var _ alerting.LatestPointsReader = (*lateLatest)(nil) // incidents read their points alone
+
 func (l *lateLatest) Latest(ctx context.Context, site string) ([]storage.Sample, error) {
 	if in := l.ingest.Load(); in != nil {
 		return in.Latest(ctx, site)
+	}
+	return l.store.Latest(ctx, site)
+}
+
+// LatestOf answers a few points from the ingest service's memory; before
+// it runs, the store's newest readings of the whole site (the caller
+// takes the points it asked for).
+func (l *lateLatest) LatestOf(ctx context.Context, site string, points []string) ([]storage.Sample, error) {
+	if in := l.ingest.Load(); in != nil {
+		return in.LatestOf(ctx, site, points)
 	}
 	return l.store.Latest(ctx, site)
 }
