@@ -91,6 +91,10 @@ func (q Quality) Valid() bool {
 	return q == Good || q == Bad || q == CommFail || q == OverRange
 }
 
+// CarriesValue reports whether a reading of quality q has a value: good
+// and over_range readings do, bad and comm_fail ones do not.
+func (q Quality) CarriesValue() bool { return q == Good || q == OverRange }
+
 // Reading is one point's measurement.
 type Reading struct {
 	Point string `json:"point"`
@@ -275,9 +279,9 @@ func (r Reading) Check() error {
 		return &MessageError{ReasonBadReading, errors.New("reading without point")}
 	case !q.Valid():
 		return &MessageError{ReasonBadReading, fmt.Errorf("point %s: unknown quality %q", r.Point, r.Quality)}
-	case (q == Good || q == OverRange) && r.Value == nil:
+	case q.CarriesValue() && r.Value == nil:
 		return &MessageError{ReasonBadReading, fmt.Errorf("point %s: %s reading without value", r.Point, q)}
-	case (q == Bad || q == CommFail) && r.Value != nil:
+	case !q.CarriesValue() && r.Value != nil:
 		return &MessageError{ReasonBadReading, fmt.Errorf("point %s: a %s reading carries no value", r.Point, q)}
 	case r.Value != nil && (math.IsNaN(*r.Value) || math.IsInf(*r.Value, 0)):
 		return &MessageError{ReasonNotANumber, fmt.Errorf("point %s: value is not a finite number", r.Point)}

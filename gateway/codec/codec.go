@@ -46,7 +46,7 @@ type Result struct {
 
 // HasValue reports whether the result carries a value.
 func (r Result) HasValue() bool {
-	return r.Quality == protocol.Good || r.Quality == protocol.OverRange
+	return r.Quality.CarriesValue()
 }
 
 // Registers is how many 16-bit registers (or bits, for bit tables) a

@@ -326,17 +326,13 @@ func check(sm *storage.Sample) (reason string, err error) {
 		return storage.RejectInvalid, fmt.Errorf("sample %s/%s: no time", sm.Site, sm.Point)
 	case sm.HasValue && (math.IsNaN(sm.Value) || math.IsInf(sm.Value, 0)):
 		return storage.RejectNotNumber, fmt.Errorf("sample %s/%s at %s: value %v is not a number", sm.Site, sm.Point, sm.Time.Format(time.RFC3339Nano), sm.Value)
-	case valued(q) && !sm.HasValue:
+	case q.CarriesValue() && !sm.HasValue:
 		return storage.RejectInvalid, fmt.Errorf("sample %s/%s at %s: a %s reading carries no value", sm.Site, sm.Point, sm.Time.Format(time.RFC3339Nano), q)
-	case !valued(q) && sm.HasValue:
+	case !q.CarriesValue() && sm.HasValue:
 		return storage.RejectInvalid, fmt.Errorf("sample %s/%s at %s: a %s reading may not carry a value", sm.Site, sm.Point, sm.Time.Format(time.RFC3339Nano), q)
 	}
 	return "", nil
 }
-
-// valued says whether readings of quality q carry a value (the contract's
-// rule, protocol.Reading.Check).
-func valued(q protocol.Quality) bool { return q == protocol.Good || q == protocol.OverRange }
 
 // appendLine appends a checked sample's line, newline included, to b:
 // tags point and site in key order (what InfluxDB sorts them into anyway;
