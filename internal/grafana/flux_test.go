@@ -42,9 +42,23 @@ func fluxAnswer(t *testing.T, d *testenv.Influxd, q string) string {
 // column returns a column of the first row of an annotated CSV answer.
 func column(t *testing.T, ans, name string) string {
 	t.Helper()
+	if vs := columnValues(ans, name); len(vs) > 0 {
+		return vs[0]
+	}
+	return ""
+}
+
+// columnValues returns a column of every row of an annotated CSV answer,
+// table by table (each table has its header after a blank line).
+func columnValues(ans, name string) []string {
+	var out []string
 	var header []string
 	for _, line := range strings.Split(strings.ReplaceAll(ans, "\r\n", "\n"), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
+		switch {
+		case line == "":
+			header = nil // a new table follows
+			continue
+		case strings.HasPrefix(line, "#"):
 			continue
 		}
 		fields := strings.Split(line, ",")
@@ -52,13 +66,11 @@ func column(t *testing.T, ans, name string) string {
 			header = fields
 			continue
 		}
-		for i, h := range header {
-			if h == name && i < len(fields) {
-				return fields[i]
-			}
+		if i := slices.Index(header, name); i >= 0 && i < len(fields) {
+			out = append(out, fields[i])
 		}
 	}
-	return ""
+	return out
 }
 
 // TestFluxQueriesRun runs every Flux query of the example dashboards
@@ -158,26 +170,13 @@ func TestFluxQueriesRun(t *testing.T) {
 // readings (each row is one minute's count ÷ 60).
 func readingsPerMinute(t *testing.T, ans string) float64 {
 	t.Helper()
-	var header []string
 	var sum float64
-	for _, line := range strings.Split(strings.ReplaceAll(ans, "\r\n", "\n"), "\n") {
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	for _, v := range columnValues(ans, "_value") {
+		rate, err := strconv.ParseFloat(v, 64)
+		if err != nil {
+			t.Fatalf("rate %q: %v", v, err)
 		}
-		fields := strings.Split(line, ",")
-		if slices.Contains(fields, "_value") { // a table's header
-			header = fields
-			continue
-		}
-		for i, h := range header {
-			if h == "_value" && i < len(fields) {
-				v, err := strconv.ParseFloat(fields[i], 64)
-				if err != nil {
-					t.Fatalf("rate %q: %v", fields[i], err)
-				}
-				sum += v * 60
-			}
-		}
+		sum += rate * 60
 	}
 	return math.Round(sum*1000) / 1000
 }
