@@ -210,9 +210,7 @@ func (f fluxQueries) alarms(siteID, grade string) query {
 // own stream: a predicate comparing _value with a string would not
 // type-check on the float tables, nor would tables of both types merge.
 func (f fluxQueries) newest(siteID string, window time.Duration) string {
-	rows := func(field string) string {
-		return f.from(window, measurement(influx.Measurement), eq("site", siteID), eq("_field", field)) + "\n  |> last()"
-	}
+	rows := func(field string) string { return f.readings(window, siteID, field) + "\n  |> last()" }
 	return fmt.Sprintf(`values = %s
   |> map(fn: (r) => ({r with _value: 0}))
 qualities = %s
@@ -253,8 +251,13 @@ union(tables: [values, unvalued])
   |> group()
   |> sort(columns: ["_time"])
   |> map(fn: (r) => ({r with _value: float(v: r._value) / 60.0}))`,
-		f.from(0, measurement(influx.Measurement), eq("site", siteID), eq("_field", influx.FieldValue)), perMinute,
-		f.from(0, measurement(influx.Measurement), eq("site", siteID), eq("_field", influx.FieldQuality)), perMinute), false}
+		f.readings(0, siteID, influx.FieldValue), perMinute, f.readings(0, siteID, influx.FieldQuality), perMinute), false}
+}
+
+// readings is one field of a site's readings over the window (the
+// dashboard's range when 0).
+func (f fluxQueries) readings(window time.Duration, siteID, field string) string {
+	return f.from(window, measurement(influx.Measurement), eq("site", siteID), eq("_field", field))
 }
 
 func (f fluxQueries) rejectedRate() query {
