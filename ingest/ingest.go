@@ -87,7 +87,7 @@ type Config struct {
 	// are used.
 	MQTT mqttconn.Config
 	// MaxInFlight bounds the telemetry messages being handled at once
-	// (decoded, stored, waiting for alerting); default 256.
+	// (decoded, stored, waiting for alerting); default 512.
 	MaxInFlight int
 	// Lanes is how many gateways' messages are decoded and stored at once
 	// (each gateway's in order); default 4 × GOMAXPROCS.

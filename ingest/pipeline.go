@@ -31,8 +31,11 @@ const (
 	// DefaultMaxInFlight is how many telemetry messages may be in the lanes
 	// at once (Config.MaxInFlight): enough to fill the store's batches, few
 	// enough to bound memory; past it paho stops reading and the broker
-	// keeps the rest.
-	DefaultMaxInFlight = 256
+	// keeps the rest. At 200 readings a message, 512 cover InfluxDB's four
+	// requests of 10,000 lines in flight and the next ones filling; 256
+	// left the writers waiting on acknowledgements and drained a backlog
+	// into InfluxDB a third slower (docs/load.md, 2026-12-02).
+	DefaultMaxInFlight = 512
 )
 
 // job is one telemetry message on its way through its lane.

@@ -58,6 +58,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	httpAddr := fs.String("http", ":8080", "address of the status page, alarm API, /metrics, /healthz and /readyz")
 	retention := fs.Duration("retention", embedded.DefaultRetention, "how long readings are kept (AQ 3035: at least 30 days)")
 	oooWindow := fs.Duration("ooo-window", embedded.DefaultOutOfOrderWindow, "how far behind the newest reading a replayed reading is still stored")
+	maxInFlight := fs.Int("max-in-flight", ingest.DefaultMaxInFlight, "telemetry messages being decoded, stored and journaled at once; past it the broker keeps the rest (set the broker's max_inflight_messages at least as high)")
 	var ix influx.Options
 	fs.StringVar(&ix.URL, "influx-url", "", "store readings in InfluxDB at this URL (e.g. http://127.0.0.1:8086) instead of the embedded store")
 	fs.StringVar(&ix.Token, "influx-token", "", "InfluxDB token (1.8: user:password, or empty); shows in the process list: prefer -influx-token-file or $INFLUX_TOKEN")
@@ -81,6 +82,9 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 		return nil
 	}
 
+	if *maxInFlight < 1 {
+		return fmt.Errorf("-max-in-flight %d: at least 1 telemetry message must be handled at a time", *maxInFlight)
+	}
 	mc, err := conn.Config(*clientID)
 	if err != nil {
 		return err
@@ -125,7 +129,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	}
 	c, err := center.Open(ctx, center.Config{
 		Sites: sites, Broker: mc.Broker, ClientID: *clientID, MQTT: mc, DataDir: *dataDir, JournalDSN: *journalDSN, Shard: shard,
-		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix),
+		Retention: *retention, OutOfOrderWindow: *oooWindow, Influx: influxOptions(ix), MaxInFlight: *maxInFlight,
 		Receivers: alertCfg.Receivers, Access: alertCfg.Access, MaxShelve: alertCfg.MaxShelve, Logger: log,
 		Escalation: alertCfg.Escalation, Flood: alertCfg.Flood, Incidents: alertCfg.Incidents, Notification: alertCfg.Notification,
 		MapTiles: *mapTiles,

@@ -131,6 +131,9 @@ func TestBadFlagsAndSitesFail(t *testing.T) {
 	if err := run(ctx, []string{"-sites", filepath.Join(t.TempDir(), "missing")}, io.Discard, nil); err == nil {
 		t.Error("missing sites directory accepted")
 	}
+	if err := run(ctx, []string{"-sites", "../../configs/sites", "-max-in-flight", "0"}, io.Discard, nil); err == nil || !strings.Contains(err.Error(), "-max-in-flight 0") {
+		t.Errorf("-max-in-flight 0: %v, want an error naming the flag and its value", err)
+	}
 	bad := filepath.Join(t.TempDir(), "alerting.yaml")
 	if err := os.WriteFile(bad, []byte("receivers:\n  - name: x\n    url: http://127.0.0.1:1/\n    colour: red\n"), 0o644); err != nil {
 		t.Fatal(err)

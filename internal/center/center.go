@@ -66,6 +66,9 @@ type Config struct {
 	// nodes) instead of the embedded store; its spill defaults to
 	// DataDir/influx-spill.
 	Influx *influx.Options
+	// MaxInFlight bounds the telemetry messages ingest handles at once
+	// (ingest.Config.MaxInFlight; zero: its default).
+	MaxInFlight int
 	// Receivers are the webhooks alarm events are delivered to.
 	Receivers []alerting.Receiver
 	// Access holds the accounts, machine tokens and session settings: who
@@ -193,7 +196,7 @@ func Open(ctx context.Context, cfg Config) (_ *Center, err error) {
 	}
 	c.ingest, err = ingest.New(ingest.Config{
 		Sites: cfg.Sites, Broker: cfg.Broker, ClientID: clientID(cfg), MQTT: cfg.MQTT, Store: c.store,
-		Evaluator: c.engine, Sink: sink, Logger: cfg.Logger.Named("ingest"), Registry: c.reg,
+		Evaluator: c.engine, Sink: sink, Logger: cfg.Logger.Named("ingest"), Registry: c.reg, MaxInFlight: cfg.MaxInFlight,
 	})
 	if err != nil {
 		return nil, err

@@ -39,7 +39,7 @@ const (
 
 // Defaults of Options.
 const (
-	DefaultBatchSize      = 5000
+	DefaultBatchSize      = 10000
 	DefaultBatchWait      = 20 * time.Millisecond
 	DefaultMaxInFlight    = 4
 	DefaultFlushInterval  = time.Second
@@ -60,7 +60,9 @@ type Options struct {
 	Org    string // 2.x org; ignored by 1.8
 	Bucket string // 2.x/3.x bucket; 1.8: "database/retention-policy"
 
-	// BatchSize is the most lines sent in one write request; default 5000.
+	// BatchSize is the most lines sent in one write request; default
+	// 10,000 (InfluxDB 1.8 spends about a fifth less CPU a point than at
+	// 5,000: BenchmarkInfluxdCostPerPoint).
 	// Lines of concurrent Append calls share a request.
 	BatchSize int
 	// BatchWait is how long a batch waits for more lines after its first
