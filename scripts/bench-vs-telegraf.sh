@@ -23,9 +23,10 @@
 #   TELEGRAF=/path/to/telegraf ...   # reuse a Telegraf built before
 #   TELEGRAF_BATCH=10000 ...          # Telegraf's metric_batch_size (5000)
 #
-# Needs: go, mosquitto, influxd 1.8 (go install
+# Needs: bash 5, go, mosquitto, influxd 1.8 (go install
 # github.com/influxdata/influxdb/cmd/influxd@v1.8.10), curl, python3.
 set -euo pipefail
+export LC_ALL=C # a decimal point in $EPOCHREALTIME, whatever the locale
 
 ROUNDS=${ROUNDS:-3}
 GATEWAYS=${GATEWAYS:-10}
@@ -35,6 +36,8 @@ DURATION=${DURATION:-10s}  # of queueing: 10 × 200 × 100/s × 10 s = 2 M readi
 TELEGRAF_VERSION=${TELEGRAF_VERSION:-v1.37.2}
 TIMEOUT=${TIMEOUT:-60}     # seconds without progress before a run counts as stuck
 TELEGRAF_BATCH=${TELEGRAF_BATCH:-5000}  # Telegraf's metric_batch_size
+[[ ${BASH_VERSINFO[0]} -ge 5 ]] || { echo "bench: needs bash 5 or later (\$EPOCHREALTIME)" >&2; exit 1; }
+[[ $TIMEOUT =~ ^[0-9]+$ ]] || { echo "bench: TIMEOUT must be whole seconds, not $TIMEOUT" >&2; exit 1; }
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
 work=$(mktemp -d /tmp/hazardwatch-bench.XXXXXX)
@@ -58,7 +61,7 @@ freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 clk=$(getconf CLK_TCK)
 cpu_s() { awk -v t="$clk" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
 hwm_mib() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
-now() { echo "$EPOCHREALTIME"; }   # no process started: the poll loop runs beside the run it measures
+usec() { echo "${1/./}"; } # microseconds of an $EPOCHREALTIME
 
 echo "bench: building hazardwatch-ingest and hazardwatch-load"
 mkdir -p "$work/bin"
@@ -113,19 +116,21 @@ influx_pid=$!
 pids+=($influx_pid)
 influx="http://127.0.0.1:$influx_port"
 for _ in $(seq 100); do curl -fs "$influx/ping" >/dev/null && break; sleep 0.2; done
-influxql() { curl -fsS -XPOST "$influx/query" --data-urlencode "db=${2:-}" --data-urlencode "q=$1"; }
+influxql() { curl -fsS --max-time 30 -XPOST "$influx/query" --data-urlencode "db=${2:-}" --data-urlencode "q=$1"; }
 count() {
 	influxql 'SELECT count("value") FROM "reading"' "$1" |
 		python3 -c 'import json,sys; r=json.load(sys.stdin)["results"][0]; print(int(r["series"][0]["values"][0][1]) if "series" in r else 0)'
 }
 # written DB: the points influxd's shards of DB have taken, from its
-# statistics (CSV: writePointsOk is the fifth column from the end). Progress
+# statistics (CSV: writePointsOk is the fifth column from the end). They
+# include what is not a reading (HazardWatch records its own metrics in
+# the same database), so they measure progress, and count decides. Progress
 # is polled with this, not with count: a count over a database of millions
 # of readings costs influxd about 0.1 CPU-s, and four a second took a third
 # of its CPU from the run being measured. No python here either: four
 # interpreters a second took a tenth of a core from the run.
 written() {
-	curl -fsS -XPOST "$influx/query" -H 'Accept: application/csv' --data-urlencode "q=SHOW STATS FOR 'shard'" |
+	curl -fsS --max-time 5 -XPOST "$influx/query" -H 'Accept: application/csv' --data-urlencode "q=SHOW STATS FOR 'shard'" |
 		awk -F, -v db="database=$1," 'index($0, db) { n += $(NF-4) } END { print n + 0 }'
 }
 
@@ -211,33 +216,63 @@ run() {
 		-gateways "$GATEWAYS" -points "$POINTS" -rate "$RATE" -duration "$DURATION" | grep '^published')
 	local want
 	want=$(awk '{ print $2 }' <<<"$out")
-	local icpu0
+	local icpu0 wbase
 	icpu0=$(cpu_s "$influx_pid")
+	# What the consumer's first start wrote (HazardWatch: its metrics),
+	# before the backlog is drained.
+	wbase=$(written "$db")
 	start_consumer "$name" "$round"
-	local pid=$cpid t0 first="" last="" n=0 n0=0 prev=-1 moved
-	t0=$(now)
-	moved=$t0
-	while :; do
-		n=$(written "$db")
-		if [ "$n" -gt 0 ] && [ -z "$first" ]; then first=$(now); n0=$n; fi
-		if [ "$n" -ne "$prev" ]; then prev=$n; moved=$(now); fi
-		# A point written twice (a retried request) counts twice in the
-		# statistics: the count of distinct readings decides.
-		if [ "$n" -ge "$want" ]; then
-			last=$(now)
-			[ "$(count "$db")" -ge "$want" ] && break
+	local pid=$cpid t0=$EPOCHREALTIME first="" last="" n=0 n0=0 w=0 est=-1 counted=-1 moved=$EPOCHREALTIME icpu1=""
+	# The run starts at the first reading stored: count while the database
+	# holds little (cheap then, and HazardWatch's own metrics, written at
+	# its start, are not readings), then follow the statistics.
+	while [ -z "$first" ]; do
+		if n=$(count "$db") && [ "$n" -gt 0 ]; then
+			first=$EPOCHREALTIME n0=$n moved=$first
+			break
 		fi
-		if (( ${EPOCHREALTIME/./} - ${moved/./} > TIMEOUT * 1000000 )); then
+		if (( $(usec "$EPOCHREALTIME") - $(usec "$moved") > TIMEOUT * 1000000 )); then
+			echo "bench: $name round $round stored nothing within ${TIMEOUT}s" >&2
+			break
+		fi
+		sleep 0.1
+	done
+	while [ -n "$first" ]; do
+		local polled=$EPOCHREALTIME
+		# est is at least the readings stored: the statistics since the start
+		# hold them and whatever else was written (metrics, retries). Only a
+		# message's worth of points or more is progress: HazardWatch's
+		# metrics alone are a hundred or so every 5 s.
+		if w=$(written "$db"); then
+			if [ $((w - wbase)) -ne "$est" ]; then
+				[ $((w - wbase - est)) -lt "$POINTS" ] || moved=$polled
+				est=$((w - wbase))
+			fi
+		else
+			echo "bench: $name round $round: influxd's statistics did not answer; polling on" >&2
+		fi
+		# Points written twice (a retried request) or metrics count in the
+		# statistics too: the count of distinct readings decides, taken
+		# again only once the statistics moved.
+		if [ "$est" -ge "$want" ] && [ "$est" -ne "$counted" ] && counted=$est && n=$(count "$db") && [ "$n" -ge "$want" ]; then
+			last=$polled
+			icpu1=$(cpu_s "$influx_pid")
+			break
+		fi
+		if (( $(usec "$EPOCHREALTIME") - $(usec "$moved") > TIMEOUT * 1000000 )); then
+			last=$moved
+			n=$(count "$db") || n=0
 			echo "bench: $name round $round stuck at $n of $want readings" >&2
 			break
 		fi
-		sleep 0.25
+		sleep 0.1
 	done
-	[ -n "$last" ] || last=$(now)
-	n=$(count "$db")
+	[ -n "$first" ] || first=$t0
+	[ -n "$last" ] || last=$EPOCHREALTIME
+	[ -n "$icpu1" ] || icpu1=$(cpu_s "$influx_pid")
 	local ccpu icpu mem
 	ccpu=$(cpu_s "$pid")
-	icpu=$(python3 -c "print($(cpu_s "$influx_pid") - $icpu0)")
+	icpu=$(python3 -c "print($icpu1 - $icpu0)")
 	mem=$(hwm_mib "$pid")
 	stop "$pid"
 	python3 - "$name" "$round" "$want" "$n" "$n0" "$first" "$last" "$ccpu" "$icpu" "$mem" "$t0" >>"$results" <<'EOF'
