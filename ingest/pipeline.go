@@ -32,9 +32,9 @@ const (
 	// at once (Config.MaxInFlight): enough to fill the store's batches, few
 	// enough to bound memory; past it paho stops reading and the broker
 	// keeps the rest. At 200 readings a message, 512 cover InfluxDB's four
-	// requests of 10,000 lines in flight and the next ones filling; 256
-	// left the writers waiting on acknowledgements and drained a backlog
-	// into InfluxDB a third slower (docs/load.md, 2026-12-02).
+	// requests of 10,000 lines in flight and the next ones filling; with
+	// 256 the writers waited on acknowledgements (docs/load.md, "The
+	// in-flight window").
 	DefaultMaxInFlight = 512
 )
 

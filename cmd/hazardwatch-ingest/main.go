@@ -58,7 +58,7 @@ func run(ctx context.Context, args []string, stderr io.Writer, ready chan<- stri
 	httpAddr := fs.String("http", ":8080", "address of the status page, alarm API, /metrics, /healthz and /readyz")
 	retention := fs.Duration("retention", embedded.DefaultRetention, "how long readings are kept (AQ 3035: at least 30 days)")
 	oooWindow := fs.Duration("ooo-window", embedded.DefaultOutOfOrderWindow, "how far behind the newest reading a replayed reading is still stored")
-	maxInFlight := fs.Int("max-in-flight", ingest.DefaultMaxInFlight, "telemetry messages being decoded, stored and journaled at once; past it the broker keeps the rest (set the broker's max_inflight_messages at least as high)")
+	maxInFlight := fs.Int("max-in-flight", ingest.DefaultMaxInFlight, "telemetry messages (not requests: see -influx-max-in-flight) being decoded, stored and journaled at once; past it the broker keeps the rest. Set the broker's max_inflight_messages at least as high; with few readings a message, raise it so that messages × readings a message reach about 2 × -influx-max-in-flight × -influx-batch-size")
 	var ix influx.Options
 	fs.StringVar(&ix.URL, "influx-url", "", "store readings in InfluxDB at this URL (e.g. http://127.0.0.1:8086) instead of the embedded store")
 	fs.StringVar(&ix.Token, "influx-token", "", "InfluxDB token (1.8: user:password, or empty); shows in the process list: prefer -influx-token-file or $INFLUX_TOKEN")

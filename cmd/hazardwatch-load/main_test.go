@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -402,6 +403,31 @@ func TestProbeScheduleAndQuantiles(t *testing.T) {
 	for _, s := range []string{"tanks-0001", "probe-1", "probe-0001x", "probe-0000"} {
 		if _, ok := probeIndex(s); ok {
 			t.Errorf("probeIndex(%s) took it for a probe", s)
+		}
+	}
+}
+
+// TestStateLimitsWarnsOfASmallInflightWindow reads real Mosquitto files:
+// the project's, and one with the window of the project's file before
+// 2026-12 (100), which caps how fast the centre drains a backlog.
+func TestStateLimitsWarnsOfASmallInflightWindow(t *testing.T) {
+	o := options{gateways: 50, rate: 10, duration: 30 * time.Second}
+	small := filepath.Join(t.TempDir(), "mosquitto.conf")
+	if err := os.WriteFile(small, []byte("listener 1883\nmax_queued_messages 0\nmax_inflight_messages 100\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		file string
+		warn bool
+	}{{"../../configs/mosquitto/mosquitto.conf", false}, {small, true}} {
+		l, err := readMosquittoConf(tc.file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out strings.Builder
+		stateLimits(&out, o, l)
+		if got := strings.Contains(out.String(), "the broker, not the centre, limits how fast a backlog drains"); got != tc.warn {
+			t.Errorf("%s: warning %v, want %v; printed:\n%s", tc.file, got, tc.warn, out.String())
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hazardwatch/hazardwatch/ingest"
 	"github.com/hazardwatch/hazardwatch/protocol"
 )
 
@@ -184,6 +185,9 @@ func stateLimits(w io.Writer, o options, l brokerLimits) {
 	}
 	fmt.Fprintf(w, "broker      %s: max_queued_messages %s, max_inflight_messages %s, max_queued_bytes %s per client\n",
 		l.source, unlimited(l.maxQueued), unlimited(l.maxInflight), unlimited(l.maxQueuedBytes))
+	if l.maxInflight > 0 && l.maxInflight < ingest.DefaultMaxInFlight {
+		fmt.Fprintf(w, "            max_inflight_messages %d is below the centre's default -max-in-flight %d: the broker, not the centre, limits how fast a backlog drains\n", l.maxInflight, ingest.DefaultMaxInFlight)
+	}
 	if l.maxQueued > 0 && l.maxQueued < msgs {
 		fmt.Fprintf(w, "            this run publishes %d messages: a backlog of more than %d of them at the centre makes the broker drop readings\n", msgs, l.maxQueued)
 	}

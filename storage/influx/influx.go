@@ -61,7 +61,7 @@ type Options struct {
 	Bucket string // 2.x/3.x bucket; 1.8: "database/retention-policy"
 
 	// BatchSize is the most lines sent in one write request; default
-	// 10,000 (InfluxDB 1.8 spends about a fifth less CPU a point than at
+	// 10,000 (InfluxDB 1.8 spends about a tenth less CPU a point than at
 	// 5,000: BenchmarkInfluxdCostPerPoint).
 	// Lines of concurrent Append calls share a request.
 	BatchSize int
