@@ -61,7 +61,9 @@ freeport() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 
 clk=$(getconf CLK_TCK)
 cpu_s() { awk -v t="$clk" '{ printf "%.3f", ($14 + $15) / t }' "/proc/$1/stat"; }
 hwm_mib() { awk '/VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$1/status"; }
-usec() { echo "${1/./}"; } # microseconds of an $EPOCHREALTIME
+# stalled SINCE: more than TIMEOUT seconds have passed since SINCE (an
+# $EPOCHREALTIME), counted in microseconds without starting a process.
+stalled() { (( ${EPOCHREALTIME/./} - ${1/./} > TIMEOUT * 1000000 )); }
 
 echo "bench: building hazardwatch-ingest and hazardwatch-load"
 mkdir -p "$work/bin"
@@ -231,7 +233,7 @@ run() {
 			first=$EPOCHREALTIME n0=$n moved=$first
 			break
 		fi
-		if (( $(usec "$EPOCHREALTIME") - $(usec "$moved") > TIMEOUT * 1000000 )); then
+		if stalled "$moved"; then
 			echo "bench: $name round $round stored nothing within ${TIMEOUT}s" >&2
 			break
 		fi
@@ -259,7 +261,7 @@ run() {
 			icpu1=$(cpu_s "$influx_pid")
 			break
 		fi
-		if (( $(usec "$EPOCHREALTIME") - $(usec "$moved") > TIMEOUT * 1000000 )); then
+		if stalled "$moved"; then
 			last=$moved
 			n=$(count "$db") || n=0
 			echo "bench: $name round $round stuck at $n of $want readings" >&2
